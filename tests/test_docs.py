@@ -1,0 +1,135 @@
+"""The documentation site: a strict real build, nothing loaded from outside, and every command the
+guide shows run for real with the output it shows."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from docs_commands import DOCS, guide_pages, line_pattern, missing_lines, parse_page, run_page
+from docs_site import build_site, nav_pages
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory):
+    return build_site(tmp_path_factory.mktemp("docs"))
+
+
+def test_strict_build_is_clean(built) -> None:
+    assert built.returncode == 0, built.log
+    warnings = [line for line in built.log.splitlines() if line.startswith(("WARNING", "ERROR"))]
+    assert warnings == []
+
+
+def test_every_navigation_page_is_built(built) -> None:
+    assert built.returncode == 0, built.log
+    for url in nav_pages(built.site):
+        assert (built.site / url / "index.html").is_file(), url
+
+
+class _AssetCollector(HTMLParser):
+    """Collects every URL a page would load by itself (not the links a reader may follow)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag in {"script", "img", "iframe", "audio", "video", "source", "embed"} and values.get("src"):
+            self.loaded.append(values["src"])
+        if tag == "link" and values.get("href"):
+            rel = values.get("rel", "").lower()
+            if any(word in rel for word in ("stylesheet", "preload", "preconnect", "icon", "modulepreload", "prefetch")):
+                self.loaded.append(values["href"])
+        if tag == "object" and values.get("data"):
+            self.loaded.append(values["data"])
+
+
+_EXTERNAL = re.compile(r"^(?:https?:)?//", re.IGNORECASE)
+_CSS_EXTERNAL = re.compile(r"(?:@import\s+|url\(\s*)['\"]?(?:https?:)?//", re.IGNORECASE)
+
+
+def test_site_loads_nothing_from_outside(built) -> None:
+    assert built.returncode == 0, built.log
+    outside: list[str] = []
+    pages = list(built.site.rglob("*.html"))
+    assert len(pages) >= 10
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        collector = _AssetCollector()
+        collector.feed(html)
+        outside += [
+            f"{page.relative_to(built.site)}: {url!r}"
+            for url in collector.loaded
+            if _EXTERNAL.match(url) or not url.strip()
+        ]
+        for host in ("fonts.googleapis.com", "fonts.gstatic.com", "cdnjs.cloudflare.com", "unpkg.com", "jsdelivr"):
+            if host in html:
+                outside.append(f"{page.relative_to(built.site)}: mentions {host}")
+    for sheet in built.site.rglob("*.css"):
+        if _CSS_EXTERNAL.search(sheet.read_text(encoding="utf-8", errors="replace")):
+            outside.append(f"{sheet.relative_to(built.site)}: imports from another host")
+    assert outside == []
+
+
+def test_cli_reference_is_generated_from_the_parser(built) -> None:
+    from bakemigrate.cli import build_parser
+
+    html = (built.site / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    parser = build_parser()
+    subcommands = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"][0].choices
+    assert len(subcommands) >= 10
+    for name, sub in subcommands.items():
+        assert f"usage: bakemigrate {name}" in html, name
+        assert sub.description.replace("'", "&#39;") in html or sub.description in html
+
+
+def test_python_api_reference_documents_the_functions(built) -> None:
+    html = (built.site / "reference" / "python" / "index.html").read_text(encoding="utf-8")
+    for name in ("transform_v1_0_to_v1_1", "create_demo_database", "Migration", "verify"):
+        assert name in html, name
+
+
+def test_notebook_record_page_shows_the_executed_notebook(built) -> None:
+    html = (built.site / "notebook" / "migration-record" / "index.html").read_text(encoding="utf-8")
+    assert "jp-Notebook" in html
+    assert "<table" in html  # a rendered DataFrame: the before/after comparison
+    assert "PASS" in html
+
+
+# ---- the commands shown in the guide ------------------------------------------------------------
+
+PAGES_WITH_COMMANDS = [p for p in guide_pages() if parse_page(p).steps]
+
+
+def test_the_guide_has_runnable_commands() -> None:
+    names = {str(p.relative_to(DOCS)) for p in PAGES_WITH_COMMANDS}
+    assert {"guide/command-line.md", "rollback.md", "troubleshooting.md"} <= names
+    steps = parse_page(DOCS / "guide" / "command-line.md").steps
+    assert len(steps) >= 8
+    assert sum(1 for s in steps if s.shown_output) >= 7
+
+
+def test_every_command_block_is_run_or_marked_with_a_reason() -> None:
+    for path in guide_pages():
+        for block in parse_page(path).blocks:
+            if block.lang in {"bash", "sh", "shell", "console"} and block.not_run is not None:
+                assert len(block.not_run.strip()) >= 10, f"{block.page}:{block.line}: give a real reason"
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_COMMANDS, ids=lambda p: str(p.relative_to(DOCS)))
+def test_guide_commands_run_and_print_what_the_page_shows(page: Path, tmp_path: Path) -> None:
+    problems = [problem for result in run_page(parse_page(page), tmp_path) for problem in result.problems()]
+    assert problems == [], "\n\n".join(problems)
+
+
+def test_shown_output_must_really_appear() -> None:
+    output = "Backed up data/x.db (2.1 MB) in 0.4 s\nrows: 60\nPASS\n"
+    assert missing_lines(["Backed up data/x.db (…) in … s", "PASS"], output) == []
+    assert missing_lines(["rows: 61"], output) == ["rows: 61"]
+    assert missing_lines(["PASS", "rows: 60"], output) == ["rows: 60"]  # order matters
+    assert line_pattern("a  b").fullmatch("a b")
