@@ -1,0 +1,231 @@
+"""The app's production tables at v0.6 and v0.7, as SQLAlchemy Core tables.
+
+They reproduce what bake-tracker's own ``create_all`` makes: column order, types, NOT NULL, named
+CHECK constraints, foreign keys with their ``ON DELETE`` and every index (the duplicate ones too).
+Only the production tables are defined in full; the tables they reference appear as bare keys so
+that foreign keys resolve.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Literal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+from .errors import DatabaseRefused
+
+SchemaVersion = Literal["0.6", "0.7"]
+
+#: Tables that the migration rebuilds; every other table is copied untouched.
+PRODUCTION_TABLES_V06 = ("production_runs", "production_consumptions")
+PRODUCTION_TABLES_V07 = ("production_runs", "production_consumptions", "production_losses")
+
+#: Tables that identify a bake-tracker database (present at both versions).
+APP_MARKER_TABLES = ("recipes", "finished_units", "events", "ingredients", "production_runs")
+
+
+def _referenced(metadata: MetaData) -> None:
+    for name in ("recipes", "finished_units", "events"):
+        Table(name, metadata, Column("id", Integer, primary_key=True))
+
+
+def _audit_columns() -> list[Column]:
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("uuid", String(36), nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    ]
+
+
+def _production_runs(metadata: MetaData, *, v07: bool) -> Table:
+    loss_columns = (
+        [
+            Column("production_status", String(20), nullable=False),
+            Column("loss_quantity", Integer, nullable=False),
+        ]
+        if v07
+        else []
+    )
+    table = Table(
+        "production_runs",
+        metadata,
+        Column("recipe_id", Integer, ForeignKey("recipes.id", ondelete="RESTRICT"), nullable=False),
+        Column(
+            "finished_unit_id", Integer, ForeignKey("finished_units.id", ondelete="RESTRICT"), nullable=False
+        ),
+        Column("event_id", Integer, ForeignKey("events.id", ondelete="RESTRICT"), nullable=True),
+        Column("num_batches", Integer, nullable=False),
+        Column("expected_yield", Integer, nullable=False),
+        Column("actual_yield", Integer, nullable=False),
+        Column("produced_at", DateTime, nullable=False),
+        Column("notes", Text),
+        *loss_columns,
+        Column("total_ingredient_cost", Numeric(10, 4), nullable=False),
+        Column("per_unit_cost", Numeric(10, 4), nullable=False),
+        *_audit_columns(),
+        CheckConstraint("num_batches > 0", name="ck_production_run_batches_positive"),
+        CheckConstraint("expected_yield >= 0", name="ck_production_run_expected_yield_non_negative"),
+        CheckConstraint("actual_yield >= 0", name="ck_production_run_actual_yield_non_negative"),
+        CheckConstraint("total_ingredient_cost >= 0", name="ck_production_run_total_cost_non_negative"),
+        CheckConstraint("per_unit_cost >= 0", name="ck_production_run_per_unit_cost_non_negative"),
+        *(
+            [CheckConstraint("loss_quantity >= 0", name="ck_production_run_loss_non_negative")]
+            if v07
+            else []
+        ),
+    )
+    Index("idx_production_run_recipe", table.c.recipe_id)
+    Index("idx_production_run_finished_unit", table.c.finished_unit_id)
+    Index("idx_production_run_produced_at", table.c.produced_at)
+    Index("idx_production_run_event", table.c.event_id)
+    Index("ix_production_runs_event_id", table.c.event_id)
+    Index("ix_production_runs_uuid", table.c.uuid, unique=True)
+    if v07:
+        Index("idx_production_run_status", table.c.production_status)
+    return table
+
+
+def _production_consumptions(metadata: MetaData) -> Table:
+    table = Table(
+        "production_consumptions",
+        metadata,
+        Column(
+            "production_run_id",
+            Integer,
+            ForeignKey("production_runs.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("ingredient_slug", String(100), nullable=False),
+        Column("quantity_consumed", Numeric(10, 3), nullable=False),
+        Column("unit", String(50), nullable=False),
+        Column("total_cost", Numeric(10, 4), nullable=False),
+        *_audit_columns(),
+        CheckConstraint("quantity_consumed > 0", name="ck_prod_consumption_quantity_positive"),
+        CheckConstraint("total_cost >= 0", name="ck_prod_consumption_cost_non_negative"),
+    )
+    Index("idx_prod_consumption_run", table.c.production_run_id)
+    Index("idx_prod_consumption_ingredient", table.c.ingredient_slug)
+    Index("ix_production_consumptions_uuid", table.c.uuid, unique=True)
+    return table
+
+
+def _production_losses(metadata: MetaData) -> Table:
+    table = Table(
+        "production_losses",
+        metadata,
+        Column(
+            "production_run_id",
+            Integer,
+            ForeignKey("production_runs.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+        Column(
+            "finished_unit_id", Integer, ForeignKey("finished_units.id", ondelete="RESTRICT"), nullable=False
+        ),
+        Column("loss_category", String(20), nullable=False),
+        Column("loss_quantity", Integer, nullable=False),
+        Column("notes", Text),
+        Column("per_unit_cost", Numeric(10, 4), nullable=False),
+        Column("total_loss_cost", Numeric(10, 4), nullable=False),
+        *_audit_columns(),
+        CheckConstraint("loss_quantity > 0", name="ck_production_loss_quantity_positive"),
+        CheckConstraint("per_unit_cost >= 0", name="ck_production_loss_per_unit_cost_non_negative"),
+        CheckConstraint("total_loss_cost >= 0", name="ck_production_loss_total_cost_non_negative"),
+    )
+    Index("idx_production_loss_category", table.c.loss_category)
+    Index("idx_production_loss_created", table.c.created_at)
+    Index("ix_production_losses_finished_unit_id", table.c.finished_unit_id)
+    Index("ix_production_losses_production_run_id", table.c.production_run_id)
+    Index("ix_production_losses_uuid", table.c.uuid, unique=True)
+    return table
+
+
+metadata_v06 = MetaData()
+_referenced(metadata_v06)
+production_runs_v06 = _production_runs(metadata_v06, v07=False)
+production_consumptions_v06 = _production_consumptions(metadata_v06)
+
+metadata_v07 = MetaData()
+_referenced(metadata_v07)
+production_runs_v07 = _production_runs(metadata_v07, v07=True)
+production_consumptions_v07 = _production_consumptions(metadata_v07)
+production_losses_v07 = _production_losses(metadata_v07)
+
+#: The v0.7 production tables in creation order (parents first).
+V07_TABLES = (production_runs_v07, production_consumptions_v07, production_losses_v07)
+
+#: Columns of each table at v0.7 whose storage is NUMERIC, with their scale.
+NUMERIC_SCALE: dict[str, dict[str, int]] = {
+    t.name: {c.name: c.type.scale for c in t.columns if isinstance(c.type, Numeric)} for t in V07_TABLES
+}
+
+
+def table_columns(conn: sqlite3.Connection, table: str, schema: str = "main") -> list[str]:
+    """Column names of ``table`` in physical order (empty when the table does not exist)."""
+    return [row[1] for row in conn.execute(f'PRAGMA "{schema}".table_info("{table}")')]
+
+
+def user_tables(conn: sqlite3.Connection, schema: str = "main") -> list[str]:
+    """Names of the ordinary tables of a database, sorted."""
+    rows = conn.execute(
+        f"SELECT name FROM \"{schema}\".sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name"
+    )
+    return [r[0] for r in rows]
+
+
+def detect_schema_version(conn: sqlite3.Connection, label: str = "the database") -> SchemaVersion:
+    """Tell a bake-tracker v0.6 database from a v0.7 one by its production tables.
+
+    Raises:
+        DatabaseRefused: not a bake-tracker database, or a production schema of neither version.
+    """
+    tables = set(user_tables(conn))
+    missing = [t for t in APP_MARKER_TABLES if t not in tables]
+    if missing:
+        raise DatabaseRefused(
+            f"{label}: not a bake-tracker database (no table {', '.join(missing)})"
+        )
+    runs = table_columns(conn, "production_runs")
+    expected = {"0.6": [c.name for c in production_runs_v06.columns],
+                "0.7": [c.name for c in production_runs_v07.columns]}
+    if runs == expected["0.7"]:
+        if "production_losses" not in tables:
+            raise DatabaseRefused(f"{label}: looks like v0.7 but has no production_losses table")
+        return "0.7"
+    if runs == expected["0.6"] and "production_losses" not in tables:
+        if table_columns(conn, "production_consumptions") != [
+            c.name for c in production_consumptions_v06.columns
+        ]:
+            raise DatabaseRefused(f"{label}: production_consumptions is not as bake-tracker v0.6 makes it")
+        return "0.6"
+    raise DatabaseRefused(f"{label}: production tables match neither bake-tracker v0.6 nor v0.7")
+
+
+def app_schema_statements(version: SchemaVersion) -> list[str]:
+    """The app's full DDL at ``version`` (shipped from its reference schema), tables before indexes.
+
+    Executing these statements in order on an empty file gives a database whose schema is the one
+    bake-tracker's own ``init_database()`` creates.
+    """
+    from importlib.resources import files
+
+    text = files("bakemigrate").joinpath("sql", f"schema_v{version}.sql").read_text(encoding="utf-8")
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    statements = [s.strip() for s in body.split(";\n") if s.strip()]
+    statements = [s.rstrip(";") for s in statements]
+    return sorted(statements, key=lambda s: 0 if s.startswith("CREATE TABLE") else 1)
