@@ -1,0 +1,146 @@
+"""Step 1, backup: a consistent, checked copy of the database with a SHA-256 manifest."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .db import content_digest, copy_database, ensure_not_in_use, inspect_database, sha256_file
+from .errors import DatabaseRefused, MigrationError
+from .jsonio import fsync_dir, load_json, write_json_atomic
+from .progress import progress_bar
+
+BACKUP_FOLDER = "backup"
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class BackupResult:
+    """Where the backup is and the facts that prove it later."""
+
+    path: Path
+    manifest_path: Path
+    sha256: str
+    content_sha256: str
+    original_sha256: str
+    original_size: int
+    schema_version: str
+    runs: int
+    created_at: str
+
+    def summary_line(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"backup {self.path}: integrity ok, {self.runs} production runs, "
+            f"sha256 {self.sha256[:16]}…"
+        )
+
+
+def backup_paths(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The backup file and its manifest for ``db`` in ``workdir``."""
+    folder = Path(workdir) / BACKUP_FOLDER
+    return folder / Path(db).name, folder / MANIFEST_NAME
+
+
+def read_manifest(workdir: str | os.PathLike[str], db: str | os.PathLike[str]) -> BackupResult | None:
+    """The backup recorded in ``workdir`` (None when there is none yet)."""
+    _, manifest = backup_paths(db, workdir)
+    if not manifest.exists():
+        return None
+    data = load_json(manifest)
+    try:
+        data["path"], data["manifest_path"] = Path(data["path"]), Path(data["manifest_path"])
+        return BackupResult(**data)
+    except (TypeError, KeyError):
+        raise MigrationError(f"{manifest}: not a bakemigrate backup manifest") from None
+
+
+def verify_backup(result: BackupResult) -> None:
+    """Check that the backup file is still the one the manifest describes.
+
+    Raises:
+        MigrationError: the backup is missing or its checksum changed.
+    """
+    partial = result.path.with_name(f".{result.path.name}.partial")
+    if not result.path.exists() and partial.exists() and sha256_file(partial) == result.sha256:
+        os.replace(partial, result.path)  # finish a rename that a crash interrupted
+    if not result.path.exists():
+        raise MigrationError(f"{result.path}: the backup is missing")
+    if sha256_file(result.path) != result.sha256:
+        raise MigrationError(f"{result.path}: the backup's checksum does not match its manifest")
+
+
+def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progress: bool = True) -> BackupResult:
+    """Copy ``db`` into ``workdir/backup/`` through SQLite's online backup API and record a manifest.
+
+    The copy is checked with ``PRAGMA integrity_check``; the manifest holds its SHA-256, a digest of
+    its content and the SHA-256 of the original file (to notice later if the app changed it).
+    A backup already in ``workdir`` is never overwritten: it is checked and returned.
+
+    Raises:
+        DatabaseRefused: the database is missing, broken, not bake-tracker's or in use.
+        MigrationError: the backup in ``workdir`` is damaged, or belongs to another state of the file.
+    """
+    source = Path(db)
+    target, manifest = backup_paths(source, workdir)
+    existing = read_manifest(workdir, source)
+    if existing is not None:
+        verify_backup(existing)
+        return existing
+    info = inspect_database(source)
+    ensure_not_in_use(source)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MigrationError(f"{target.parent}: cannot create the backup folder ({exc.strerror})") from None
+    if target.exists():
+        raise MigrationError(f"{target}: a backup without a manifest is in the way; use a new work folder")
+    original_sha = sha256_file(source)
+    partial = target.with_name(f".{target.name}.partial")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    try:
+        with progress_bar("backup", None, enabled=progress) as advance:
+            copy_database(source, partial, advance=advance)
+        with sqlite3.connect(partial) as check:
+            status = check.execute("PRAGMA integrity_check").fetchone()[0]
+        if status != "ok":
+            raise MigrationError(f"{partial}: the backup copy failed its integrity check ({status})")
+        with open(partial, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if sha256_file(source) != original_sha:
+            raise DatabaseRefused(f"{source}: the database changed during the backup; close bake-tracker first")
+        result = BackupResult(
+            path=target,
+            manifest_path=manifest,
+            sha256=sha256_file(partial),
+            content_sha256=content_digest(partial),
+            original_sha256=original_sha,
+            original_size=source.stat().st_size,
+            schema_version=info.schema_version,
+            runs=info.runs,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        record = asdict(result)
+        record["path"], record["manifest_path"] = str(target), str(manifest)
+        write_json_atomic(manifest, record)
+        os.replace(partial, target)
+        fsync_dir(target.parent)
+    except sqlite3.DatabaseError as exc:
+        raise MigrationError(f"{target}: the backup could not be written ({exc})") from None
+    except OSError as exc:
+        raise MigrationError(f"{target}: the backup could not be written ({exc.strerror or exc})") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return result
+
+
+def manifest_text(result: BackupResult) -> str:
+    """The manifest as it is stored, for display."""
+    return json.dumps({k: str(v) for k, v in asdict(result).items()}, indent=2)

@@ -1,0 +1,203 @@
+"""Step 2, export: the production history as the app's export document, with nothing left out.
+
+The document is the app's own format (v1.0 for a v0.6 database, v1.1 for a v0.7 one: same keys,
+same order, same serialization, so the app's import reads it), without the app's 10,000-run cap,
+plus extension keys that make the round trip exact:
+
+- per run: ``id``, ``created_at``, ``updated_at``, ``recipe_uuid``, ``finished_unit_uuid``,
+  ``event_uuid``, ``event_name``;
+- per consumption (and loss): ``id``, ``created_at``, ``updated_at``.
+
+Runs are streamed from the database to the file one at a time, so memory stays flat at any size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import groupby
+from pathlib import Path
+from typing import IO, Any
+
+from .db import inspect_database, open_database
+from .errors import MigrationError
+from .jsonio import atomic_writer
+from .progress import progress_bar
+from .values import db_datetime_to_iso, db_number_to_text
+
+RUN_EXTENSION_KEYS = (
+    "id", "created_at", "updated_at", "recipe_uuid", "finished_unit_uuid", "event_uuid", "event_name"
+)
+CHILD_EXTENSION_KEYS = ("id", "created_at", "updated_at")
+
+_RUNS_SQL = """
+SELECT r.id, r.uuid, rec.name, fu.slug, r.num_batches, r.expected_yield, r.actual_yield,
+       r.produced_at, r.notes, r.total_ingredient_cost, r.per_unit_cost, {status_columns}
+       r.created_at, r.updated_at, rec.uuid, fu.uuid, ev.uuid, ev.name
+FROM production_runs AS r
+JOIN recipes AS rec ON rec.id = r.recipe_id
+JOIN finished_units AS fu ON fu.id = r.finished_unit_id
+LEFT JOIN events AS ev ON ev.id = r.event_id
+ORDER BY r.produced_at DESC, r.id DESC
+"""
+_CONSUMPTIONS_SQL = """
+SELECT production_run_id, uuid, ingredient_slug, quantity_consumed, unit, total_cost,
+       id, created_at, updated_at
+FROM production_consumptions ORDER BY production_run_id, id
+"""
+_LOSSES_SQL = """
+SELECT production_run_id, uuid, loss_category, loss_quantity, per_unit_cost, total_loss_cost, notes,
+       id, created_at, updated_at
+FROM production_losses WHERE production_run_id IS NOT NULL ORDER BY production_run_id, id
+"""
+
+
+@dataclass
+class ExportResult:
+    """What the export wrote."""
+
+    path: Path
+    version: str
+    runs: int
+    consumptions: int
+    losses: int
+    size_bytes: int
+
+    def summary_line(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"exported {self.runs} production runs, {self.consumptions} consumptions"
+            f" to {self.path} (version {self.version}, {self.size_bytes:,} bytes)"
+        )
+
+
+def _consumption(row: tuple[Any, ...]) -> dict[str, Any]:
+    _, uuid, slug, qty, unit, cost, cid, created, updated = row
+    return {
+        "uuid": uuid,
+        "ingredient_slug": slug,
+        "quantity_consumed": db_number_to_text(qty, 3),
+        "unit": unit,
+        "total_cost": db_number_to_text(cost, 4),
+        "id": cid,
+        "created_at": db_datetime_to_iso(created),
+        "updated_at": db_datetime_to_iso(updated),
+    }
+
+
+def _loss(row: tuple[Any, ...]) -> dict[str, Any]:
+    _, uuid, category, qty, per_unit, total, notes, lid, created, updated = row
+    return {
+        "uuid": uuid,
+        "loss_category": category,
+        "loss_quantity": qty,
+        "per_unit_cost": db_number_to_text(per_unit, 4),
+        "total_loss_cost": db_number_to_text(total, 4),
+        "notes": notes,
+        "id": lid,
+        "created_at": db_datetime_to_iso(created),
+        "updated_at": db_datetime_to_iso(updated),
+    }
+
+
+def _children_by_run(conn: sqlite3.Connection, sql: str) -> dict[int, list[tuple[Any, ...]]]:
+    cursor = conn.execute(sql)
+    return {run_id: list(rows) for run_id, rows in groupby(cursor, key=lambda r: r[0])}
+
+
+def iter_runs(conn: sqlite3.Connection, version: str) -> Iterator[dict[str, Any]]:
+    """Yield every production run as an export dict, newest first (the app's order)."""
+    v11 = version == "1.1"
+    consumptions = _children_by_run(conn, _CONSUMPTIONS_SQL)
+    losses = _children_by_run(conn, _LOSSES_SQL) if v11 else {}
+    status_columns = "r.production_status, r.loss_quantity," if v11 else ""
+    for row in conn.execute(_RUNS_SQL.format(status_columns=status_columns)):
+        run_id, uuid, recipe, slug, batches, expected, actual, produced, notes, total, per_unit = row[:11]
+        rest = row[11:]
+        run: dict[str, Any] = {
+            "uuid": uuid,
+            "recipe_name": recipe,
+            "finished_unit_slug": slug,
+            "num_batches": batches,
+            "expected_yield": expected,
+            "actual_yield": actual,
+            "produced_at": db_datetime_to_iso(produced),
+            "notes": notes,
+            "total_ingredient_cost": db_number_to_text(total, 4),
+            "per_unit_cost": db_number_to_text(per_unit, 4),
+        }
+        if v11:
+            run["production_status"], run["loss_quantity"] = rest[0] or "complete", rest[1] or 0
+            rest = rest[2:]
+        run["consumptions"] = [_consumption(c) for c in consumptions.pop(run_id, [])]
+        if v11:
+            run["losses"] = [_loss(x) for x in losses.pop(run_id, [])]
+        created, updated, recipe_uuid, fu_uuid, event_uuid, event_name = rest
+        run.update(
+            id=run_id,
+            created_at=db_datetime_to_iso(created),
+            updated_at=db_datetime_to_iso(updated),
+            recipe_uuid=recipe_uuid,
+            finished_unit_uuid=fu_uuid,
+            event_uuid=event_uuid,
+            event_name=event_name,
+        )
+        yield run
+
+
+def write_document(fh: IO[str], header: dict[str, Any], runs: Iterator[dict[str, Any]], advance) -> int:
+    """Stream ``header`` + ``production_runs`` as ``json.dump(doc, indent=2, ensure_ascii=False)`` would."""
+    head = json.dumps(header, indent=2, ensure_ascii=False)
+    fh.write(head[:-2] + ',\n  "production_runs": [')
+    count = 0
+    for run in runs:
+        fh.write(",\n    " if count else "\n    ")
+        fh.write(json.dumps(run, indent=2, ensure_ascii=False, allow_nan=False).replace("\n", "\n    "))
+        count += 1
+        advance(1)
+    fh.write("\n  ]\n}\n" if count else "]\n}\n")
+    return count
+
+
+def export(
+    db: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> ExportResult:
+    """Export every production run of ``db`` to ``output`` (written atomically).
+
+    Raises:
+        DatabaseRefused: ``db`` is not a sound bake-tracker database.
+        MigrationError: ``output`` exists (without ``force``) or cannot be written.
+    """
+    info = inspect_database(db, integrity=False)
+    version = "1.1" if info.schema_version == "0.7" else "1.0"
+    out = Path(output)
+    if out.resolve() == Path(db).resolve():
+        raise MigrationError(f"{out}: the output would replace the database itself")
+    header = {"version": version, "exported_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat()}
+    try:
+        with open_database(db) as conn, atomic_writer(out, force=force) as fh, progress_bar(
+            "export", info.runs, enabled=progress
+        ) as advance:
+            conn.execute("BEGIN")  # one consistent snapshot for runs and their children
+            runs = write_document(fh, header, iter_runs(conn, version), advance)
+            conn.execute("COMMIT")
+    except OSError as exc:
+        raise MigrationError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
+    except sqlite3.DatabaseError as exc:
+        raise MigrationError(f"{db}: cannot read the production history ({exc})") from None
+    return ExportResult(
+        path=out,
+        version=version,
+        runs=runs,
+        consumptions=info.row_counts.get("production_consumptions", 0),
+        losses=info.row_counts.get("production_losses", 0),
+        size_bytes=out.stat().st_size,
+    )

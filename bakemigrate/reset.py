@@ -1,0 +1,89 @@
+"""Step 4, reset: a v0.7 staging database — a copy of the original whose production tables are
+recreated, empty, exactly as bake-tracker v0.7 creates them. The original is not touched."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+
+from .db import copy_database, inspect_database
+from .errors import MigrationError
+from .tables import PRODUCTION_TABLES_V06, V07_TABLES, metadata_v07
+
+
+@dataclass
+class ResetResult:
+    """The staging database that is ready for the import."""
+
+    path: Path
+    source: Path
+    kept_tables: int
+
+    def summary_line(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"staging database {self.path}: {self.kept_tables} tables copied unchanged, "
+            "production tables recreated empty in v0.7 shape"
+        )
+
+
+def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
+    """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (SQLAlchemy DDL)."""
+    engine = create_engine(f"sqlite:///{Path(path)}")
+
+    @event.listens_for(engine, "connect")
+    def _no_fk(dbapi_conn, _record) -> None:  # dropping a parent table must not cascade
+        dbapi_conn.execute("PRAGMA foreign_keys=OFF")
+
+    try:
+        with engine.begin() as conn:
+            for name in reversed(PRODUCTION_TABLES_V06):
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+            metadata_v07.create_all(conn, tables=list(V07_TABLES))
+    finally:
+        engine.dispose()
+
+
+def reset(
+    db: str | os.PathLike[str], staging: str | os.PathLike[str], *, force: bool = False
+) -> ResetResult:
+    """Build ``staging`` from ``db``: every table copied, production tables recreated empty at v0.7.
+
+    The staging file is built under a temporary name and renamed when complete.
+
+    Raises:
+        DatabaseRefused: ``db`` is not a sound bake-tracker v0.6 database.
+        MigrationError: ``staging`` exists (without ``force``) or cannot be written.
+    """
+    source, target = Path(db), Path(staging)
+    info = inspect_database(source, integrity=False)
+    if info.schema_version != "0.6":
+        raise MigrationError(f"{source}: already at bake-tracker v0.7; nothing to reset")
+    if target.resolve() == source.resolve():
+        raise MigrationError(f"{target}: the staging database must not be the original")
+    if target.exists() and not force:
+        raise MigrationError(f"{target}: already exists (use --force to replace it)")
+    if not target.parent.is_dir():
+        raise MigrationError(f"{target}: the folder {target.parent} does not exist")
+    partial = target.with_name(f".{target.name}.partial")
+    for leftover in (partial, Path(f"{partial}-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    try:
+        copy_database(source, partial)
+        create_v07_production_tables(partial)
+        os.replace(partial, target)
+    except sqlite3.DatabaseError as exc:
+        raise MigrationError(f"{target}: cannot build the staging database ({exc})") from None
+    except OSError as exc:
+        raise MigrationError(f"{target}: cannot build the staging database ({exc.strerror or exc})") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    kept = len([t for t in info.row_counts if t not in PRODUCTION_TABLES_V06])
+    return ResetResult(path=target, source=source, kept_tables=kept)
