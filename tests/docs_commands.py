@@ -137,7 +137,10 @@ def make_sandbox(root: Path) -> dict[str, str]:
     shutil.copy2(FIXTURES / "bake_tracker.db", root / "data" / "bake_tracker.db")
     bin_dir = root / "bin"
     bin_dir.mkdir(exist_ok=True)
-    shims = {"bakemigrate": f'exec "{sys.executable}" -m bakemigrate "$@"', "python": f'exec "{sys.executable}" "$@"'}
+    shims = {
+        "bakemigrate": f'exec "{sys.executable}" -m bakemigrate "$@"',
+        "python": f'exec "{sys.executable}" "$@"',
+    }
     for name, body in shims.items():
         shim = bin_dir / name
         shim.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
@@ -171,7 +174,7 @@ class RunResult:
             )
         missing = missing_lines(self.step.shown_output, self.output)
         if missing:
-            found.append(f"{where}: shown output not printed: {missing!r}\n--- real output ---\n{self.output}")
+            found.append(f"{where}: shown output not printed: {missing!r}\n--- printed ---\n{self.output}")
         return found
 
 

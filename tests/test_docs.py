@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from docs_commands import DOCS, guide_pages, line_pattern, missing_lines, parse_page, run_page
 from docs_site import build_site, nav_pages
 
@@ -30,6 +29,10 @@ def test_every_navigation_page_is_built(built) -> None:
         assert (built.site / url / "index.html").is_file(), url
 
 
+_LOADING_RELS = ("stylesheet", "preload", "preconnect", "icon", "modulepreload", "prefetch")
+_CDN_HOSTS = ("fonts.googleapis.com", "fonts.gstatic.com", "cdnjs.cloudflare.com", "unpkg.com", "jsdelivr")
+
+
 class _AssetCollector(HTMLParser):
     """Collects every URL a page would load by itself (not the links a reader may follow)."""
 
@@ -43,7 +46,7 @@ class _AssetCollector(HTMLParser):
             self.loaded.append(values["src"])
         if tag == "link" and values.get("href"):
             rel = values.get("rel", "").lower()
-            if any(word in rel for word in ("stylesheet", "preload", "preconnect", "icon", "modulepreload", "prefetch")):
+            if any(word in rel for word in _LOADING_RELS):
                 self.loaded.append(values["href"])
         if tag == "object" and values.get("data"):
             self.loaded.append(values["data"])
@@ -67,7 +70,7 @@ def test_site_loads_nothing_from_outside(built) -> None:
             for url in collector.loaded
             if _EXTERNAL.match(url) or not url.strip()
         ]
-        for host in ("fonts.googleapis.com", "fonts.gstatic.com", "cdnjs.cloudflare.com", "unpkg.com", "jsdelivr"):
+        for host in _CDN_HOSTS:
             if host in html:
                 outside.append(f"{page.relative_to(built.site)}: mentions {host}")
     for sheet in built.site.rglob("*.css"):

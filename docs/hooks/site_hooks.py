@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 CLI_MARKER = "<!-- cli-reference -->"
 HELP_WIDTH = "88"
