@@ -1,0 +1,458 @@
+"""The documents bakemigrate reads and writes: their kind, their validity, how they are written.
+
+Three kinds are known (see the format reference):
+
+* the production-history export, version ``"1.0"`` (or no version at all) or ``"1.1"``;
+* the app's full backup ("Export All": ``application: "bake-tracker"``, version ``"3.x"``), of which
+  only the ``production_runs`` section is checked.
+
+Each kind has a JSON Schema file shipped in ``bakemigrate/schemas/``. Every problem found is reported
+at once, on one line, naming the place (``production_runs[12].expected_yield: expected integer, got
+"48"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import gc
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import fastjsonschema
+import jsonschema
+import orjson
+from referencing import Registry
+from referencing.jsonschema import DRAFT4
+
+from .errors import InvalidDocument
+from .jsonio import load_json
+
+MAX_ERRORS_SHOWN = 10
+"""How many problems a validation error message lists before it only gives the total."""
+
+
+class DocumentKind(str, enum.Enum):
+    """The kinds of document bakemigrate accepts."""
+
+    HISTORY_V1_0 = "production-history export v1.0"
+    HISTORY_V1_1 = "production-history export v1.1"
+    FULL_BACKUP = "full backup"
+
+    @property
+    def schema_file(self) -> str:
+        """Name of the JSON Schema file (in ``bakemigrate/schemas/``) for this kind."""
+        return _SCHEMA_FILES[self]
+
+    @property
+    def is_history(self) -> bool:
+        """True for the production-history export (either version)."""
+        return self is not DocumentKind.FULL_BACKUP
+
+
+_SCHEMA_FILES = {
+    DocumentKind.HISTORY_V1_0: "production_history_v1.0.schema.json",
+    DocumentKind.HISTORY_V1_1: "production_history_v1.1.schema.json",
+    DocumentKind.FULL_BACKUP: "full_backup_production_runs.schema.json",
+}
+_BACKUP_VERSION = re.compile(r"3\.[0-9]+")
+
+
+def _preview(value: Any, limit: int = 40) -> str:
+    """A short JSON rendering of ``value`` for an error message."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # pragma: no cover - JSON values always render
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def detect_kind(doc: Any) -> DocumentKind:
+    """Tell which kind of document ``doc`` is, from facts only (never a guess).
+
+    Raises:
+        InvalidDocument: not a kind bakemigrate knows, with the reason.
+    """
+    if not isinstance(doc, dict):
+        what = "a JSON list" if isinstance(doc, list) else f"a JSON value ({_preview(doc)})"
+        raise InvalidDocument(
+            f"the document is {what}, not an object: expected a production-history export "
+            "or a bake-tracker full backup"
+        )
+    version = doc.get("version")
+    if "application" in doc:
+        application = doc["application"]
+        if application != "bake-tracker":
+            raise InvalidDocument(
+                f"made by application {_preview(application)}, not by bake-tracker"
+            )
+        if not isinstance(version, str) or not _BACKUP_VERSION.fullmatch(version):
+            raise InvalidDocument(
+                f"a bake-tracker full backup of version {_preview(version)}: "
+                'only full backups of version "3.x" are supported'
+            )
+        if "production_runs" not in doc:
+            raise InvalidDocument("a bake-tracker full backup with no production_runs section")
+        return DocumentKind.FULL_BACKUP
+    if "version" in doc and not isinstance(version, str):
+        raise InvalidDocument(f'version must be a text like "1.0", got {_preview(version)}')
+    if version not in (None, "1.0", "1.1"):
+        raise InvalidDocument(
+            f'version {_preview(version)} is not supported: expected a production-history export '
+            'of version "1.0" or "1.1", or a bake-tracker full backup'
+        )
+    if "production_runs" not in doc:
+        raise InvalidDocument(
+            "no production_runs: expected a production-history export or a bake-tracker full backup"
+        )
+    return DocumentKind.HISTORY_V1_1 if version == "1.1" else DocumentKind.HISTORY_V1_0
+
+
+# --------------------------------------------------------------------------------------------
+# Schemas
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    """Every shipped schema, by file name."""
+    folder = resources.files("bakemigrate") / "schemas"
+    return {
+        entry.name: json.loads(entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".schema.json")
+    }
+
+
+def load_schema(kind: DocumentKind) -> dict[str, Any]:
+    """The JSON Schema of ``kind`` (a fresh copy, safe to modify)."""
+    return json.loads(json.dumps(_schemas()[kind.schema_file]))
+
+
+def _pattern_whole_text(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """``pattern`` where ``$`` means the end of the text, as in JSON Schema (not before a newline)."""
+    if isinstance(instance, str) and not re.search(pattern.replace("$", r"\Z"), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_DetailedValidator = jsonschema.validators.extend(
+    jsonschema.Draft4Validator, {"pattern": _pattern_whole_text}
+)
+
+
+@dataclass(frozen=True)
+class _KindValidators:
+    """The compiled checks of one kind: a fast yes/no per run and detailed ones for messages."""
+
+    top: Any
+    run_detailed: Any
+    run_is_valid: Callable[[Any], bool]
+
+
+@cache
+def _validators(kind: DocumentKind) -> _KindValidators:
+    schemas = _schemas()
+    by_id = {schema["id"]: schema for schema in schemas.values()}
+    registry: Registry = Registry().with_resources(
+        (schema_id, DRAFT4.create_resource(schema)) for schema_id, schema in by_id.items()
+    )
+    schema = schemas[kind.schema_file]
+    run_ref = {"$ref": urljoin(schema["id"], schema["properties"]["production_runs"]["items"]["$ref"])}
+    top_only = json.loads(json.dumps(schema))
+    top_only["properties"]["production_runs"].pop("items")
+
+    fast_run = fastjsonschema.compile(
+        {"$schema": schema["$schema"], **run_ref}, handlers={"https": by_id.__getitem__}
+    )
+
+    def run_is_valid(run: Any) -> bool:
+        try:
+            fast_run(run)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    return _KindValidators(
+        top=_DetailedValidator(top_only, registry=registry),
+        run_detailed=_DetailedValidator(run_ref, registry=registry),
+        run_is_valid=run_is_valid,
+    )
+
+
+def _place(path: Iterable[Any], prefix: str = "") -> str:
+    text = prefix
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the document"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """The problem of one schema error in plain words (what was expected, what was found)."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    wanted = schema.get("description")
+    got = _preview(error.instance)
+    keyword, value = error.validator, error.validator_value
+    if keyword == "type":
+        return f"expected {' or '.join(value) if isinstance(value, list) else value}, got {got}"
+    if keyword in ("pattern", "enum") and wanted:
+        return f"expected {wanted}, got {got}"
+    if keyword == "enum":
+        return f"expected one of {', '.join(_preview(v) for v in value)}, got {got}"
+    if keyword in ("minimum", "maximum"):
+        return f"expected {'at least' if keyword == 'minimum' else 'at most'} {value}, got {got}"
+    if keyword in ("minLength", "maxLength"):
+        bound = "at least" if keyword == "minLength" else "at most"
+        return f"expected {bound} {value} character(s), got {len(error.instance)}"
+    return error.message  # pragma: no cover - every keyword of the shipped schemas is handled above
+
+
+def _problems(validator: Any, instance: Any, prefix: str) -> Iterator[str]:
+    """One line per problem, each starting with its place (``production_runs[3].notes: ...``)."""
+    objects_with_missing_keys: set[str] = set()
+    for error in validator.iter_errors(instance):
+        place = _place(error.absolute_path, prefix)
+        if error.validator != "required":
+            yield f"{place}: {_describe(error)}"
+        elif place not in objects_with_missing_keys:
+            # One error per missing key: report them all the first time the object shows up.
+            objects_with_missing_keys.add(place)
+            present = error.instance if isinstance(error.instance, dict) else {}
+            for key in error.validator_value:
+                if key not in present:
+                    yield f"{_place([*error.absolute_path, key], prefix)}: missing"
+
+
+def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], int]:
+    """Check ``doc`` against the schema of ``kind``.
+
+    Returns:
+        The first :data:`MAX_ERRORS_SHOWN` problems (one line each) and the total number found.
+    """
+    checks = _validators(kind)
+    runs = doc.get("production_runs")
+    top = dict(doc)
+    if isinstance(runs, list):
+        top["production_runs"] = []
+    shown: list[str] = []
+    total = 0
+
+    def note(problems: Iterable[str]) -> None:
+        nonlocal total
+        for problem in problems:
+            total += 1
+            if len(shown) < MAX_ERRORS_SHOWN:
+                shown.append(problem)
+
+    note(_problems(checks.top, top, ""))
+    if isinstance(runs, list):
+        for index, run in enumerate(runs):
+            if not checks.run_is_valid(run):
+                before = total
+                note(_problems(checks.run_detailed, run, f"production_runs[{index}]"))
+                if total == before:  # pragma: no cover - both checkers read the same schema
+                    note([f"production_runs[{index}]: does not match the {kind.value} format"])
+    return shown, total
+
+
+def format_problems(shown: Sequence[str], total: int) -> str:
+    """One line listing the problems found (``total`` of them, ``shown`` first)."""
+    text = "; ".join(shown)
+    if total > len(shown):
+        text += f"; ... ({total} problems in total, the first {len(shown)} shown)"
+    elif total > 1:
+        text += f" ({total} problems)"
+    return text
+
+
+def validate_document(doc: Any) -> DocumentKind:
+    """Detect the kind of ``doc`` and check it against that kind's JSON Schema.
+
+    Extra keys are allowed anywhere (they are kept by the transform).
+
+    Raises:
+        InvalidDocument: an unknown kind, or every problem found, on one line.
+    """
+    kind = detect_kind(doc)
+    shown, total = find_problems(doc, kind)
+    if total:
+        raise InvalidDocument(f"not a valid {kind.value}: {format_problems(shown, total)}")
+    return kind
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+# A float whose text differs between orjson and Python's json (exponent or below 1e-4 in orjson).
+_FLOAT_TEXT_DIFFERS = re.compile(rb'(?m)(?:^ +|": )-?(?:[0-9][0-9.]*e|0\.0000)')
+_NON_ASCII = re.compile(r"[^\x00-\x7e]")
+
+
+def _escape_non_ascii(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+def _first_bad_text(doc: Any) -> list[Any]:
+    """The place of the first text (key or value) that cannot be written as UTF-8."""
+
+    def bad(text: str) -> bool:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    stack: list[tuple[Any, list[Any]]] = [(doc, [])]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str) and bad(value):
+            return where
+        if isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if bad(key):
+                    return [*where, key]
+                stack.append((item, [*where, key]))
+        elif isinstance(value, list):
+            stack.extend((item, [*where, i]) for i, item in reversed(list(enumerate(value))))
+    return []
+
+
+def encode_document(doc: Any, *, ascii_only: bool = False, trailing_newline: bool = True) -> bytes:
+    """``doc`` as UTF-8 JSON bytes, exactly as ``json.dump(doc, indent=2, ensure_ascii=ascii_only)``.
+
+    orjson does the work (it is many times faster); Python's json takes over for what orjson writes
+    differently or cannot write (floats in exponent form, integers beyond 64 bits, deep nesting).
+
+    Raises:
+        InvalidDocument: a text holds an unpaired surrogate, or the nesting is too deep.
+    """
+    try:
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+        if _FLOAT_TEXT_DIFFERS.search(data):
+            data = b""
+    except TypeError as exc:
+        if "surrogates" in str(exc):
+            where = _first_bad_text(doc)
+            raise InvalidDocument(
+                f"{_place(where)}: a text holds an unpaired surrogate (an invalid character "
+                "such as \\ud800), which cannot be written as UTF-8"
+            ) from None
+        data = b""
+    if data and ascii_only and not data.isascii():
+        data = _NON_ASCII.sub(_escape_non_ascii, data.decode("utf-8")).encode("ascii")
+    if not data:
+        try:
+            data = json.dumps(doc, indent=2, ensure_ascii=ascii_only, allow_nan=False).encode("utf-8")
+        except RecursionError:
+            raise InvalidDocument("the document is nested too deeply to be written") from None
+        except ValueError as exc:
+            raise InvalidDocument(f"cannot be written as JSON: {exc}") from None
+    return data + b"\n" if trailing_newline else data
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large JSON tree is built (it has no cycles)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@dataclass(frozen=True)
+class FileStyle:
+    """How an input file is written, so that an output can be written the same way."""
+
+    ascii_only: bool
+    trailing_newline: bool
+
+    @classmethod
+    def of(cls, path: str | Path) -> FileStyle:
+        """Read the style of ``path`` (an existing, readable file)."""
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 1))
+            last = fh.read(1)
+            fh.seek(0)
+            ascii_only = all(chunk.isascii() for chunk in iter(lambda: fh.read(1 << 22), b""))
+        return cls(ascii_only=ascii_only, trailing_newline=last == b"\n")
+
+
+def load_document(path: str | Path) -> tuple[Any, FileStyle]:
+    """Read the JSON file ``path`` strictly (see :func:`bakemigrate.jsonio.load_json`) and its style.
+
+    Raises:
+        InvalidDocument: one line naming the file.
+    """
+    with gc_paused():
+        doc = load_json(path)
+    try:
+        style = FileStyle.of(path)
+    except OSError as exc:  # pragma: no cover - the file was just read
+        raise InvalidDocument(f"{path}: cannot read ({exc.strerror})") from None
+    return doc, style
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The result of :func:`validate_file`."""
+
+    path: Path
+    kind: DocumentKind
+    runs: int
+    runs_with_loss_fields: int
+
+    def summary_line(self) -> str:
+        """One line for a person."""
+        return (
+            f"{self.path}: valid {self.kind.value}, {self.runs} production runs "
+            f"({self.runs_with_loss_fields} with production_status, loss_quantity and losses)"
+        )
+
+
+LOSS_FIELDS = ("production_status", "loss_quantity", "losses")
+"""The fields every production run gains in v1.1, in the order they appear."""
+
+
+def has_loss_fields(run: Any) -> bool:
+    """True when ``run`` already carries all of :data:`LOSS_FIELDS`."""
+    return isinstance(run, dict) and all(field in run for field in LOSS_FIELDS)
+
+
+def validate_file(path: str | Path) -> ValidationReport:
+    """Check the JSON file ``path``: its kind, its JSON Schema, and that it can be written back.
+
+    Raises:
+        InvalidDocument: one line naming the file and every problem found.
+    """
+    doc, style = load_document(path)
+    try:
+        kind = validate_document(doc)
+        encode_document(doc, ascii_only=style.ascii_only)
+    except InvalidDocument as exc:
+        raise InvalidDocument(f"{path}: {exc}") from None
+    runs = doc["production_runs"]
+    return ValidationReport(
+        path=Path(path),
+        kind=kind,
+        runs=len(runs),
+        runs_with_loss_fields=sum(1 for run in runs if has_loss_fields(run)),
+    )

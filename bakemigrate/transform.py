@@ -1,0 +1,339 @@
+"""Turn a production-history export v1.0 into v1.1 (and fill the same fields in a full backup).
+
+Every production run gains ``production_status: "complete"``, ``loss_quantity: 0`` and
+``losses: []`` where they are absent; everything else is kept exactly, key order included. The new
+keys sit where a native v0.7 export puts them: ``production_status`` and ``loss_quantity`` right
+after ``per_unit_cost``, ``losses`` right after ``consumptions`` (at the end when those are missing).
+
+Runs that made fewer items than expected (shortfalls) become "complete" with no loss, as the app's
+own migration does; they are listed in the report. With ``infer_losses=True`` they are recorded as
+losses instead, the way v0.7 would have recorded them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidDocument, MigrationError
+from .formats import (
+    LOSS_FIELDS,
+    DocumentKind,
+    encode_document,
+    gc_paused,
+    has_loss_fields,
+    load_document,
+    validate_document,
+)
+from .jsonio import atomic_writer
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+CENT = Decimal("0.0001")
+INFERRED_LOSS_NOTE = (
+    "Inferred during migration to v0.7: the run made {actual} of {expected} expected items; "
+    "the {missing} missing item(s) are recorded as a loss."
+)
+_COST_DIGITS = 11  # integer digits a cost may have (see definitions.schema.json)
+
+
+@dataclass(frozen=True)
+class YieldGap:
+    """A production run whose actual yield differs from its expected yield."""
+
+    position: int
+    """Index of the run in ``production_runs``."""
+    uuid: str | None
+    recipe_name: str | None
+    produced_at: str | None
+    expected_yield: int
+    actual_yield: int
+    units: int
+    """Items missing (shortfall) or made beyond the expected yield (over-yield)."""
+    recorded_as: str
+    """The run's ``production_status`` after the transform."""
+    loss_recorded: bool = False
+    """True when the transform recorded the missing items as a loss (``infer_losses``)."""
+
+
+@dataclass
+class TransformReport:
+    """What :func:`transform_v1_0_to_v1_1` did: counts, and the runs a person should know about."""
+
+    kind: DocumentKind
+    runs_total: int = 0
+    runs_transformed: int = 0
+    """Runs that gained at least one of production_status, loss_quantity, losses."""
+    runs_already_v1_1: int = 0
+    """Runs that already carried all three fields (left as they were)."""
+    shortfalls: list[YieldGap] = field(default_factory=list)
+    over_yield: list[YieldGap] = field(default_factory=list)
+    infer_losses: bool = False
+    input: Path | None = None
+    output: Path | None = None
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def units_unaccounted(self) -> int:
+        """Items expected but not made, over every shortfall."""
+        return sum(gap.units for gap in self.shortfalls)
+
+    @property
+    def losses_recorded(self) -> int:
+        """Shortfalls recorded as losses by this transform."""
+        return sum(1 for gap in self.shortfalls if gap.loss_recorded)
+
+    @property
+    def megabytes_per_second(self) -> float:
+        """Speed of :func:`transform_file` (input size over wall time)."""
+        return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
+
+    def shortfalls_frame(self) -> pd.DataFrame:
+        """The shortfalls as a table (one row per run)."""
+        return _frame(self.shortfalls)
+
+    def over_yield_frame(self) -> pd.DataFrame:
+        """The runs that made more than expected, as a table."""
+        return _frame(self.over_yield)
+
+    def summary_line(self) -> str:
+        """One line for a person."""
+        where = f"{self.output}: " if self.output else ""
+        text = (
+            f"{where}{self.kind.value}, {self.runs_total} production runs: "
+            f"{self.runs_transformed} transformed, {self.runs_already_v1_1} already v1.1"
+        )
+        if self.shortfalls:
+            if self.losses_recorded:
+                text += (
+                    f"; {len(self.shortfalls)} made fewer items than expected "
+                    f"({self.units_unaccounted} items), {self.losses_recorded} recorded as losses"
+                )
+            else:
+                text += (
+                    f"; {len(self.shortfalls)} made fewer items than expected "
+                    f"({self.units_unaccounted} items unaccounted, kept as complete"
+                    f"{'' if self.infer_losses else '; --infer-losses records them as losses'})"
+                )
+        else:
+            text += "; no shortfalls"
+        if self.over_yield:
+            text += f"; {len(self.over_yield)} made more than expected (left as they are)"
+        return text
+
+
+def _frame(gaps: list[YieldGap]) -> pd.DataFrame:
+    import dataclasses
+
+    import pandas as pd
+
+    columns = [f.name for f in dataclasses.fields(YieldGap)]
+    return pd.DataFrame([dataclasses.asdict(gap) for gap in gaps], columns=columns)
+
+
+# --------------------------------------------------------------------------------------------
+# The transform
+
+
+def _with_loss_fields(run: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``run`` with the ``added`` fields placed as a native v0.7 export places them."""
+    new: dict[str, Any] = {}
+    for key, value in run.items():
+        new[key] = value
+        if key == "per_unit_cost":
+            for name in ("production_status", "loss_quantity"):
+                if name in added:
+                    new[name] = added[name]
+        elif key == "consumptions" and "losses" in added:
+            new["losses"] = added["losses"]
+    for name, value in added.items():  # anchors missing: at the end
+        new.setdefault(name, value)
+    return new
+
+
+def _cost(value: Decimal, place: str) -> str:
+    text = f"{value.quantize(CENT):f}"
+    if len(text.split(".")[0]) > _COST_DIGITS:
+        raise InvalidDocument(f"{place}: the inferred loss cost {text} is too large to store")
+    return text
+
+
+def _inferred_loss(run: dict[str, Any], missing: int, place: str) -> dict[str, Any]:
+    """The loss the app's v0.7 would have recorded for a run that made ``missing`` items too few."""
+    expected, actual = run["expected_yield"], run["actual_yield"]
+    try:
+        if actual > 0:
+            per_unit = Decimal(run["per_unit_cost"])
+        else:
+            per_unit = Decimal(run["total_ingredient_cost"]) / expected
+    except (KeyError, TypeError, InvalidOperation):
+        raise InvalidDocument(f"{place}: no usable cost to value the inferred loss") from None
+    per_unit = per_unit.quantize(CENT)
+    return {
+        "uuid": str(uuid.uuid4()),
+        "loss_category": "other",
+        "loss_quantity": missing,
+        "per_unit_cost": _cost(per_unit, place),
+        "total_loss_cost": _cost(per_unit * missing, place),
+        "notes": INFERRED_LOSS_NOTE.format(actual=actual, expected=expected, missing=missing),
+    }
+
+
+def _yields(run: dict[str, Any]) -> tuple[int, int] | None:
+    expected, actual = run.get("expected_yield"), run.get("actual_yield")
+    if type(expected) is int and type(actual) is int:
+        return expected, actual
+    return None
+
+
+def _transform_runs(doc: dict[str, Any], report: TransformReport) -> dict[str, Any]:
+    """The transformed document; ``doc`` is not modified, unchanged values are shared with it."""
+    runs = doc["production_runs"]
+    new_runs: list[Any] = []
+    for position, run in enumerate(runs):
+        report.runs_total += 1
+        if has_loss_fields(run):
+            report.runs_already_v1_1 += 1
+            new_runs.append(run)
+            continue
+        added: dict[str, Any] = {}
+        status, loss_quantity, losses = "complete", 0, []
+        yields = _yields(run)
+        untouched = not any(name in run for name in LOSS_FIELDS)
+        if yields is not None and untouched:
+            expected, actual = yields
+            gap = dict(
+                position=position,
+                uuid=run.get("uuid"),
+                recipe_name=run.get("recipe_name"),
+                produced_at=run.get("produced_at"),
+                expected_yield=expected,
+                actual_yield=actual,
+            )
+            if actual < expected:
+                missing = expected - actual
+                if report.infer_losses:
+                    status = "partial_loss" if actual > 0 else "total_loss"
+                    loss_quantity = missing
+                    losses = [_inferred_loss(run, missing, f"production_runs[{position}]")]
+                report.shortfalls.append(
+                    YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses))
+                )
+            elif actual > expected:
+                report.over_yield.append(YieldGap(**gap, units=actual - expected, recorded_as=status))
+        for name, value in zip(LOSS_FIELDS, (status, loss_quantity, losses), strict=True):
+            if name not in run:
+                added[name] = value
+        report.runs_transformed += 1
+        new_runs.append(_with_loss_fields(run, added))
+
+    new_doc: dict[str, Any] = {}
+    if report.kind.is_history and "version" not in doc:
+        new_doc["version"] = "1.1"
+    for key, value in doc.items():
+        if key == "production_runs":
+            value = new_runs
+        elif key == "version" and report.kind.is_history:
+            value = "1.1"
+        new_doc[key] = value
+    return new_doc
+
+
+def transform_document(
+    doc: Any, *, infer_losses: bool = False
+) -> tuple[dict[str, Any], TransformReport]:
+    """Validate ``doc`` and transform it; the result shares unchanged values with ``doc``.
+
+    Use :func:`transform_v1_0_to_v1_1` for an independent copy.
+
+    Raises:
+        InvalidDocument: ``doc`` is not a known kind or fails its JSON Schema.
+    """
+    kind = validate_document(doc)
+    report = TransformReport(kind=kind, infer_losses=infer_losses)
+    return _transform_runs(doc, report), report
+
+
+def transform_v1_0_to_v1_1(doc: Any, *, infer_losses: bool = False) -> dict[str, Any]:
+    """Return a v1.1 copy of a production-history export (v1.0 or v1.1) or of a full backup.
+
+    ``doc`` is never modified. Every production run gains ``production_status: "complete"``,
+    ``loss_quantity: 0`` and ``losses: []`` where absent; ``version`` becomes ``"1.1"`` (a full
+    backup keeps its version). Running it on its own output gives an equal document.
+    With ``infer_losses`` a shortfall (actual < expected yield) is recorded as a loss instead.
+
+    Raises:
+        InvalidDocument: ``doc`` is not a known kind or fails its JSON Schema.
+    """
+    try:
+        independent = copy.deepcopy(doc)
+    except RecursionError:
+        raise InvalidDocument("the document is nested too deeply") from None
+    return transform_document(independent, infer_losses=infer_losses)[0]
+
+
+def transform_report(doc: Any, *, infer_losses: bool = False) -> TransformReport:
+    """What :func:`transform_v1_0_to_v1_1` would do to ``doc`` (nothing is changed or written)."""
+    return transform_document(doc, infer_losses=infer_losses)[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def transform_file(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    infer_losses: bool = False,
+    force: bool = False,
+) -> TransformReport:
+    """Transform the JSON file ``input`` and write the result to ``output``, atomically.
+
+    The output is written as ``json.dump(indent=2)`` would write it, in the input's own style
+    (non-ASCII escaped or not, final newline or not), so a diff shows only the added fields.
+
+    Raises:
+        MigrationError: a bad input or output (one line naming the file); nothing is written.
+    """
+    started = time.perf_counter()
+    source, target = Path(input), Path(output)
+    if not source.exists():
+        raise InvalidDocument(f"{source}: file not found")
+    if _same_file(source, target):
+        raise MigrationError(f"{target}: OUTPUT is the same file as INPUT; choose another name")
+    try:
+        with atomic_writer(target, force=force, mode="wb") as fh:
+            with gc_paused():
+                doc, style = load_document(source)
+                try:
+                    new_doc, report = transform_document(doc, infer_losses=infer_losses)
+                    data = encode_document(
+                        new_doc, ascii_only=style.ascii_only, trailing_newline=style.trailing_newline
+                    )
+                except InvalidDocument as exc:
+                    raise InvalidDocument(f"{source}: {exc}") from None
+                fh.write(data)
+    except OSError as exc:
+        raise MigrationError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    report.input, report.output = source, target
+    report.bytes_read = source.stat().st_size
+    report.seconds = time.perf_counter() - started
+    return report
