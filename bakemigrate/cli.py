@@ -83,21 +83,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_switch(args: argparse.Namespace) -> int:
-    from .pipeline import confirm_or_refuse
-    from .switch import switch_from_workdir
+    from .pipeline import Migration, confirm_or_refuse
 
     confirm_or_refuse(args.yes, f"Replace {args.db} with the verified v0.7 database?")
-    result = switch_from_workdir(args.db, args.workdir)
+    result = Migration(args.db, args.workdir).switch(confirm=True)
     print(result.summary_line())
     return 0
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from .pipeline import confirm_or_refuse
-    from .rollback import rollback
+    from .pipeline import Migration, confirm_or_refuse
 
     confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?")
-    result = rollback(args.db, args.workdir)
+    result = Migration(args.db, args.workdir).rollback(confirm=True)
     print(result.summary_line())
     return 0
 

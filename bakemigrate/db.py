@@ -69,6 +69,8 @@ def ensure_not_in_use(path: str | os.PathLike[str]) -> None:
         DatabaseRefused: ``close bake-tracker first``, naming what was found.
     """
     p = Path(path)
+    if not p.exists():
+        return
     wal = Path(f"{p}-wal")
     if wal.exists() and wal.stat().st_size > 0:
         raise DatabaseRefused(f"{p}: {APP_OPEN} (it has unsaved changes in {wal.name})")

@@ -88,6 +88,9 @@ def atomic_writer(
     except OSError as exc:
         raise MigrationError(f"{target}: cannot write in {folder} ({exc.strerror})") from None
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
         with os.fdopen(fd, mode, **kwargs) as fh:

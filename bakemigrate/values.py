@@ -7,8 +7,6 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidDocument
 
-DB_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 
 def db_datetime_to_iso(value: str | None) -> str | None:
     """``2024-04-27 01:27:43.596854`` (as stored) → ``2024-04-27T01:27:43.596854`` (as exported).
@@ -20,19 +18,21 @@ def db_datetime_to_iso(value: str | None) -> str | None:
     return datetime.fromisoformat(str(value)).isoformat()
 
 
-def iso_to_db_datetime(value: str, where: str = "value") -> str:
-    """An exported timestamp (``isoformat``, ``T`` or space, optional fraction) → stored text.
+def parse_timestamp(value: object, where: str = "value") -> datetime:
+    """An exported timestamp (``isoformat``, ``T`` or space, optional fraction) → a naive datetime.
+
+    Stored through SQLAlchemy it becomes ``YYYY-MM-DD HH:MM:SS.ffffff``, exactly as the app stores it.
 
     Raises:
         InvalidDocument: not a timestamp, or one with a time zone (the app's are naive UTC).
     """
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidDocument(f"{where}: not a timestamp: {value!r}") from None
     if parsed.tzinfo is not None:
         raise InvalidDocument(f"{where}: timestamp with a time zone: {value!r}")
-    return parsed.strftime(DB_DATETIME_FORMAT)
+    return parsed
 
 
 def db_number_to_text(value: float | int | str | None, scale: int) -> str | None:
@@ -41,21 +41,19 @@ def db_number_to_text(value: float | int | str | None, scale: int) -> str | None
         return None
     if isinstance(value, str):
         value = float(value)
-    return "%.*f" % (scale, value)
+    return f"{value:.{scale}f}"
 
 
-def text_to_db_number(value: str, where: str = "value") -> float | int:
-    """A Decimal string from an export → the value SQLite stores (INTEGER when whole, else REAL).
+def parse_decimal(value: object, where: str = "value") -> Decimal:
+    """A Decimal string from an export (``"8.1709"``) → a finite Decimal, as the app's import reads it.
 
     Raises:
         InvalidDocument: not a finite decimal number.
     """
     try:
-        number = Decimal(value)
+        number = Decimal(value)  # type: ignore[arg-type]
     except (InvalidOperation, TypeError, ValueError):
         raise InvalidDocument(f"{where}: not a decimal number: {value!r}") from None
     if not number.is_finite():
         raise InvalidDocument(f"{where}: not a finite number: {value!r}")
-    if number == number.to_integral_value():
-        return int(number)
-    return float(number)
+    return number

@@ -1,0 +1,371 @@
+"""The migration as a whole: every step in order, with a journal in the work folder.
+
+:class:`Migration` holds one database and one work folder. Each of its methods runs one step and is
+safe to call again: the journal (``journal.json``) and the files already in the work folder decide
+whether a step is done (its result is returned again) or must run. The original database is read
+for the backup and only written by :meth:`Migration.switch` and :meth:`Migration.rollback`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .backup import BackupResult, backup, read_manifest, verify_backup
+from .db import DatabaseInfo, ensure_not_in_use, inspect_database, sha256_file
+from .errors import DatabaseRefused, MigrationError, VerificationFailed
+from .exporter import ExportResult, export
+from .importer import ImportReport, import_document
+from .jsonio import load_json, write_json_atomic
+from .reset import ResetResult, reset
+from .rollback import RollbackResult, rollback
+from .switch import SwitchResult, switch
+from .transform import TransformReport, transform_file, transform_report
+from .verify import VerifyResult, verify
+
+JOURNAL_NAME = "journal.json"
+EXPORT_V10 = "export_v1.0.json"
+EXPORT_V11 = "export_v1.1.json"
+STAGING = "staging.db"
+#: Bytes of export per run and consumption, to estimate the free disk a migration needs.
+EXPORT_BYTES_PER_ROW = 1200
+
+
+def confirm_or_refuse(yes: bool, question: str) -> None:
+    """Go on when ``yes``; otherwise ask at a terminal, and refuse where nobody can answer.
+
+    Raises:
+        MigrationError: the person said no, or there is no terminal to ask at (use ``--yes``).
+    """
+    if yes:
+        return
+    if not sys.stdin or not sys.stdin.isatty():
+        raise MigrationError(f"{question} Needs confirmation: run again with --yes")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise MigrationError("stopped: nothing was changed")
+
+
+@dataclass
+class Preflight:
+    """What was checked before anything is written."""
+
+    db: Path
+    info: DatabaseInfo
+    free_bytes: int
+    needed_bytes: int
+    already_migrated: bool
+
+    def frame(self) -> pd.DataFrame:
+        """The checks as a small table."""
+        rows = [
+            ("database", str(self.db)),
+            ("schema version", f"bake-tracker v{self.info.schema_version}"),
+            ("size", f"{self.info.size_bytes / 1e6:,.1f} MB"),
+            ("production runs", f"{self.info.runs:,}"),
+            ("free disk in work folder", f"{self.free_bytes / 1e6:,.1f} MB"),
+            ("disk the migration needs", f"{self.needed_bytes / 1e6:,.1f} MB"),
+            ("bake-tracker closed", "yes" if not self.already_migrated else "not checked (nothing to do)"),
+        ]
+        return pd.DataFrame(rows, columns=["check", "result"])
+
+    def summary_line(self) -> str:
+        """One line for the terminal."""
+        if self.already_migrated:
+            return f"{self.db} is already at bake-tracker v0.7: nothing to do"
+        return (
+            f"preflight ok: {self.db} is bake-tracker v0.6 with {self.info.runs:,} production runs "
+            f"({self.info.size_bytes / 1e6:,.1f} MB); {self.free_bytes / 1e9:,.1f} GB free"
+        )
+
+
+@dataclass
+class MigrationResult:
+    """The outcome of :meth:`Migration.run`."""
+
+    exit_code: int
+    message: str
+    verification: VerifyResult | None = None
+    steps: list[str] = field(default_factory=list)
+
+    def summary_line(self) -> str:
+        """One line for the terminal."""
+        return self.message
+
+
+class Journal:
+    """The record of which steps are done, kept in ``journal.json`` (rewritten atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = load_json(path) if path.exists() else {"steps": {}}
+        if not isinstance(self.data, dict) or not isinstance(self.data.get("steps"), dict):
+            raise MigrationError(f"{path}: not a bakemigrate journal")
+
+    def get(self, step: str) -> dict[str, Any] | None:
+        """The record of ``step``, or None."""
+        return self.data["steps"].get(step)
+
+    def record(self, step: str, **facts: Any) -> None:
+        """Note that ``step`` is done, with its facts."""
+        facts["at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.data["steps"][step] = facts
+        write_json_atomic(self.path, self.data, force=True)
+
+    def forget(self, *steps: str) -> None:
+        """Drop the records of ``steps`` (they will run again)."""
+        for step in steps:
+            self.data["steps"].pop(step, None)
+        write_json_atomic(self.path, self.data, force=True)
+
+
+def _free_bytes(folder: Path) -> int:
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+class Migration:
+    """One database's migration from v0.6 to v0.7 through the work folder ``workdir``."""
+
+    def __init__(
+        self,
+        db: str | Path,
+        workdir: str | Path,
+        *,
+        infer_losses: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.db = Path(db)
+        self.workdir = Path(workdir)
+        self.infer_losses = infer_losses
+        self.progress = progress
+        self.export_v10 = self.workdir / EXPORT_V10
+        self.export_v11 = self.workdir / EXPORT_V11
+        self.staging = self.workdir / STAGING
+        self._journal: Journal | None = None
+
+    # -- the work folder ---------------------------------------------------------------------
+    @property
+    def journal(self) -> Journal:
+        """The journal, creating the work folder on first use."""
+        if self._journal is None:
+            try:
+                self.workdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise MigrationError(f"{self.workdir}: cannot create the work folder ({exc.strerror})") from None
+            self._journal = Journal(self.workdir / JOURNAL_NAME)
+            started = self._journal.get("start")
+            if started is None:
+                self._journal.record("start", db=str(self.db.resolve()), infer_losses=self.infer_losses)
+            elif started.get("db") != str(self.db.resolve()):
+                raise MigrationError(
+                    f"{self.workdir}: this work folder belongs to {started.get('db')}; use a new work folder"
+                )
+            elif bool(started.get("infer_losses")) != self.infer_losses:
+                flag = "with" if started.get("infer_losses") else "without"
+                raise MigrationError(
+                    f"{self.workdir}: this migration was started {flag} --infer-losses; "
+                    "run it the same way or use a new work folder"
+                )
+        return self._journal
+
+    def _backup_record(self) -> BackupResult:
+        existing = read_manifest(self.workdir, self.db)
+        if existing is None:
+            raise MigrationError(f"{self.workdir}: no backup yet; run the backup step first")
+        return existing
+
+    # -- the steps ---------------------------------------------------------------------------
+    def preflight(self) -> Preflight:
+        """Step 0: the database exists, is sound, is bake-tracker's, its version, disk, app closed.
+
+        Raises:
+            DatabaseRefused: any reason not to start, in one sentence.
+        """
+        info = inspect_database(self.db)
+        free = _free_bytes(self.workdir)
+        rows = sum(info.row_counts.get(t, 0) for t in ("production_runs", "production_consumptions"))
+        needed = 2 * info.size_bytes + 2 * EXPORT_BYTES_PER_ROW * rows
+        already = info.schema_version == "0.7"
+        if not already:
+            ensure_not_in_use(self.db)
+            if free < needed:
+                raise DatabaseRefused(
+                    f"{self.workdir}: not enough free disk ({free / 1e6:,.0f} MB free, "
+                    f"{needed / 1e6:,.0f} MB needed for the backup, the exports and the staging copy)"
+                )
+        return Preflight(self.db, info, free, needed, already)
+
+    def backup(self) -> BackupResult:
+        """Step 1: a checked copy of the database (kept, never overwritten)."""
+        result = backup(self.db, self.workdir, progress=self.progress)
+        self.journal.record("backup", sha256=result.sha256)
+        return result
+
+    def export(self) -> ExportResult:
+        """Step 2: the production history of the backup as a v1.0 document."""
+        source = self._backup_record()
+        if self.export_v10.exists():
+            done = self.journal.get("export")
+            if done is None or sha256_file(self.export_v10) != done["sha256"]:
+                self._check_artefact(self.export_v10, done)
+            return ExportResult(
+                path=self.export_v10, version="1.0", runs=source.runs, consumptions=done["consumptions"],
+                losses=0, size_bytes=self.export_v10.stat().st_size,
+            )
+        verify_backup(source)
+        result = export(source.path, self.export_v10, progress=self.progress)
+        self.journal.record("export", sha256=sha256_file(self.export_v10), consumptions=result.consumptions)
+        return result
+
+    def _check_artefact(self, path: Path, done: dict[str, Any] | None) -> None:
+        if done is None:
+            raise MigrationError(
+                f"{path}: was not written by this migration's journal; use a new work folder"
+            )
+        raise MigrationError(f"{path}: changed since it was written; use a new work folder")
+
+    def transform(self) -> TransformReport:
+        """Step 3: the v1.0 document → v1.1 (every run complete with 0 losses, or inferred losses)."""
+        self.export()
+        if self.export_v11.exists():
+            done = self.journal.get("transform")
+            if done is None or sha256_file(self.export_v11) != done["sha256"]:
+                self._check_artefact(self.export_v11, done)
+            return transform_report(load_json(self.export_v10), infer_losses=self.infer_losses)
+        report = transform_file(self.export_v10, self.export_v11, infer_losses=self.infer_losses)
+        self.journal.record("transform", sha256=sha256_file(self.export_v11))
+        return report
+
+    def reset(self) -> ResetResult:
+        """Step 4: a fresh staging database (v0.7 production tables, empty). Starts the staging over."""
+        source = self._backup_record()
+        verify_backup(source)
+        self.journal.forget("import", "verify")
+        with contextlib.suppress(FileNotFoundError):
+            self.staging.unlink()
+        result = reset(source.path, self.staging)
+        self.journal.record("reset")
+        return result
+
+    def import_(self) -> ImportReport:
+        """Step 5: the v1.1 document into the staging database, all or nothing."""
+        self.transform()
+        done = self.journal.get("import")
+        if done is not None and self.staging.exists() and sha256_file(self.staging) == done["staging_sha256"]:
+            return ImportReport(path=self.export_v11, staging=self.staging, version="1.1",
+                                runs=done["runs"], consumptions=done["consumptions"], losses=done["losses"])
+        self.reset()
+        report = import_document(self.export_v11, self.staging, progress=self.progress)
+        self.journal.record("import", staging_sha256=sha256_file(self.staging), runs=report.runs,
+                            consumptions=report.consumptions, losses=report.losses)
+        return report
+
+    def verify(self) -> VerifyResult:
+        """Step 6: compare the staging database with the backup and the v1.0 document."""
+        self.import_()
+        source = self._backup_record()
+        result = verify(source.path, self.staging, self.export_v10,
+                        expected=self.export_v11 if self.infer_losses else None)
+        self.journal.record("verify", verdict=result.verdict, staging_sha256=sha256_file(self.staging))
+        return result
+
+    def switch(self, confirm: bool) -> SwitchResult:
+        """Step 7: replace the database with the verified staging copy (only when ``confirm``)."""
+        done = self.journal.get("switch")
+        if done is not None and self.db.exists() and sha256_file(self.db) == done["sha256"]:
+            return SwitchResult(db=self.db, switched=True, sha256=done["sha256"])
+        verified = self.journal.get("verify")
+        if verified is None or verified["verdict"] != "PASS":
+            raise VerificationFailed("the migrated copy has not passed verification; nothing was switched")
+        if not confirm:
+            return SwitchResult(db=self.db, switched=False,
+                                reason=f"confirmation needed; the verified database waits in {self.staging}")
+        source = self._backup_record()
+        result = switch(self.db, self.staging, original_sha256=(source.original_sha256, source.sha256),
+                        staging_sha256=verified["staging_sha256"])
+        self.journal.record("switch", sha256=result.sha256)
+        return result
+
+    def rollback(self, confirm: bool) -> RollbackResult:
+        """Put the backup back in place of the database (only when ``confirm``)."""
+        source = self._backup_record()
+        if not confirm:
+            raise MigrationError("rollback needs confirmation: nothing was changed")
+        result = rollback(self.db, source)
+        self.journal.record("rollback", sha256=result.sha256)
+        self.journal.forget("switch")
+        return result
+
+    # -- all at once ---------------------------------------------------------------------------
+    def run(self, *, yes: bool = False, dry_run: bool = False, echo: Callable[[str], Any] = print) -> MigrationResult:
+        """Every step in order: 0 migrated (or already v0.7), 1 verification failed, 2 refused.
+
+        ``dry_run`` prints the plan and touches nothing. Without ``yes`` the switch is confirmed at
+        the terminal.
+        """
+        journal_file = self.workdir / JOURNAL_NAME
+        if self.db.exists():
+            try:
+                info = inspect_database(self.db, integrity=False)
+            except DatabaseRefused:
+                info = None
+            if info is not None and info.schema_version == "0.7":
+                if journal_file.exists():
+                    switched = self.switch(confirm=False) if self.journal.get("verify") else None
+                    if switched is not None and switched.switched:
+                        return MigrationResult(0, f"{self.db} is already migrated to bake-tracker v0.7: nothing to do")
+                return MigrationResult(0, f"{self.db} is already at bake-tracker v0.7: nothing to do")
+        pre = self.preflight()
+        if dry_run:
+            echo(pre.frame().to_string(index=False))
+            done = Journal(journal_file).data["steps"] if journal_file.exists() else {}
+            plan = ["backup", "export", "transform", "reset", "import", "verify", "switch"]
+            echo("plan: " + ", ".join(f"{s} ({'done' if s in done else 'to do'})" for s in plan))
+            return MigrationResult(0, "dry run: nothing was changed")
+        echo(pre.summary_line())
+        echo(self.backup().summary_line())
+        echo(self.export().summary_line())
+        echo(self.transform().summary_line())
+        echo(self.import_().summary_line())
+        result = self.verify()
+        echo(result.summary_table())
+        echo(result.summary_line())
+        if not result.passed:
+            return MigrationResult(1, "FAIL: verification failed; the original is untouched", result)
+        try:
+            confirm_or_refuse(yes, f"Verified. Replace {self.db} with the migrated database?")
+        except MigrationError as exc:
+            return MigrationResult(2, f"not switched: {exc}", result)
+        switched = self.switch(confirm=True)
+        echo(switched.summary_line())
+        return MigrationResult(
+            0, f"PASS: {self.db} migrated to bake-tracker v0.7 and verified; backup in {self._backup_record().path}",
+            result,
+        )
+
+
+def migrate(
+    db: str | Path,
+    workdir: str | Path,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    infer_losses: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], Any] = print,
+) -> MigrationResult:
+    """Run the whole migration of ``db`` with ``workdir`` as its work folder (see :class:`Migration`)."""
+    return Migration(db, workdir, infer_losses=infer_losses, progress=progress).run(
+        yes=yes, dry_run=dry_run, echo=echo
+    )
