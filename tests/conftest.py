@@ -1,0 +1,91 @@
+"""Shared test fixtures: copies of the real bake-tracker v0.6 files, demo databases, the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures" / "bake-tracker-v0.6"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", default=False, help="run the long trials too")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long trial: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _copy(name: str, folder: Path) -> Path:
+    source = FIXTURES / name
+    if not source.exists():
+        pytest.fail(f"fixture missing: {source}")
+    target = folder / name
+    shutil.copyfile(source, target)
+    os.chmod(target, 0o644)
+    return target
+
+
+@pytest.fixture
+def fixture_db(tmp_path: Path) -> Path:
+    """A writable copy of the app-made v0.6 database (60 runs)."""
+    return _copy("bake_tracker.db", tmp_path)
+
+
+@pytest.fixture
+def fixture_export(tmp_path: Path) -> Path:
+    """A copy of the app's own v1.0 export of the fixture database."""
+    return _copy("production_history_v1.0.json", tmp_path)
+
+
+@pytest.fixture
+def fixture_full_backup(tmp_path: Path) -> Path:
+    """A copy of the app's "Export All" v3.4 file."""
+    return _copy("export_all_v3.4.json", tmp_path)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo database per test session (default size, seed 1); copy it before changing it."""
+    from bakemigrate.demo import create_demo_database
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    create_demo_database(path, runs=200, seed=1)
+    return path
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path, demo_template: Path) -> Path:
+    """A writable copy of the session's demo database."""
+    target = tmp_path / "bake_tracker.db"
+    shutil.copyfile(demo_template, target)
+    return target
+
+
+def run_cli(*args: str | os.PathLike[str], input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bakemigrate ARGS`` as a real process and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "bakemigrate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        input=input_text,
+        cwd=REPO,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def cli():
+    """The :func:`run_cli` helper."""
+    return run_cli
