@@ -17,7 +17,6 @@ import contextlib
 import os
 import random
 import sqlite3
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +27,13 @@ from typing import Any
 
 from .errors import MigrationError
 from .jsonio import fsync_dir
+from .progress import progress_bar
 from .tables import app_schema_statements, user_tables
 
 #: Runs generated and inserted per batch, so memory stays bounded whatever the number of runs.
 CHUNK_RUNS = 20_000
 
-#: From this many runs on, a progress bar is shown when stdout is a terminal.
+#: From this many runs on, a progress bar is shown (on a terminal, see :func:`progress_bar`).
 PROGRESS_THRESHOLD = 50_000
 
 #: Production runs are spread over this period (produced_at).
@@ -1165,22 +1165,6 @@ def _temporary_beside(target: Path) -> Iterator[Path]:
                 leftover.unlink()
 
 
-def _progress(enabled: bool, total: int) -> Any:
-    """A rich progress bar over ``total`` runs, or a no-op stand-in."""
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("creating production runs"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    return progress
-
-
 def _fill(conn: sqlite3.Connection, runs: int, seed: int, show_progress: bool) -> int:
     """Create the schema and every row in one transaction; return the number of consumptions."""
     statements = app_schema_statements("0.6")
@@ -1195,13 +1179,11 @@ def _fill(conn: sqlite3.Connection, runs: int, seed: int, show_progress: bool) -
     for table in catalogue.tables:
         _insert(conn, table.name, table.columns, table.rows)
     generator = _RunGenerator(rng, new_uuid, catalogue, runs)
-    with _progress(show_progress, runs) as progress:
-        task = progress.add_task("runs", total=runs) if progress is not None else None
+    with progress_bar("creating production runs", runs, enabled=show_progress) as advance:
         for run_rows, consumption_rows in generator.chunks():
             _insert(conn, "production_runs", _RunGenerator.RUN_COLUMNS, run_rows)
             _insert(conn, "production_consumptions", _RunGenerator.CONSUMPTION_COLUMNS, consumption_rows)
-            if progress is not None:
-                progress.advance(task, len(run_rows))
+            advance(len(run_rows))
     # Indexes last: building them once over the data is much faster than updating them per row.
     for statement in indexes:
         conn.execute(statement)
@@ -1219,20 +1201,20 @@ def create_demo_database(
     seed: int = 1,
     force: bool = False,
     *,
-    progress: bool | None = None,
+    progress: bool = True,
 ) -> DemoSummary:
     """Create a sample bake-tracker v0.6 database at ``path`` with ``runs`` production runs.
 
     The file is built beside ``path`` and renamed into place only when complete, in
-    ``journal_mode=DELETE`` with no ``-wal``/``-shm`` file. ``progress=None`` shows a progress bar
-    for large databases when stdout is a terminal.
+    ``journal_mode=DELETE`` with no ``-wal``/``-shm`` file. With ``progress``, databases of
+    :data:`PROGRESS_THRESHOLD` runs or more show a progress bar on a terminal.
 
     Raises:
         MigrationError: ``path`` exists (without ``force``), its folder is missing, or ``runs < 0``.
     """
     target = Path(path)
     _check_target(target, runs, force)
-    show_progress = (sys.stdout.isatty() and runs >= PROGRESS_THRESHOLD) if progress is None else progress
+    show_progress = progress and runs >= PROGRESS_THRESHOLD
     with _temporary_beside(target) as tmp:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
