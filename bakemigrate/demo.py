@@ -142,25 +142,13 @@ INGREDIENTS: tuple[_Ingredient, ...] = (
         "Store in a cool, dry place — “airtight” container",
     ),
     _Ingredient("Bread Flour", "bread_flour", "Flour", "g", "King Arthur", "5 lb", "lb", 5.0, 2268.0, 5.49),
-    _Ingredient(
-        "Almond Flour", "almond_flour", "Flour", "g", "Bob's Red Mill", "16 oz", "oz", 16.0, 454.0, 9.99
-    ),
+    _Ingredient("Almond Flour", "almond_flour", "Flour", "g", "Bob's Red Mill", "16 oz", "oz", 16.0, 454.0, 9.99),
     _Ingredient("Tapioca Flour", "tapioca_flour", "Flour", "g", "Yoki", "500 g", "g", 500.0, 500.0, 3.79),
-    _Ingredient(
-        "Granulated Sugar", "granulated_sugar", "Sugar", "oz", "Domino", "4 lb", "lb", 4.0, 64.0, 3.25
-    ),
-    _Ingredient(
-        "Confectioner's Sugar", "confectioners_sugar", "Sugar", "cup", "C&H", "2 lb", "lb", 2.0, 7.5, 2.89
-    ),
-    _Ingredient(
-        "Light Brown Sugar", "light_brown_sugar", "Sugar", "cup", "Domino", "2 lb", "lb", 2.0, 4.5, 2.79
-    ),
-    _Ingredient(
-        "Unsalted Butter", "unsalted_butter", "Oils/Butters", "oz", "Kerrygold", "8 oz", "oz", 8.0, 8.0, 3.99
-    ),
-    _Ingredient(
-        "Large Eggs", "large_eggs", "Misc", "count", "Vital Farms", "12 count", "count", 12.0, 12.0, 3.99
-    ),
+    _Ingredient("Granulated Sugar", "granulated_sugar", "Sugar", "oz", "Domino", "4 lb", "lb", 4.0, 64.0, 3.25),
+    _Ingredient("Confectioner's Sugar", "confectioners_sugar", "Sugar", "cup", "C&H", "2 lb", "lb", 2.0, 7.5, 2.89),
+    _Ingredient("Light Brown Sugar", "light_brown_sugar", "Sugar", "cup", "Domino", "2 lb", "lb", 2.0, 4.5, 2.79),
+    _Ingredient("Unsalted Butter", "unsalted_butter", "Oils/Butters", "oz", "Kerrygold", "8 oz", "oz", 8.0, 8.0, 3.99),
+    _Ingredient("Large Eggs", "large_eggs", "Misc", "count", "Vital Farms", "12 count", "count", 12.0, 12.0, 3.99),
     _Ingredient(
         "Donated Farm Eggs",
         "donated_farm_eggs",
@@ -187,12 +175,8 @@ INGREDIENTS: tuple[_Ingredient, ...] = (
         12.99,
     ),
     _Ingredient("Baking Soda", "baking_soda", "Misc", "tsp", "Arm & Hammer", "1 lb", "lb", 1.0, 96.0, 1.29),
-    _Ingredient(
-        "Baking Powder", "baking_powder", "Misc", "tsp", "Clabber Girl", "8.1 oz", "oz", 8.1, 48.0, 2.49
-    ),
-    _Ingredient(
-        "Kosher Salt", "kosher_salt", "Spices", "tsp", "Diamond Crystal", "3 lb", "lb", 3.0, 288.0, 4.79
-    ),
+    _Ingredient("Baking Powder", "baking_powder", "Misc", "tsp", "Clabber Girl", "8.1 oz", "oz", 8.1, 48.0, 2.49),
+    _Ingredient("Kosher Salt", "kosher_salt", "Spices", "tsp", "Diamond Crystal", "3 lb", "lb", 3.0, 288.0, 4.79),
     _Ingredient(
         "Semi-Sweet Chocolate Chips",
         "semi_sweet_chocolate_chips",
@@ -219,9 +203,7 @@ INGREDIENTS: tuple[_Ingredient, ...] = (
     ),
     _Ingredient("Heavy Cream", "heavy_cream", "Dairy", "cup", "Organic Valley", "1 pt", "pt", 1.0, 2.0, 4.29),
     _Ingredient("Whole Milk", "whole_milk", "Dairy", "cup", "Clover", "1 gal", "gal", 1.0, 16.0, 5.19),
-    _Ingredient(
-        "Crème Fraîche", "creme_fraiche", "Dairy", "tbsp", "Vermont Creamery", "8 oz", "oz", 8.0, 16.0, 4.99
-    ),
+    _Ingredient("Crème Fraîche", "creme_fraiche", "Dairy", "tbsp", "Vermont Creamery", "8 oz", "oz", 8.0, 16.0, 4.99),
     _Ingredient(
         "Queijo Minas Cheese",
         "queijo_minas_cheese",
@@ -236,18 +218,10 @@ INGREDIENTS: tuple[_Ingredient, ...] = (
     ),
     _Ingredient("Honey", "honey", "Syrups", "tbsp", "Nature Nate's", "16 oz", "oz", 16.0, 21.0, 7.99),
     _Ingredient("Molasses", "molasses", "Syrups", "tbsp", "Grandma's", "12 fl oz", "fl oz", 12.0, 24.0, 4.59),
-    _Ingredient(
-        "Ground Cinnamon", "ground_cinnamon", "Spices", "tsp", "Penzeys", "2.2 oz", "oz", 2.2, 30.0, 6.95
-    ),
-    _Ingredient(
-        "Ground Ginger", "ground_ginger", "Spices", "tsp", "Penzeys", "1.9 oz", "oz", 1.9, 27.0, 6.45
-    ),
-    _Ingredient(
-        "Ground Nutmeg", "ground_nutmeg", "Spices", "tsp", "Penzeys", "2.1 oz", "oz", 2.1, 24.0, 7.25
-    ),
-    _Ingredient(
-        "Matcha Powder", "matcha_powder", "Misc", "tsp", "Ippodo 一保堂", "40 g", "g", 40.0, 20.0, 24.0
-    ),
+    _Ingredient("Ground Cinnamon", "ground_cinnamon", "Spices", "tsp", "Penzeys", "2.2 oz", "oz", 2.2, 30.0, 6.95),
+    _Ingredient("Ground Ginger", "ground_ginger", "Spices", "tsp", "Penzeys", "1.9 oz", "oz", 1.9, 27.0, 6.45),
+    _Ingredient("Ground Nutmeg", "ground_nutmeg", "Spices", "tsp", "Penzeys", "2.1 oz", "oz", 2.1, 24.0, 7.25),
+    _Ingredient("Matcha Powder", "matcha_powder", "Misc", "tsp", "Ippodo 一保堂", "40 g", "g", 40.0, 20.0, 24.0),
     _Ingredient("Lemons", "lemons", "Produce", "count", "Sunkist", "2 lb", "lb", 2.0, 8.0, 4.99),
 )
 
@@ -292,9 +266,7 @@ RECIPES: tuple[_Recipe, ...] = (
             ("large_eggs", 2, None),
         ),
         (
-            _fu(
-                "grandmas-sugar-cookies-3-inch", "Grandma's Sugar Cookies (3-inch)", 24, notes="Primary size"
-            ),
+            _fu("grandmas-sugar-cookies-3-inch", "Grandma's Sugar Cookies (3-inch)", 24, notes="Primary size"),
             _fu("grandmas-sugar-cookies-mini", "Grandma's Sugar Cookies — mini", 48),
         ),
         "Don't skip the chill step!\nChill 2h.",
@@ -434,9 +406,7 @@ RECIPES: tuple[_Recipe, ...] = (
         (
             _fu("抹茶-matcha-shortbread-3-inch", "抹茶 Matcha Shortbread (3-inch)", 24, notes="Primary size"),
             _fu("抹茶-matcha-shortbread-mini", "抹茶 Matcha Shortbread — mini", 48),
-            _fu(
-                "抹茶-matcha-shortbread-gift-stack-of-6", "抹茶 Matcha Shortbread gift stack of 6", 4, "stack"
-            ),
+            _fu("抹茶-matcha-shortbread-gift-stack-of-6", "抹茶 Matcha Shortbread gift stack of 6", 4, "stack"),
         ),
     ),
     _Recipe(
@@ -475,9 +445,7 @@ RECIPES: tuple[_Recipe, ...] = (
         (
             _fu("chocolate-chip-cookies-3-inch", "Chocolate Chip Cookies (3-inch)", 25, notes="Primary size"),
             _fu("chocolate-chip-cookies-mini", "Chocolate Chip Cookies — mini", 49),
-            _fu(
-                "chocolate-chip-cookies-gift-stack-of-6", "Chocolate Chip Cookies gift stack of 6", 5, "stack"
-            ),
+            _fu("chocolate-chip-cookies-gift-stack-of-6", "Chocolate Chip Cookies gift stack of 6", 5, "stack"),
             _fu("chocolate-chip-cookies-jumbo", "Chocolate Chip Cookies jumbo", 14),
         ),
     ),
@@ -510,9 +478,7 @@ RECIPES: tuple[_Recipe, ...] = (
             ("unsalted_butter", 6, None),
         ),
         (
-            _fu(
-                "gingerbread-people-5-inch", "Gingerbread People (5-inch)", 18, "person", notes="Primary size"
-            ),
+            _fu("gingerbread-people-5-inch", "Gingerbread People (5-inch)", 18, "person", notes="Primary size"),
             _fu("gingerbread-people-mini", "Gingerbread People — mini", 40, "person"),
             _fu("gingerbread-people-gift-stack-of-6", "Gingerbread People gift stack of 6", 3, "stack"),
         ),
@@ -712,6 +678,9 @@ class _Table:
 
     def add(self, **values: Any) -> int:
         """Append a row with the next id and its audit columns; return the id."""
+        unknown = set(values) - set(self.columns)
+        if unknown:
+            raise ValueError(f"{self.name} has no column {', '.join(sorted(unknown))}")
         row_id = len(self.rows) + 1
         values.setdefault("id", row_id)
         stamp = _catalogue_stamp(row_id)
@@ -900,9 +869,7 @@ def _build_catalogue(conn: sqlite3.Connection, rng: random.Random, new_uuid: _Uu
         )
         for slug, name, kind in FINISHED_GOODS
     ]
-    package_id = packages.add(
-        name="Neighbor Gift Bag", description="Small bag", is_template=0, uuid=new_uuid()
-    )
+    package_id = packages.add(name="Neighbor Gift Bag", description="Small bag", is_template=0, uuid=new_uuid())
     for quantity, good_id in enumerate(good_ids, start=1):
         package_goods.add(package_id=package_id, finished_good_id=good_id, quantity=quantity, uuid=new_uuid())
     deliveries = table("event_recipient_packages")
@@ -1047,9 +1014,7 @@ class _RunGenerator:
             return ""
         return self.rng.choice(EVERYDAY_NOTES)
 
-    def _run(
-        self, run_id: int, run_rows: list[tuple[Any, ...]], consumption_rows: list[tuple[Any, ...]]
-    ) -> None:
+    def _run(self, run_id: int, run_rows: list[tuple[Any, ...]], consumption_rows: list[tuple[Any, ...]]) -> None:
         rng = self.rng
         case = EDGE_CASES.get(run_id)
         unit = self._pick_unit(case)
@@ -1057,9 +1022,7 @@ class _RunGenerator:
         num_batches = 1 if draw < 0.5 else 2 if draw < 0.8 else 3 if draw < 0.95 else 4
         expected = num_batches * unit.items_per_batch if unit.items_per_batch else num_batches
         actual = self._actual_yield(expected, case)
-        linked = (
-            case.event_linked if case is not None and case.event_linked is not None else rng.random() < 0.6
-        )
+        linked = case.event_linked if case is not None and case.event_linked is not None else rng.random() < 0.6
         event_id = rng.choice(self.catalogue.event_ids) if linked else None
         produced_at = self._produced_at(run_id, case)
         self.previous_produced_at = produced_at
@@ -1124,9 +1087,7 @@ class _RunGenerator:
 # ---------------------------------------------------------------------------------------------
 
 
-def _insert(
-    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
+def _insert(conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     if rows:
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)

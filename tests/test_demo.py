@@ -95,8 +95,12 @@ def _assert_edge_case(run_id: int, run: dict, runs: dict[int, dict]) -> None:
         assert run["notes"] == case.note
     if case.event_linked is not None:
         assert (run["event_id"] is not None) == case.event_linked
-    kinds = {"equal": actual == expected, "zero": actual == 0, "over": actual > expected,
-             "short": 0 < actual < expected}
+    kinds = {
+        "equal": actual == expected,
+        "zero": actual == 0,
+        "over": actual > expected,
+        "short": 0 < actual < expected,
+    }
     if case.yield_kind is not None:
         assert kinds[case.yield_kind], (run_id, expected, actual)
     if case.batch_portion is not None:
@@ -169,8 +173,16 @@ def test_row_counts_and_summary(tmp_path: Path) -> None:
     assert summary.table_counts == real_counts
     assert real_counts["recipes"] == len(RECIPES)
     assert real_counts["events"] >= 3 and real_counts["units"] == 35
-    for table in ("ingredients", "products", "purchase_history", "inventory_items", "recipients",
-                  "recipe_ingredients", "event_production_targets", "packages"):
+    for table in (
+        "ingredients",
+        "products",
+        "purchase_history",
+        "inventory_items",
+        "recipients",
+        "recipe_ingredients",
+        "event_production_targets",
+        "packages",
+    ):
         assert real_counts[table] > 0, table
     assert per_recipe == (2, 4)
     assert summary.summary_line() == (
@@ -233,8 +245,7 @@ def test_edge_cases_by_query(demo_db: Path) -> None:
     with _connect(demo_db) as conn:
         missing = [name for name, sql in queries.items() if conn.execute(sql).fetchone()[0] == 0]
         shared = conn.execute(
-            "SELECT count(*) FROM (SELECT produced_at FROM production_runs GROUP BY produced_at "
-            "HAVING count(*) > 1)"
+            "SELECT count(*) FROM (SELECT produced_at FROM production_runs GROUP BY produced_at HAVING count(*) > 1)"
         ).fetchone()[0]
         by_id = [r[0] for r in conn.execute("SELECT id FROM production_runs ORDER BY id")]
         by_time = [r[0] for r in conn.execute("SELECT id FROM production_runs ORDER BY produced_at, id")]
@@ -302,11 +313,7 @@ def _stamp_plus(stamp: str, seconds: float) -> str:
 def test_uuids_are_unique_version_4(demo_db: Path) -> None:
     rows = _all_rows(demo_db)
     with _connect(demo_db) as conn:
-        uuids = [
-            v
-            for t in _tables(conn)
-            for (v,) in conn.execute(f'SELECT uuid FROM "{t}"')
-        ]
+        uuids = [v for t in _tables(conn) for (v,) in conn.execute(f'SELECT uuid FROM "{t}"')]
     assert sum(len(r) for r in rows.values()) == len(uuids) == len(set(uuids))
     assert all(uuid.UUID(u).version == 4 and str(uuid.UUID(u)) == u for u in uuids)
 
@@ -421,7 +428,11 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "bakemigrate", "demo", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
