@@ -3,6 +3,7 @@ guide shows run for real with the output it shows."""
 
 from __future__ import annotations
 
+import ast
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -102,6 +103,64 @@ def test_notebook_record_page_shows_the_executed_notebook(built) -> None:
     assert "jp-Notebook" in html
     assert "<table" in html  # a rendered DataFrame: the before/after comparison
     assert "PASS" in html
+
+
+# ---- every error message has its entry in Troubleshooting ----------------------------------------
+
+_ERRORS = {"MigrationError", "DatabaseRefused", "InvalidDocument", "VerificationFailed"}
+
+
+def _literal_parts(node: ast.expr) -> list[str] | None:
+    """The fixed text of a message expression, with ``{}`` where a value goes in."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [v.value if isinstance(v, ast.Constant) else "{}" for v in node.values]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _literal_parts(node.left), _literal_parts(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.Name):
+        return ["{}"]
+    return None
+
+
+def error_message_cores() -> dict[str, str]:
+    """For each error raised in the package, its longest fixed piece of text, by source place."""
+    import bakemigrate
+
+    cores: dict[str, str] = {}
+    for path in sorted(Path(bakemigrate.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in _ERRORS and node.args):
+                continue
+            parts = _literal_parts(node.args[0])
+            assert parts is not None, f"{path.name}:{node.lineno}: message is not a plain text"
+            pieces = [piece.strip(" :;,()") for piece in "".join(parts).split("{}")]
+            core = max(pieces, key=len)
+            if len(core) >= 8:  # "{}: {}" only passes another message on
+                cores[f"{path.name}:{node.lineno}"] = core
+    return cores
+
+
+def test_troubleshooting_lists_every_error_message() -> None:
+    page = " ".join((DOCS / "troubleshooting.md").read_text(encoding="utf-8").split())
+    cores = error_message_cores()
+    assert len(cores) >= 40
+    missing = {where: core for where, core in cores.items() if " ".join(core.split()) not in page}
+    assert missing == {}
+
+
+def test_cli_error_lines_are_in_troubleshooting() -> None:
+    import inspect
+
+    from bakemigrate import cli
+
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    printed = re.findall(r'print\(\s*"error: ([^"{]+)', inspect.getsource(cli.main))
+    assert printed, "the CLI prints fixed error lines"
+    for line in printed:
+        assert line.strip() in page, line
 
 
 # ---- the commands shown in the guide ------------------------------------------------------------
