@@ -29,8 +29,6 @@ from urllib.parse import urljoin
 import fastjsonschema
 import jsonschema
 import orjson
-from referencing import Registry
-from referencing.jsonschema import DRAFT4
 
 from .errors import InvalidDocument
 from .jsonio import load_json
@@ -139,6 +137,24 @@ def load_schema(kind: DocumentKind) -> dict[str, Any]:
     return json.loads(json.dumps(_schemas()[kind.schema_file]))
 
 
+def _inline_refs(node: Any, base: str, by_id: dict[str, Any]) -> Any:
+    """``node`` with every ``$ref`` replaced by what it points to (the shipped schemas never recurse).
+
+    One self-contained schema per kind is faster to check and needs no cross-file lookups.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, base, by_id) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:  # draft-04: the keywords beside a $ref are ignored
+        uri, _, pointer = urljoin(base, node["$ref"]).partition("#")
+        target = by_id[uri]
+        for part in filter(None, pointer.split("/")):
+            target = target[part]
+        return _inline_refs(target, uri, by_id)
+    return {key: _inline_refs(value, base, by_id) for key, value in node.items() if key != "definitions"}
+
+
 def _pattern_whole_text(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
     """``pattern`` where ``$`` means the end of the text, as in JSON Schema (not before a newline)."""
     if isinstance(instance, str) and not re.search(pattern.replace("$", r"\Z"), instance):
@@ -152,7 +168,7 @@ _DetailedValidator = jsonschema.validators.extend(
 
 @dataclass(frozen=True)
 class _KindValidators:
-    """The compiled checks of one kind: a fast yes/no per run and detailed ones for messages."""
+    """The checks of one kind: the top level, and each run (a fast yes/no and a detailed one)."""
 
     top: Any
     run_detailed: Any
@@ -163,17 +179,10 @@ class _KindValidators:
 def _validators(kind: DocumentKind) -> _KindValidators:
     schemas = _schemas()
     by_id = {schema["id"]: schema for schema in schemas.values()}
-    registry: Registry = Registry().with_resources(
-        (schema_id, DRAFT4.create_resource(schema)) for schema_id, schema in by_id.items()
-    )
     schema = schemas[kind.schema_file]
-    run_ref = {"$ref": urljoin(schema["id"], schema["properties"]["production_runs"]["items"]["$ref"])}
-    top_only = json.loads(json.dumps(schema))
-    top_only["properties"]["production_runs"].pop("items")
-
-    fast_run = fastjsonschema.compile(
-        {"$schema": schema["$schema"], **run_ref}, handlers={"https": by_id.__getitem__}
-    )
+    whole = _inline_refs(schema, schema["id"], by_id)
+    run_schema = {"$schema": schema["$schema"], **whole["properties"]["production_runs"].pop("items")}
+    fast_run = fastjsonschema.compile(run_schema)
 
     def run_is_valid(run: Any) -> bool:
         try:
@@ -183,9 +192,7 @@ def _validators(kind: DocumentKind) -> _KindValidators:
         return True
 
     return _KindValidators(
-        top=_DetailedValidator(top_only, registry=registry),
-        run_detailed=_DetailedValidator(run_ref, registry=registry),
-        run_is_valid=run_is_valid,
+        top=_DetailedValidator(whole), run_detailed=_DetailedValidator(run_schema), run_is_valid=run_is_valid
     )
 
 
@@ -293,8 +300,16 @@ def validate_document(doc: Any) -> DocumentKind:
 # Writing
 
 
-# A float whose text differs between orjson and Python's json (exponent or below 1e-4 in orjson).
-_FLOAT_TEXT_DIFFERS = re.compile(rb'(?m)(?:^ +|": )-?(?:[0-9][0-9.]*e|0\.0000)')
+# Floats that orjson writes differently from Python's json (exponent form, or below 1e-4), found in
+# the compact form, where a number always follows ":", "," or "[" (a text may only give a false alarm).
+_FLOAT_TEXT_DIFFERS = [re.compile(rb"%s-?(?:[0-9][0-9.]*e|0\.0000)" % lead) for lead in (b":", b",", rb"\[")]
+
+
+def _orjson_writes_floats_differently(doc: Any) -> bool:
+    compact = orjson.dumps(doc)
+    return any(pattern.search(compact) for pattern in _FLOAT_TEXT_DIFFERS)
+
+
 _NON_ASCII = re.compile(r"[^\x00-\x7e]")
 
 
@@ -341,9 +356,7 @@ def encode_document(doc: Any, *, ascii_only: bool = False, trailing_newline: boo
         InvalidDocument: a text holds an unpaired surrogate, or the nesting is too deep.
     """
     try:
-        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
-        if _FLOAT_TEXT_DIFFERS.search(data):
-            data = b""
+        data = b"" if _orjson_writes_floats_differently(doc) else orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     except TypeError as exc:
         if "surrogates" in str(exc):
             where = _first_bad_text(doc)
@@ -381,34 +394,49 @@ class FileStyle:
     """How an input file is written, so that an output can be written the same way."""
 
     ascii_only: bool
+    """Every non-ASCII character is written as a ``\\uXXXX`` escape (Python's default)."""
     trailing_newline: bool
 
     @classmethod
-    def of(cls, path: str | Path) -> FileStyle:
-        """Read the style of ``path`` (an existing, readable file)."""
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - 1))
-            last = fh.read(1)
-            fh.seek(0)
-            ascii_only = all(chunk.isascii() for chunk in iter(lambda: fh.read(1 << 22), b""))
-        return cls(ascii_only=ascii_only, trailing_newline=last == b"\n")
+    def of_bytes(cls, raw: bytes) -> FileStyle:
+        """The style of a file whose content is ``raw``."""
+        return cls(ascii_only=raw.isascii(), trailing_newline=raw.endswith(b"\n"))
+
+
+def _parse_fast(raw: bytes) -> Any | None:
+    """``raw`` parsed by orjson, or None when only the strict reader may decide.
+
+    orjson keeps the last of repeated keys where the strict reader refuses them: the number of
+    colons (one per key, plus those inside texts) must then be the same before and after.
+    """
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if raw.count(b":") != orjson.dumps(doc).count(b":"):
+        return None
+    return doc
 
 
 def load_document(path: str | Path) -> tuple[Any, FileStyle]:
-    """Read the JSON file ``path`` strictly (see :func:`bakemigrate.jsonio.load_json`) and its style.
+    """Read the JSON file ``path`` and how it is written.
+
+    The file is read as strictly as :func:`bakemigrate.jsonio.load_json` reads it (which gives
+    the error messages), only faster for a large, well-formed file.
 
     Raises:
         InvalidDocument: one line naming the file.
     """
     with gc_paused():
-        doc = load_json(path)
-    try:
-        style = FileStyle.of(path)
-    except OSError as exc:  # pragma: no cover - the file was just read
-        raise InvalidDocument(f"{path}: cannot read ({exc.strerror})") from None
-    return doc, style
+        try:
+            raw = Path(path).read_bytes()
+        except OSError:
+            load_json(path)  # raises the error that names the problem
+            raise  # pragma: no cover - load_json raised above
+        doc = _parse_fast(raw)
+        if doc is None:
+            doc = load_json(path)
+    return doc, FileStyle.of_bytes(raw)
 
 
 @dataclass(frozen=True)

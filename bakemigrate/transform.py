@@ -144,19 +144,25 @@ def _frame(gaps: list[YieldGap]) -> pd.DataFrame:
 
 
 def _with_loss_fields(run: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``run`` with the ``added`` fields placed as a native v0.7 export places them."""
-    new: dict[str, Any] = {}
-    for key, value in run.items():
-        new[key] = value
-        if key == "per_unit_cost":
-            for name in ("production_status", "loss_quantity"):
-                if name in added:
-                    new[name] = added[name]
-        elif key == "consumptions" and "losses" in added:
-            new["losses"] = added["losses"]
-    for name, value in added.items():  # anchors missing: at the end
-        new.setdefault(name, value)
-    return new
+    """A copy of ``run`` with the ``added`` fields placed as a native v0.7 export places them.
+
+    ``production_status`` and ``loss_quantity`` go right after ``per_unit_cost``, ``losses`` right
+    after ``consumptions``; at the end where those keys are missing.
+    """
+    items = list(run.items())
+    keys = list(run)
+    status = [(name, added[name]) for name in ("production_status", "loss_quantity") if name in added]
+    losses = [("losses", added["losses"])] if "losses" in added else []
+    inserts = []
+    if status and "per_unit_cost" in run:
+        inserts.append((keys.index("per_unit_cost") + 1, status))
+        status = []
+    if losses and "consumptions" in run:
+        inserts.append((keys.index("consumptions") + 1, losses))
+        losses = []
+    for position, pairs in sorted(inserts, key=lambda insert: insert[0], reverse=True):
+        items[position:position] = pairs
+    return dict(items + status + losses)
 
 
 def _cost(value: Decimal, place: str) -> str:
