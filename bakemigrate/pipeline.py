@@ -215,10 +215,8 @@ class Migration:
     def export(self) -> ExportResult:
         """Step 2: the production history of the backup as a v1.0 document."""
         source = self._backup_record()
-        if self.export_v10.exists():
-            done = self.journal.get("export")
-            if done is None or sha256_file(self.export_v10) != done["sha256"]:
-                self._check_artefact(self.export_v10, done)
+        done = self._recorded_artefact(self.export_v10, "export")
+        if done is not None:
             return ExportResult(
                 path=self.export_v10, version="1.0", runs=source.runs, consumptions=done["consumptions"],
                 losses=0, size_bytes=self.export_v10.stat().st_size,
@@ -228,20 +226,29 @@ class Migration:
         self.journal.record("export", sha256=sha256_file(self.export_v10), consumptions=result.consumptions)
         return result
 
-    def _check_artefact(self, path: Path, done: dict[str, Any] | None) -> None:
+    def _recorded_artefact(self, path: Path, step: str) -> dict[str, Any] | None:
+        """The journal record of ``step`` when ``path`` is the file it recorded, else None.
+
+        A file the journal does not vouch for is the complete output of a step that was interrupted
+        before it was recorded (files are written atomically): it is removed and the step runs again.
+
+        Raises:
+            MigrationError: ``path`` changed after the journal recorded it.
+        """
+        done = self.journal.get(step)
+        if not path.exists():
+            return None
         if done is None:
-            raise MigrationError(
-                f"{path}: was not written by this migration's journal; use a new work folder"
-            )
-        raise MigrationError(f"{path}: changed since it was written; use a new work folder")
+            path.unlink()
+            return None
+        if sha256_file(path) != done["sha256"]:
+            raise MigrationError(f"{path}: changed since it was written; use a new work folder")
+        return done
 
     def transform(self) -> TransformReport:
         """Step 3: the v1.0 document → v1.1 (every run complete with 0 losses, or inferred losses)."""
         self.export()
-        if self.export_v11.exists():
-            done = self.journal.get("transform")
-            if done is None or sha256_file(self.export_v11) != done["sha256"]:
-                self._check_artefact(self.export_v11, done)
+        if self._recorded_artefact(self.export_v11, "transform") is not None:
             return transform_report(load_json(self.export_v10), infer_losses=self.infer_losses)
         report = transform_file(self.export_v10, self.export_v11, infer_losses=self.infer_losses)
         self.journal.record("transform", sha256=sha256_file(self.export_v11))
