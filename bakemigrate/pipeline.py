@@ -259,8 +259,10 @@ class Migration:
         source = self._backup_record()
         verify_backup(source)
         self.journal.forget("import", "verify")
-        with contextlib.suppress(FileNotFoundError):
-            self.staging.unlink()
+        # An import killed mid-transaction leaves a hot -journal: it must not pair with the new file.
+        for leftover in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.staging}{leftover}").unlink()
         result = reset(source.path, self.staging)
         self.journal.record("reset")
         return result
