@@ -91,6 +91,14 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
     existing = read_manifest(workdir, source)
     if existing is not None:
         verify_backup(existing)
+        if source.exists() and existing.schema_version == "0.6" and sha256_file(source) not in (
+            existing.original_sha256,
+            existing.sha256,
+        ):
+            if inspect_database(source, integrity=False).schema_version == "0.6":
+                raise MigrationError(
+                    f"{source}: changed since the backup in {Path(workdir)} was made; use a new work folder"
+                )
         return existing
     info = inspect_database(source)
     ensure_not_in_use(source)

@@ -96,7 +96,7 @@ def open_database(path: str | os.PathLike[str], *, write: bool = False) -> Itera
     A plain connection is used rather than ``mode=ro`` so that no ``-wal``/``-shm`` file is left
     behind beside a WAL-mode database when it closes.
     """
-    conn = sqlite3.connect(Path(path), timeout=5, isolation_level=None)
+    conn = sqlite3.connect(Path(path), timeout=1, isolation_level=None)
     try:
         if not write:
             conn.execute("PRAGMA query_only=ON")
@@ -124,6 +124,10 @@ def inspect_database(
                     raise DatabaseRefused(f"{name}: the database is corrupt ({result})")
             version = detect_schema_version(conn, name)
             counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseRefused(f"{name}: {APP_OPEN} (the database is in use)") from None
+        raise DatabaseRefused(f"{name}: not a usable SQLite database ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise DatabaseRefused(f"{name}: not a usable SQLite database ({exc})") from None
     return DatabaseInfo(path=p, schema_version=version, size_bytes=p.stat().st_size, row_counts=counts)
