@@ -62,6 +62,14 @@ def _check_file(path: Path, label: str) -> None:
         raise DatabaseRefused(f"{label}: the file is truncated (corrupt database)")
 
 
+def refusal(exc: sqlite3.DatabaseError, label: object) -> DatabaseRefused:
+    """The one-line refusal for a SQLite error met while opening or reading ``label``."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return DatabaseRefused(f"{label}: {APP_OPEN} (the database is in use)")
+    return DatabaseRefused(f"{label}: not a usable SQLite database ({text})")
+
+
 def ensure_not_in_use(path: str | os.PathLike[str]) -> None:
     """Refuse when another program (bake-tracker) has the database open or unsaved changes in it.
 
@@ -79,12 +87,8 @@ def ensure_not_in_use(path: str | os.PathLike[str]) -> None:
         conn.execute("PRAGMA locking_mode=EXCLUSIVE")
         conn.execute("BEGIN EXCLUSIVE")
         conn.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise DatabaseRefused(f"{p}: {APP_OPEN} (the database is in use)") from None
-        raise DatabaseRefused(f"{p}: cannot open ({exc})") from None
     except sqlite3.DatabaseError as exc:
-        raise DatabaseRefused(f"{p}: not a usable SQLite database ({exc})") from None
+        raise refusal(exc, p) from None
     finally:
         conn.close()
 
@@ -124,12 +128,8 @@ def inspect_database(
                     raise DatabaseRefused(f"{name}: the database is corrupt ({result})")
             version = detect_schema_version(conn, name)
             counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise DatabaseRefused(f"{name}: {APP_OPEN} (the database is in use)") from None
-        raise DatabaseRefused(f"{name}: not a usable SQLite database ({exc})") from None
     except sqlite3.DatabaseError as exc:
-        raise DatabaseRefused(f"{name}: not a usable SQLite database ({exc})") from None
+        raise refusal(exc, name) from None
     return DatabaseInfo(path=p, schema_version=version, size_bytes=p.stat().st_size, row_counts=counts)
 
 
