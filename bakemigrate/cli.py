@@ -86,7 +86,7 @@ def _cmd_switch(args: argparse.Namespace) -> int:
     from .pipeline import Migration, confirm_or_refuse
 
     confirm_or_refuse(args.yes, f"Replace {args.db} with the verified v0.7 database?")
-    result = Migration(args.db, args.workdir).switch(confirm=True)
+    result = Migration(args.db, args.workdir, infer_losses=None).switch(confirm=True)
     print(result.summary_line())
     return 0
 
@@ -95,7 +95,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     from .pipeline import Migration, confirm_or_refuse
 
     confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?")
-    result = Migration(args.db, args.workdir).rollback(confirm=True)
+    result = Migration(args.db, args.workdir, infer_losses=None).rollback(confirm=True)
     print(result.summary_line())
     return 0
 

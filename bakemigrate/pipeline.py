@@ -142,7 +142,7 @@ class Migration:
         db: str | Path,
         workdir: str | Path,
         *,
-        infer_losses: bool = False,
+        infer_losses: bool | None = False,
         progress: bool = True,
     ) -> None:
         self.db = Path(db)
@@ -166,11 +166,14 @@ class Migration:
             self._journal = Journal(self.workdir / JOURNAL_NAME)
             started = self._journal.get("start")
             if started is None:
+                self.infer_losses = bool(self.infer_losses)
                 self._journal.record("start", db=str(self.db.resolve()), infer_losses=self.infer_losses)
             elif started.get("db") != str(self.db.resolve()):
                 raise MigrationError(
                     f"{self.workdir}: this work folder belongs to {started.get('db')}; use a new work folder"
                 )
+            elif self.infer_losses is None:
+                self.infer_losses = bool(started.get("infer_losses"))
             elif bool(started.get("infer_losses")) != self.infer_losses:
                 flag = "with" if started.get("infer_losses") else "without"
                 raise MigrationError(
@@ -289,13 +292,27 @@ class Migration:
         self.journal.record("verify", verdict=result.verdict, staging_sha256=sha256_file(self.staging))
         return result
 
+    def _verify_files(self) -> dict[str, Any]:
+        """Verify the staging database found in the work folder (made step by step, without the journal)."""
+        if not self.staging.exists() or not self.export_v10.exists():
+            raise MigrationError(
+                f"{self.workdir}: no verified staging database; run `bakemigrate migrate` (or the steps) first"
+            )
+        source = self._backup_record()
+        expected = self.export_v11 if self.export_v11.exists() else None
+        result = verify(source.path, self.staging, self.export_v10, expected=expected)
+        self.journal.record("verify", verdict=result.verdict, staging_sha256=sha256_file(self.staging))
+        return self.journal.get("verify") or {}
+
     def switch(self, confirm: bool) -> SwitchResult:
         """Step 7: replace the database with the verified staging copy (only when ``confirm``)."""
         done = self.journal.get("switch")
         if done is not None and self.db.exists() and sha256_file(self.db) == done["sha256"]:
             return SwitchResult(db=self.db, switched=True, sha256=done["sha256"])
         verified = self.journal.get("verify")
-        if verified is None or verified["verdict"] != "PASS":
+        if verified is None or not self.staging.exists() or sha256_file(self.staging) != verified["staging_sha256"]:
+            verified = self._verify_files()
+        if verified["verdict"] != "PASS":
             raise VerificationFailed("the migrated copy has not passed verification; nothing was switched")
         if not confirm:
             return SwitchResult(db=self.db, switched=False,
