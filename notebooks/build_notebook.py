@@ -1,0 +1,276 @@
+"""Write the guided notebook ``migrate_v0.6_to_v0.7.ipynb`` (the source of truth is this script).
+
+    python notebooks/build_notebook.py           # rewrite the notebook
+    python notebooks/build_notebook.py --check   # exit 1 if the committed notebook differs
+
+The notebook is written without outputs or execution counts; every cell has a stable id, which
+``bakemigrate notebook`` uses to name the cell where a run stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOK = Path(__file__).resolve().parent / "migrate_v0.6_to_v0.7.ipynb"
+
+
+def md(cell_id: str, text: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(text.strip("\n"), id=cell_id)
+
+
+def code(cell_id: str, text: str, *tags: str) -> nbformat.NotebookNode:
+    cell = new_code_cell(text.strip("\n"), id=cell_id)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+CELLS = [
+    md("intro", """
+# Move your bake-tracker data from 0.6 to 0.7
+
+bake-tracker 0.7 records what happens to a batch after it is baked: every production run gets a
+**status** (*complete*, *partial loss* or *total loss*) and a **loss quantity**. This notebook moves
+your database to 0.7 one step at a time, and proves that nothing was lost on the way.
+
+**What you need**
+
+- Python with bakemigrate installed (you are reading this in it).
+- **bake-tracker closed**, for the whole run.
+- Free disk space of about **twice the size of your database** (for the backup and the migrated copy).
+
+**How long it takes**: the steps themselves take seconds for a home bakery's database; give yourself
+ten minutes to read the results as you go.
+
+**Your database stays untouched until the very end.** Steps 0 to 6 work on copies in a work folder.
+Only step 7 replaces your database with the migrated copy, and only after you have read the
+verification and confirmed. A backup is kept, and step 8 can put it back.
+
+**How to run it**: click in the first code cell below and press **Shift+Enter** to run it; go on cell
+by cell, reading each result. Running a cell again, or the whole notebook again, is safe: the work
+folder keeps a journal of the steps already done, and they are not redone.
+"""),
+    md("settings", """
+## Settings
+
+Change `DB_PATH` to the location of your database, in quotes, for example
+`DB_PATH = "C:/Users/you/bake-tracker/data/bake_tracker.db"`. Leave it at `None` to try everything
+on a demo database first. Set `CONFIRM_SWITCH = True` only after you have read the verification (step 6).
+"""),
+    code("parameters", """
+DB_PATH = None                 # your database, e.g. "C:/Users/you/bake-tracker/data/bake_tracker.db"; None = a demo
+WORK_DIR = "bakemigrate-work"  # the folder for the backup, the exports and the migrated copy
+INFER_LOSSES = False           # True: past runs that made fewer items than expected are recorded as losses
+CONFIRM_SWITCH = False         # True: step 7 replaces your database (only after a PASS)
+""", "parameters"),
+    code("start", """
+import pandas as pd
+from IPython.display import display
+
+from bakemigrate import plots
+from bakemigrate.notebook import chart, export_preview, facts, say, start
+
+pd.set_option("display.max_rows", 200)
+pd.set_option("display.max_colwidth", 100)
+guide = start(DB_PATH, WORK_DIR, infer_losses=INFER_LOSSES, confirm_switch=CONFIRM_SWITCH)
+migration = guide.migration
+"""),
+    md("step-0", """
+## Step 0 · Preflight: is it safe to start?
+
+Nothing is written yet. This checks that the database exists and is bake-tracker's, which version it
+is, its size, the free disk in the work folder, and that bake-tracker is closed. If the database is
+already at 0.7, the notebook says so and skips the remaining steps.
+"""),
+    code("step-0-preflight", """
+if guide.go("preflight"):
+    preflight = guide.call(migration.preflight)
+    display(preflight.frame())
+"""),
+    md("step-1", """
+## Step 1 · Backup
+
+A copy of your database goes into the work folder's `backup` folder, checked for integrity, with
+its checksum (a fingerprint of the file) recorded beside it. It is never overwritten.
+"""),
+    code("step-1-backup", """
+if guide.go("backup"):
+    backup = guide.call(migration.backup)
+    display(facts(backup, "path", "sha256", "runs", "original_size", "created_at"))
+"""),
+    md("step-2", """
+## Step 2 · Export
+
+Your production history is written from the backup to a file in bake-tracker's own export format
+(version 1.0), exactly as the app itself would write it. Below: the counts, then the first runs.
+"""),
+    code("step-2-export", """
+if guide.go("export"):
+    exported = guide.call(migration.export)
+    display(facts(exported, "path", "version", "runs", "consumptions", "size_bytes"))
+    display(export_preview(exported.path))
+"""),
+    md("step-3", """
+## Step 3 · Transform
+
+The export is brought to version 1.1: every run gains three fields, `production_status`
+(*complete*), `loss_quantity` (0) and an empty list of `losses`. Runs that made fewer items than
+expected are listed: they stay *complete* unless `INFER_LOSSES` is True, which records the missing
+items as losses.
+"""),
+    code("step-3-transform", """
+if guide.go("transform"):
+    transformed = guide.call(migration.transform)
+    display(facts(transformed, "runs_total", "runs_transformed", "runs_already_v1_1", "shortfalls", "over_yield"))
+    display(transformed.shortfalls_frame().drop(columns=["position"]))
+"""),
+    md("step-4", """
+## Step 4 · Reset
+
+A fresh copy of the backup is made in the work folder (`staging.db`), with the production tables
+recreated empty in their 0.7 shape. Every other table (recipes, ingredients, events...) is copied as it is.
+"""),
+    code("step-4-reset", """
+if guide.go("reset"):
+    staged = guide.call(migration.reset)
+    display(facts(staged, "path", "kept_tables"))
+"""),
+    md("step-5", """
+## Step 5 · Import
+
+The version 1.1 file is imported into the staging copy, all or nothing.
+"""),
+    code("step-5-import", """
+if guide.go("import"):
+    imported = guide.call(migration.import_)
+    display(facts(imported, "staging", "version", "runs", "consumptions", "losses", "skipped", "warnings"))
+"""),
+    md("step-6", """
+## Step 6 · Verify: the proof
+
+The migrated copy is compared with your original, table by table and field by field. First the
+checks, each with its result:
+"""),
+    code("step-6-verify", """
+if guide.go("verify"):
+    verification = guide.call(migration.verify)
+    display(verification.checks)
+"""),
+    md("step-6-rows-text", """
+**Rows per table**, before and after: every table must have as many rows as before
+(`production_losses` is new in 0.7).
+"""),
+    code("step-6-rows", """
+if guide.show("verify"):
+    display(verification.summary)
+"""),
+    md("step-6-fields-text", """
+**Field by field**: for each column, how many values were compared, how many are equal and how many
+differ. Tables named *document* compare the migrated copy with the export of step 2.
+"""),
+    code("step-6-fields", """
+if guide.show("verify"):
+    display(verification.fields)
+"""),
+    md("step-6-statuses-text", """
+**Statuses and losses after the migration**, then the runs that made fewer items than expected in
+the past (they are listed so you know about them; nothing about them was lost).
+"""),
+    code("step-6-statuses", """
+if guide.show("verify"):
+    display(verification.status_mix)
+    display(verification.shortfalls)
+"""),
+    md("step-6-charts-text", """
+The same, as charts.
+"""),
+    code("step-6-charts", """
+if guide.show("verify"):
+    display(chart(plots.rows_per_table(verification.summary)))
+    display(chart(plots.status_mix(verification.status_mix)))
+"""),
+    md("step-6-verdict-text", """
+**The verdict.** PASS means every check above passed. On FAIL the notebook shows the differences and
+stops here: your database has not been changed; do not switch.
+"""),
+    code("step-6-verdict", """
+if guide.show("verify"):
+    guide.verdict(verification)
+"""),
+    md("step-7", """
+## Step 7 · Switch
+
+This is the only step that changes your database: it is replaced by the verified copy in one move.
+It happens only when `CONFIRM_SWITCH = True`. If the cell below says *not switched*, read the
+verification above; when you are satisfied, set `CONFIRM_SWITCH = True` in the settings cell, run
+that cell, then run this one again. Keep bake-tracker closed until it has run.
+"""),
+    code("step-7-switch", """
+if guide.go("switch"):
+    switched = guide.call(migration.switch, confirm=CONFIRM_SWITCH)
+    display(say(switched))
+"""),
+    md("step-8", """
+## Step 8 · Rollback (only if you need it)
+
+If something looks wrong in bake-tracker 0.7 after the switch, you can put your original database
+back: close bake-tracker, set `ROLLBACK = True` in the cell below and run it. The backup of step 1
+replaces the database, and is checked to be equal to it. Anything you entered in bake-tracker 0.7
+since the switch is then lost. Leave `ROLLBACK = False` otherwise.
+"""),
+    code("step-8-rollback", """
+ROLLBACK = False  # True puts the backup of step 1 back in place of your database
+if ROLLBACK and guide.go("rollback"):
+    restored = guide.call(migration.rollback, confirm=True)
+    display(say(restored))
+else:
+    display(say("No rollback asked for: your database stays as it is."))
+"""),
+    md("finish-text", """
+## How it went
+"""),
+    code("finish", """
+guide.finish()
+"""),
+    md("next", """
+## What's next in the app
+
+1. Open bake-tracker 0.7.
+2. Look at your production history: every past run shows the status **Complete** and the loss **-**
+   (or the losses recorded with `INFER_LOSSES`).
+3. From now on, record losses when a batch breaks, burns or goes stale.
+
+Keep the work folder (with its backup) for a while: it is your way back (step 8).
+"""),
+]
+
+
+def build() -> nbformat.NotebookNode:
+    """The notebook, without outputs."""
+    nb = new_notebook(cells=CELLS)
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+        "title": "Move your bake-tracker data from 0.6 to 0.7",
+    }
+    nbformat.validate(nb)
+    return nb
+
+
+def main(argv: list[str]) -> int:
+    text = nbformat.writes(build()) + "\n"
+    if "--check" in argv:
+        same = NOTEBOOK.exists() and NOTEBOOK.read_text(encoding="utf-8") == text
+        print(f"{NOTEBOOK.name}: {'up to date' if same else 'differs from build_notebook.py'}")
+        return 0 if same else 1
+    NOTEBOOK.write_text(text, encoding="utf-8", newline="\n")
+    print(f"wrote {NOTEBOOK}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

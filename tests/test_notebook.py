@@ -1,0 +1,349 @@
+"""The guided notebook, run for real in a Python kernel: outcomes, tables, charts, records, exit codes."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from bakemigrate.backup import read_manifest
+from bakemigrate.db import inspect_database, sha256_file
+from bakemigrate.notebook import (
+    NOTEBOOK_NAME,
+    PARAMETERS,
+    NotebookStopped,
+    facts,
+    inject_parameters,
+    notebook_path,
+    run_notebook,
+    start,
+)
+from bakemigrate.pipeline import Migration
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "notebooks" / NOTEBOOK_NAME
+SHIPPED = REPO / "bakemigrate" / "notebooks" / NOTEBOOK_NAME
+
+
+# ---- reading a record -------------------------------------------------------------------------------
+
+
+def cell(nb: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
+    matches = [c for c in nb.cells if c.get("id") == cell_id]
+    assert len(matches) == 1, f"no single cell {cell_id!r}"
+    return matches[0]
+
+
+def texts(c: nbformat.NotebookNode) -> list[str]:
+    """Every markdown or plain text the cell displayed."""
+    out = []
+    for o in c.outputs:
+        data = o.get("data", {})
+        out.append(data.get("text/markdown") or data.get("text/plain") or o.get("text", ""))
+    return out
+
+
+def errors(nb: nbformat.NotebookNode) -> list[tuple[str, dict]]:
+    """Error outputs and anything written on stderr, by cell id."""
+    found = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"):
+                found.append((c.id, o))
+    return found
+
+
+def table_rows(c: nbformat.NotebookNode, index: int = 0) -> list[list[str]]:
+    """The rows of the index-th DataFrame a cell displayed, parsed from its HTML."""
+    html_outputs = [o.data["text/html"] for o in c.outputs if "text/html" in o.get("data", {})]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html_outputs[index], flags=re.S)
+    return [[re.sub(r"<.*?>", "", v).strip() for v in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)] for r in rows]
+
+
+def loaded_urls(page: str) -> list[str]:
+    """URLs an HTML page loads by itself (script/img src, link href)."""
+    return re.findall(r"<(?:script|img|iframe)[^>]*\bsrc=[\"']([^\"']+)", page) + re.findall(
+        r"<link[^>]*\bhref=[\"']([^\"']+)", page
+    )
+
+
+# ---- the committed notebook -------------------------------------------------------------------------
+
+
+def test_committed_notebook_has_no_outputs_and_the_four_parameters() -> None:
+    nb = nbformat.read(COMMITTED, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assigned = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(tagged[0].source).body
+        if isinstance(node, ast.Assign)
+    }
+    assert assigned == {"DB_PATH": None, "WORK_DIR": "bakemigrate-work", "INFER_LOSSES": False,
+                        "CONFIRM_SWITCH": False}
+    assert tuple(assigned) == PARAMETERS
+    assert nb.cells[0].cell_type == "markdown" and "untouched" in nb.cells[0].source
+
+
+def test_committed_notebook_is_what_its_generator_writes() -> None:
+    result = subprocess.run([sys.executable, str(REPO / "notebooks" / "build_notebook.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_package_ships_the_same_notebook_by_a_link() -> None:
+    assert SHIPPED.is_symlink()
+    assert os.readlink(SHIPPED) == f"../../notebooks/{NOTEBOOK_NAME}"
+    assert SHIPPED.resolve() == COMMITTED.resolve()
+    assert notebook_path().resolve() == COMMITTED.resolve()
+
+
+def test_injected_parameters_follow_the_parameters_cell() -> None:
+    nb = nbformat.read(COMMITTED, as_version=4)
+    once = inject_parameters(nb, DB_PATH="/x/db", WORK_DIR="/w", INFER_LOSSES=False, CONFIRM_SWITCH=True)
+    twice = inject_parameters(once, DB_PATH=None, WORK_DIR="/v", INFER_LOSSES=True, CONFIRM_SWITCH=True)
+    for result, db in ((once, "'/x/db'"), (twice, "None")):
+        ids = [c.id for c in result.cells]
+        assert ids.index("injected-parameters") == ids.index("parameters") + 1
+        assert ids.count("injected-parameters") == 1
+        assert f"DB_PATH = {db}" in cell(result, "injected-parameters").source
+    assert len(nb.cells) + 1 == len(twice.cells)
+    with pytest.raises(ValueError, match="ROLLBACK"):
+        inject_parameters(nb, ROLLBACK=True)
+
+
+@pytest.mark.parametrize(
+    ("db_path", "work_dir", "infer", "confirm", "expected"),
+    [
+        (42, "w", False, False, "DB_PATH must be the location of your database"),
+        ("  ", "w", False, False, "DB_PATH is empty"),
+        ("db", None, False, False, "WORK_DIR must be a folder name"),
+        ("db", "w", "yes", False, "INFER_LOSSES must be True or False"),
+        ("db", "w", False, 1, "CONFIRM_SWITCH must be True or False"),
+    ],
+)
+def test_bad_parameters_stop_with_one_sentence(tmp_path, monkeypatch, capsys, db_path, work_dir, infer, confirm,
+                                               expected) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotebookStopped, match=expected) as stopped:
+        start(db_path, work_dir, infer_losses=infer, confirm_switch=confirm)
+    assert stopped.value.exit_code == 2
+    assert "\n" not in str(stopped.value)
+    assert stopped.value._render_traceback_() == [f"The notebook stopped here: {stopped.value}"]
+    assert not (tmp_path / "w").exists()
+
+
+def test_work_dir_that_is_a_file_is_refused(tmp_path) -> None:
+    (tmp_path / "w").write_text("")
+    with pytest.raises(NotebookStopped, match="is a file, not a folder"):
+        start(None, tmp_path / "w")
+
+
+def test_facts_table(fixture_db, tmp_path) -> None:
+    result = Migration(fixture_db, tmp_path / "w", progress=False).backup()
+    table = facts(result, "runs", "path")
+    assert table.to_dict("records") == [{"fact": "runs", "value": "60"}, {"fact": "path", "value": str(result.path)}]
+
+
+# ---- the charts -------------------------------------------------------------------------------------
+
+
+def test_charts() -> None:
+    from bakemigrate import plots
+
+    summary = pd.DataFrame({"table": ["a", "b", "empty"], "before": [3, 5, 0], "after": [3, 5, 0]})
+    fig = plots.rows_per_table(summary)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["b", "a"]
+    mix = pd.DataFrame({"production_status": ["complete"], "runs": [7], "units_lost": [0]})
+    fig = plots.status_mix(mix)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(plots.STATUSES)
+    assert [p.get_height() for p in fig.axes[0].patches] == [7, 0, 0]
+    first, second = plots.png(fig), plots.png(plots.status_mix(mix))
+    assert first.startswith(b"\x89PNG") and first == second
+
+
+# ---- real runs in a kernel ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One headless run on a fresh demo database, with a broken 'python3' kernelspec installed."""
+    root = tmp_path_factory.mktemp("demo-run")
+    spec = root / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": ["/nonexistent/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "broken", "language": "python"}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(root / "jupyter"))
+        mp.setenv("JUPYTER_DATA_DIR", str(root / "jupyter"))
+        result = run_notebook(None, root / "work", root / "record" / "record.ipynb")
+    return result, root
+
+
+def test_demo_run_migrates_and_keeps_a_record(demo_run) -> None:
+    result, root = demo_run
+    assert result.exit_code == 0, result.summary_line()
+    assert result.status == "migrated"
+    line = result.summary_line()
+    assert "\n" not in line and line.startswith("PASS: ") and str(result.output) in line
+    assert result.seconds < 60
+    nb = nbformat.read(result.output, as_version=4)
+    assert errors(nb) == []
+    demo = root / "work" / "demo" / "bake_tracker.db"
+    info = inspect_database(demo)
+    assert info.schema_version == "0.7" and info.runs == 200
+    assert "## Verdict: PASS" in texts(cell(nb, "step-6-verdict"))[0]
+    assert "CONFIRM_SWITCH = True" in cell(nb, "injected-parameters").source
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
+    charts = [o for o in cell(nb, "step-6-charts").outputs if "image/png" in o.get("data", {})]
+    assert len(charts) == 2
+
+
+def test_demo_record_html_loads_nothing_from_outside(demo_run) -> None:
+    result, _ = demo_run
+    assert result.html == result.output.with_suffix(".html")
+    page = result.html.read_text(encoding="utf-8")
+    assert "jp-Notebook" in page and "Verdict: PASS" in page and "data:image/png;base64" in page
+    assert [u for u in loaded_urls(page) if not u.startswith("data:")] == []
+    for host in ("cdnjs", "unpkg", "jsdelivr", "googleapis"):
+        assert host not in page
+
+
+def test_rerun_of_a_migrated_database_says_so_and_stops_cleanly(demo_run) -> None:
+    _, root = demo_run
+    again = run_notebook(None, root / "work", root / "record" / "again.ipynb")
+    assert again.exit_code == 0, again.summary_line()
+    assert again.status == "already-migrated"
+    assert "already at bake-tracker v0.7" in again.summary_line()
+    nb = nbformat.read(again.output, as_version=4)
+    assert errors(nb) == []
+    assert any("Already migrated" in t for t in texts(cell(nb, "step-0-preflight")))
+    for skipped in ("step-1-backup", "step-5-import", "step-6-rows", "step-6-verdict", "step-7-switch"):
+        assert texts(cell(nb, skipped)) == [texts(cell(nb, skipped))[0]]
+        assert texts(cell(nb, skipped))[0].startswith("*Skipped:"), skipped
+
+
+def test_fixture_through_the_cli(fixture_db, tmp_path, cli) -> None:
+    before = sha256_file(fixture_db)
+    record = tmp_path / "out" / "record.ipynb"
+    done = cli("notebook", "--db", fixture_db, "--workdir", tmp_path / "work", "--output", record)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("\n") == 1 and done.stdout.startswith("PASS: ")
+    assert done.stderr == ""
+    nb = nbformat.read(record, as_version=4)
+    assert errors(nb) == []
+    rows = {r[1]: r[2:] for r in table_rows(cell(nb, "step-6-rows"))[1:]}
+    assert rows["production_runs"] == ["60", "60", "True"]
+    assert rows["production_consumptions"] == ["271", "271", "True"]
+    assert rows["production_losses"] == ["0", "0", "True"]
+    fields = table_rows(cell(nb, "step-6-fields"))
+    header, body = fields[0], fields[1:]
+    by_column = {(r[1], r[2]): dict(zip(header[1:], r[1:], strict=True)) for r in body}
+    assert by_column[("production_runs", "actual_yield")]["compared"] == "60"
+    assert all(r[header.index("different")] == "0" for r in body)
+    assert {r[1] for r in table_rows(cell(nb, "step-6-statuses"))[1:2]} == {"complete"}
+    # the database itself: v0.7, 60 runs, all complete with 0 losses, and changed only by the switch
+    info = inspect_database(fixture_db)
+    assert info.schema_version == "0.7" and info.runs == 60
+    with sqlite3.connect(fixture_db) as conn:
+        assert conn.execute("SELECT production_status, sum(loss_quantity), count(*) FROM production_runs "
+                            "GROUP BY 1").fetchall() == [("complete", 0, 60)]
+    assert read_manifest(tmp_path / "work", fixture_db).original_sha256 == before
+
+
+def test_corrupt_database_stops_in_the_preflight_cell(fixture_db, tmp_path, cli) -> None:
+    with open(fixture_db, "r+b") as fh:
+        fh.truncate(fixture_db.stat().st_size // 2)
+    before = sha256_file(fixture_db)
+    record = tmp_path / "record.ipynb"
+    done = cli("notebook", "--db", fixture_db, "--workdir", tmp_path / "work", "--output", record)
+    assert done.returncode == 2
+    assert done.stdout.count("\n") == 1
+    assert done.stdout.startswith("stopped at cell 'step-0-preflight': ")
+    assert "corrupt" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    nb = nbformat.read(record, as_version=4)
+    [(where, error)] = [e for e in errors(nb) if e[1].output_type == "error"]
+    assert where == "step-0-preflight"
+    assert error.ename == "NotebookStopped" and "corrupt" in error.evalue
+    assert error.traceback == [f"The notebook stopped here: {error.evalue}"]
+    assert any("Your database has not been changed" in t for t in texts(cell(nb, "step-0-preflight")))
+    assert cell(nb, "step-1-backup").outputs == [] and cell(nb, "step-1-backup").execution_count is None
+    assert sha256_file(fixture_db) == before
+    assert record.with_suffix(".html").exists()
+
+
+def test_not_a_bake_tracker_database_is_refused(tmp_path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    result = run_notebook(other, tmp_path / "work", tmp_path / "record.ipynb", html=False)
+    assert result.exit_code == 2
+    assert result.cell == "step-0-preflight"
+    assert "not a bake-tracker database" in result.summary_line()
+    assert result.html is None and not (tmp_path / "record.html").exists()
+
+
+def test_missing_database_is_refused(tmp_path) -> None:
+    result = run_notebook(tmp_path / "nope.db", tmp_path / "work", tmp_path / "record.ipynb", html=False)
+    assert (result.exit_code, result.cell) == (2, "step-0-preflight")
+    assert "file not found" in result.message
+
+
+def test_failed_verification_stops_at_the_verdict_and_switches_nothing(fixture_db, tmp_path) -> None:
+    work = tmp_path / "work"
+    migration = Migration(fixture_db, work, progress=False)
+    migration.backup()
+    migration.export()
+    # a faulty export: one run's notes differ from the database (the journal is told it is fine)
+    doc = json.loads((work / "export_v1.0.json").read_text(encoding="utf-8"))
+    doc["production_runs"][0]["notes"] = "changed on the way"
+    (work / "export_v1.0.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    journal = json.loads((work / "journal.json").read_text(encoding="utf-8"))
+    journal["steps"]["export"]["sha256"] = sha256_file(work / "export_v1.0.json")
+    (work / "journal.json").write_text(json.dumps(journal), encoding="utf-8")
+    before = sha256_file(fixture_db)
+
+    result = run_notebook(fixture_db, work, tmp_path / "record.ipynb", html=False)
+    assert result.exit_code == 1, result.summary_line()
+    assert result.status == "verification-failed"
+    assert result.summary_line().startswith("stopped at cell 'step-6-verdict': verify: FAIL (every field)")
+    nb = nbformat.read(result.output, as_version=4)
+    mismatches = table_rows(cell(nb, "step-6-verdict"), 1)
+    assert any("notes" in row and "changed on the way" in row for row in mismatches)
+    assert cell(nb, "step-7-switch").execution_count is None
+    assert sha256_file(fixture_db) == before
+    assert inspect_database(fixture_db).schema_version == "0.6"
+
+
+def test_cli_refuses_a_record_that_is_not_a_notebook(tmp_path, cli) -> None:
+    done = cli("notebook", "--workdir", tmp_path / "work", "--output", tmp_path / "record.txt")
+    assert done.returncode == 2
+    expected = f"error: {tmp_path / 'record.txt'}: the record must be a notebook file ending in .ipynb"
+    assert done.stderr.strip() == expected
+    assert not (tmp_path / "work").exists()
+
+
+def test_infer_losses_records_past_shortfalls(fixture_db, tmp_path) -> None:
+    result = run_notebook(fixture_db, tmp_path / "work", tmp_path / "record.ipynb", infer_losses=True, html=False)
+    assert result.exit_code == 0, result.summary_line()
+    nb = nbformat.read(result.output, as_version=4)
+    assert "INFER_LOSSES = True" in cell(nb, "injected-parameters").source
+    with sqlite3.connect(fixture_db) as conn:
+        mix = dict(conn.execute("SELECT production_status, count(*) FROM production_runs GROUP BY 1").fetchall())
+        losses = conn.execute("SELECT count(*) FROM production_losses").fetchone()[0]
+    shown = {r[1]: r[2] for r in table_rows(cell(nb, "step-6-statuses"))[1:]}
+    assert shown == {status: str(count) for status, count in mix.items()}
+    assert mix.get("partial_loss", 0) + mix.get("total_loss", 0) == losses > 0
