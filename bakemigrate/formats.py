@@ -305,8 +305,8 @@ def validate_document(doc: Any) -> DocumentKind:
 _FLOAT_TEXT_DIFFERS = [re.compile(rb"%s-?(?:[0-9][0-9.]*e|0\.0000)" % lead) for lead in (b":", b",", rb"\[")]
 
 
-def _orjson_writes_floats_differently(doc: Any) -> bool:
-    compact = orjson.dumps(doc)
+def _floats_written_differently(compact: bytes) -> bool:
+    """Whether orjson's compact output ``compact`` holds a float that Python's json writes otherwise."""
     return any(pattern.search(compact) for pattern in _FLOAT_TEXT_DIFFERS)
 
 
@@ -346,17 +346,24 @@ def _first_bad_text(doc: Any) -> list[Any]:
     return []
 
 
-def encode_document(doc: Any, *, ascii_only: bool = False, trailing_newline: bool = True) -> bytes:
+def encode_document(
+    doc: Any, *, ascii_only: bool = False, trailing_newline: bool = True, numbers_checked: bool = False
+) -> bytes:
     """``doc`` as UTF-8 JSON bytes, exactly as ``json.dump(doc, indent=2, ensure_ascii=ascii_only)``.
 
     orjson does the work (it is many times faster); Python's json takes over for what orjson writes
     differently or cannot write (floats in exponent form, integers beyond 64 bits, deep nesting).
+    ``numbers_checked`` skips the search for such floats when it was done on reading
+    (:attr:`FileStyle.numbers_checked`) and nothing but integers and texts were added since.
 
     Raises:
         InvalidDocument: a text holds an unpaired surrogate, or the nesting is too deep.
     """
     try:
-        data = b"" if _orjson_writes_floats_differently(doc) else orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+        if not numbers_checked and _floats_written_differently(orjson.dumps(doc)):
+            data = b""
+        else:
+            data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     except TypeError as exc:
         if "surrogates" in str(exc):
             where = _first_bad_text(doc)
@@ -396,24 +403,29 @@ class FileStyle:
     ascii_only: bool
     """Every non-ASCII character is written as a ``\\uXXXX`` escape (Python's default)."""
     trailing_newline: bool
+    numbers_checked: bool = False
+    """Every number in the file is one that orjson writes exactly as Python's json does."""
 
     @classmethod
-    def of_bytes(cls, raw: bytes) -> FileStyle:
+    def of_bytes(cls, raw: bytes, *, numbers_checked: bool = False) -> FileStyle:
         """The style of a file whose content is ``raw``."""
-        return cls(ascii_only=raw.isascii(), trailing_newline=raw.endswith(b"\n"))
+        return cls(raw.isascii(), raw.endswith(b"\n"), numbers_checked)
 
 
 def _parse_fast(raw: bytes) -> Any | None:
     """``raw`` parsed by orjson, or None when only the strict reader may decide.
 
-    orjson keeps the last of repeated keys where the strict reader refuses them: the number of
-    colons (one per key, plus those inside texts) must then be the same before and after.
+    orjson keeps the last of repeated keys where the strict reader refuses them, so the number of
+    colons (one per key, plus those inside texts) must be the same before and after. It reads
+    integers beyond 64 bits as floats, which it writes in exponent form: those go to the strict
+    reader too, as do floats it writes differently from Python's json.
     """
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if raw.count(b":") != orjson.dumps(doc).count(b":"):
+    compact = orjson.dumps(doc)
+    if raw.count(b":") != compact.count(b":") or _floats_written_differently(compact):
         return None
     return doc
 
@@ -434,9 +446,9 @@ def load_document(path: str | Path) -> tuple[Any, FileStyle]:
             load_json(path)  # raises the error that names the problem
             raise  # pragma: no cover - load_json raised above
         doc = _parse_fast(raw)
-        if doc is None:
-            doc = load_json(path)
-    return doc, FileStyle.of_bytes(raw)
+        if doc is not None:
+            return doc, FileStyle.of_bytes(raw, numbers_checked=True)
+        return load_json(path), FileStyle.of_bytes(raw)
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,10 @@ def transform_file(
                 try:
                     new_doc, report = transform_document(doc, infer_losses=infer_losses)
                     data = encode_document(
-                        new_doc, ascii_only=style.ascii_only, trailing_newline=style.trailing_newline
+                        new_doc,
+                        ascii_only=style.ascii_only,
+                        trailing_newline=style.trailing_newline,
+                        numbers_checked=style.numbers_checked,  # the transform adds no float
                     )
                 except InvalidDocument as exc:
                     raise InvalidDocument(f"{source}: {exc}") from None

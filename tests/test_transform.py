@@ -221,3 +221,12 @@ def test_report_without_writing(fixture_export: Path) -> None:
     doc = read(fixture_export)
     report = transform_report(doc, infer_losses=True)
     assert report.losses_recorded == 16 and doc == read(fixture_export)
+
+
+def test_inferred_loss_cost_too_large_is_refused_clearly(fixture_export: Path) -> None:
+    doc = read(fixture_export)
+    run = doc["production_runs"][0]
+    run.update(expected_yield=2**62, actual_yield=1, per_unit_cost="99999999999.0000")
+    with pytest.raises(InvalidDocument, match=r"production_runs\[0\]: the inferred loss cost .* too large"):
+        transform_v1_0_to_v1_1(doc, infer_losses=True)
+    assert transform_v1_0_to_v1_1(doc)["production_runs"][0]["loss_quantity"] == 0  # policy default is fine
