@@ -166,10 +166,10 @@ def _with_loss_fields(run: dict[str, Any], added: dict[str, Any]) -> dict[str, A
 
 
 def _cost(value: Decimal, place: str) -> str:
-    text = f"{value.quantize(CENT):f}"
-    if len(text.split(".")[0]) > _COST_DIGITS:
-        raise InvalidDocument(f"{place}: the inferred loss cost {text} is too large to store")
-    return text
+    """``value`` as a 4-decimal text, refused when too large for the database to keep exactly."""
+    if value >= 10**_COST_DIGITS:
+        raise InvalidDocument(f"{place}: the inferred loss cost {value:.4f} is too large to store")
+    return f"{value.quantize(CENT):f}"
 
 
 def _inferred_loss(run: dict[str, Any], missing: int, place: str) -> dict[str, Any]:
