@@ -167,9 +167,11 @@ def _with_loss_fields(run: dict[str, Any], added: dict[str, Any]) -> dict[str, A
 
 def _cost(value: Decimal, place: str) -> str:
     """``value`` as a 4-decimal text, refused when too large for the database to keep exactly."""
-    if value >= 10**_COST_DIGITS:
-        raise InvalidDocument(f"{place}: the inferred loss cost {value:.4f} is too large to store")
-    return f"{value.quantize(CENT):f}"
+    if value < 10**_COST_DIGITS:
+        text = f"{value.quantize(CENT):f}"
+        if len(text.partition(".")[0]) <= _COST_DIGITS:
+            return text
+    raise InvalidDocument(f"{place}: the inferred loss cost {value:.4f} is too large to store")
 
 
 def _inferred_loss(run: dict[str, Any], missing: int, place: str) -> dict[str, Any]:
