@@ -31,6 +31,7 @@ class BuiltSite:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
+    env["NO_MKDOCS_2_WARNING"] = "1"
     return env
 
 
