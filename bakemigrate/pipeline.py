@@ -310,6 +310,12 @@ class Migration:
         if done is not None and self.db.exists() and sha256_file(self.db) == done["sha256"]:
             return SwitchResult(db=self.db, switched=True, sha256=done["sha256"])
         verified = self.journal.get("verify")
+        if (
+            verified is not None and verified["verdict"] == "PASS" and not self.staging.exists()
+            and self.db.exists() and sha256_file(self.db) == verified["staging_sha256"]
+        ):  # renamed into place, then stopped before the journal recorded it
+            self.journal.record("switch", sha256=verified["staging_sha256"])
+            return SwitchResult(db=self.db, switched=True, sha256=verified["staging_sha256"])
         if verified is None or not self.staging.exists() or sha256_file(self.staging) != verified["staging_sha256"]:
             verified = self._verify_files()
         if verified["verdict"] != "PASS":
