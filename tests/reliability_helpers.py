@@ -1,0 +1,170 @@
+"""Helpers of the reliability tests: what state a database and a work folder are in after a fault.
+
+A fault (a killed process, a full disk, an exception) may leave the work folder anywhere between two
+steps. These helpers state what must hold whatever the moment: the database is the untouched
+original or the complete migrated one, and every artefact the journal or the manifest vouches for
+still has the checksum recorded for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bakemigrate.db import content_digest, inspect_database, sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+CRASH_RUNNER = Path(__file__).resolve().parent / "crash_runner.py"
+PHASES = ("startup", "backup", "export", "transform", "staging", "import", "verify", "switch", "finished")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A database before migration and what its migration must produce."""
+
+    original_sha256: str
+    migrated_digest: str
+    runs: int
+
+
+def journal_steps(workdir: Path) -> dict[str, dict]:
+    """The steps recorded in ``workdir/journal.json`` (empty when there is none)."""
+    journal = workdir / "journal.json"
+    if not journal.exists():
+        return {}
+    return json.loads(journal.read_text(encoding="utf-8"))["steps"]
+
+
+def phase_reached(workdir: Path) -> str:
+    """The step a migration was in, judged from what its work folder holds."""
+    if not workdir.exists():
+        return "startup"
+    if not (workdir / "backup" / "manifest.json").exists():
+        return "backup"
+    steps = journal_steps(workdir)
+    for step, phase in (
+        ("backup", "backup"), ("export", "export"), ("transform", "transform"), ("reset", "staging"),
+        ("import", "import"), ("verify", "verify"), ("switch", "switch"),
+    ):
+        if step not in steps:
+            return phase
+    return "finished"
+
+
+def database_state(db: Path, ref: Reference) -> str:
+    """``original`` or ``migrated``; raise AssertionError for anything in between."""
+    assert db.exists(), f"{db} is missing"
+    for sidecar in ("-journal", "-wal"):
+        assert not Path(f"{db}{sidecar}").exists(), f"{db}{sidecar} left beside the database"
+    if sha256_file(db) == ref.original_sha256:
+        return "original"
+    info = inspect_database(db)
+    assert info.schema_version == "0.7", f"{db} changed but is not v0.7"
+    assert info.runs == ref.runs, f"{db} has {info.runs} runs, expected {ref.runs}"
+    assert content_digest(db) == ref.migrated_digest, f"{db} is v0.7 but not the verified migration"
+    return "migrated"
+
+
+def artefact_problems(db: Path, workdir: Path) -> list[str]:
+    """Every artefact vouched for by the manifest or the journal whose checksum does not match."""
+    problems: list[str] = []
+    manifest_path = workdir / "backup" / "manifest.json"
+    steps = journal_steps(workdir)
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        backup = workdir / "backup" / db.name
+        partial = backup.with_name(f".{backup.name}.partial")
+        present = backup if backup.exists() else partial  # a rename the next run finishes
+        if not present.exists():
+            problems.append("the backup named by the manifest is missing")
+        elif sha256_file(present) != manifest["sha256"]:
+            problems.append(f"{present.name}: checksum differs from the manifest")
+        if "backup" in steps and steps["backup"]["sha256"] != manifest["sha256"]:
+            problems.append("journal and manifest disagree on the backup")
+    for step, name in (("export", "export_v1.0.json"), ("transform", "export_v1.1.json")):
+        path = workdir / name
+        if step in steps and path.exists() and sha256_file(path) != steps[step]["sha256"]:
+            problems.append(f"{name}: checksum differs from the journal")
+    staging = workdir / "staging.db"
+    if "verify" in steps and "switch" not in steps and staging.exists():
+        if sha256_file(staging) != steps["verify"]["staging_sha256"]:
+            problems.append("staging.db changed after it was verified")
+    return problems
+
+
+def migrate_command(db: Path, workdir: Path) -> list[str]:
+    """The real ``migrate`` command line."""
+    return [sys.executable, "-m", "bakemigrate", "migrate", str(db), "--workdir", str(workdir), "--yes", "--quiet"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def timed_migration(db: Path, workdir: Path) -> tuple[float, list[tuple[float, str]]]:
+    """Run a whole migration; return its duration and when each output line appeared."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        migrate_command(db, workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, env=_env(),
+    )
+    lines = [(time.monotonic() - start, line.rstrip()) for line in proc.stdout]
+    err = proc.stderr.read()
+    assert proc.wait(timeout=600) == 0, err
+    return time.monotonic() - start, lines
+
+
+def kill_migration_after(db: Path, workdir: Path, delay: float) -> int:
+    """Start ``migrate`` and SIGKILL it after ``delay`` seconds; return its exit status."""
+    proc = subprocess.Popen(
+        migrate_command(db, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=_env(),
+    )
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    return proc.returncode
+
+
+def kill_migration_in(db: Path, workdir: Path, phase: str, delay: float) -> int:
+    """Start ``migrate``, wait until its work folder shows ``phase``, SIGKILL it ``delay`` s later."""
+    proc = subprocess.Popen(
+        migrate_command(db, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=_env(),
+    )
+    target = PHASES.index(phase)
+    while proc.poll() is None:
+        try:
+            reached = PHASES.index(phase_reached(workdir))
+        except (OSError, ValueError):  # the journal is being replaced at this very moment
+            continue
+        if reached >= target:
+            time.sleep(delay)
+            break
+        time.sleep(0.002)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    return proc.wait(timeout=60)
+
+
+def run_with_crash_point(point: str, *args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a real process that SIGKILLs itself at the named crash point."""
+    return subprocess.run(
+        [sys.executable, str(CRASH_RUNNER), point, *map(str, args)],
+        capture_output=True, text=True, cwd=REPO, env=_env(), timeout=600,
+    )
+
+
+def one_line_error(stderr: str) -> str:
+    """The single ``error: ...`` line of a refusal (asserting there is exactly one, no traceback)."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
