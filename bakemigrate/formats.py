@@ -422,9 +422,9 @@ def _parse_fast(raw: bytes) -> Any | None:
     """
     try:
         doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        compact = orjson.dumps(doc)
+    except (orjson.JSONDecodeError, TypeError):  # TypeError: nested deeper than orjson writes
         return None
-    compact = orjson.dumps(doc)
     if raw.count(b":") != compact.count(b":") or _floats_written_differently(compact):
         return None
     return doc
