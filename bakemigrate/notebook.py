@@ -392,10 +392,14 @@ class NotebookRun:
     cell: str | None = None
     """The id of the cell that stopped the run, if one did."""
     seconds: float = 0.0
+    note: str = ""
+    """Something about the record itself (e.g. why there is no HTML copy)."""
 
     def summary_line(self) -> str:
         """One line: the outcome, the cell that stopped the run if any, and where the record is."""
         record = f"record in {self.output}" + (f" and {self.html}" if self.html else "")
+        if self.note:
+            record += f" ({self.note})"
         if self.cell and self.exit_code:
             return f"stopped at cell '{self.cell}': {self.message.rstrip('.')}; {record}"
         return f"{self.message.rstrip('.')}; {record}"
@@ -511,25 +515,36 @@ def html_record(nb: Any) -> str:
         "{% block html_head_js_mathjax %}{% endblock html_head_js_mathjax %}\n"
         "{% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}\n"
     )
+    # nbconvert looks for its templates under this environment's prefix; a virtual environment
+    # that borrows the system's packages has them under the base prefix
+    folders = {Path(p) / "share" / "jupyter" / "nbconvert" / "templates"
+               for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    folders = sorted(str(f) for f in folders if (f / "lab").is_dir())
     exporter = HTMLExporter(
         template_name="lab", extra_loaders=[DictLoader({"bakemigrate_record.html.j2": template})],
         template_file="bakemigrate_record.html.j2", embed_images=True,
+        extra_template_basedirs=folders, extra_template_paths=folders,
     )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": "bakemigrate migration record"}})
     return body
 
 
-def _write_record(nb: Any, output: Path, with_html: bool) -> Path | None:
+def _write_record(nb: Any, output: Path, with_html: bool) -> tuple[Path | None, str]:
+    """Write the executed notebook, then its HTML copy; return the copy (or None) and a note."""
     import nbformat
 
     with atomic_writer(output, force=True) as fh:
         nbformat.write(nb, fh)
     if not with_html:
-        return None
+        return None, ""
+    try:
+        page_text = html_record(nb)
+    except Exception as exc:  # nbconvert and jinja2 template errors share no base class
+        return None, f"no HTML copy ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
     page = output.with_suffix(".html")
     with atomic_writer(page, force=True) as fh:
-        fh.write(html_record(nb))
-    return page
+        fh.write(page_text)
+    return page, ""
 
 
 def run_notebook(
@@ -550,9 +565,11 @@ def run_notebook(
     Exit code (``NotebookRun.exit_code``): 0 migrated and verified, or already at v0.7 (said so);
     1 the verification failed; 2 refused (the message names the cell and what to do).
 
+    A kernel that cannot start or dies, or a cell that runs longer than ``timeout`` seconds, ends
+    the run with exit code 2 and says so.
+
     Raises:
-        MigrationError: ``output`` is not a ``.ipynb`` path in a folder that can be made, or the
-            kernel could not start.
+        MigrationError: ``output`` is not a ``.ipynb`` path in a folder that can be made.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -595,18 +612,21 @@ def run_notebook(
         finally:
             shutil.rmtree(socket_folder, ignore_errors=True)
     seconds = time.perf_counter() - began
-    page = _write_record(nb, output, html)
+    page, note = _write_record(nb, output, html)
 
+    exit_code, status, message, cell = _judge(nb, failure)
+    return NotebookRun(exit_code, status, message, output, page, cell, seconds, note)
+
+
+def _judge(nb: Any, failure: str | None) -> tuple[int, str, str, str | None]:
+    """``(exit_code, status, message, cell)`` of an executed notebook, from the outcome it recorded."""
     outcome, outcome_cell = _record_outcome(nb)
     error_cell, ename, evalue = _error_cell(nb)
     if failure is not None:
-        return NotebookRun(2, "kernel-failed", failure, output, page, error_cell, seconds)
+        return 2, "kernel-failed", failure, error_cell
     if outcome is not None and (error_cell is None or error_cell == outcome_cell):
-        return NotebookRun(int(outcome["exit_code"]), str(outcome["status"]), str(outcome["message"]), output,
-                           page, error_cell, seconds)
+        return int(outcome["exit_code"]), str(outcome["status"]), str(outcome["message"]), error_cell
     if error_cell is not None:
-        message = f"{ename}: {evalue}".strip(": ").splitlines()[0] if (ename or evalue) else "an error"
-        return NotebookRun(2, "error", message, output, page, error_cell, seconds)
-    return NotebookRun(2, "incomplete", "the notebook ended without saying how the run went", output, page,
-                       None, seconds)
-
+        message = " ".join(f"{ename}: {evalue}".split()).strip(": ") or "an unexpected error"
+        return 2, "error", message, error_cell
+    return 2, "incomplete", "the notebook ended without saying how the run went", None

@@ -347,3 +347,49 @@ def test_infer_losses_records_past_shortfalls(fixture_db, tmp_path) -> None:
     shown = {r[1]: r[2] for r in table_rows(cell(nb, "step-6-statuses"))[1:]}
     assert shown == {status: str(count) for status, count in mix.items()}
     assert mix.get("partial_loss", 0) + mix.get("total_loss", 0) == losses > 0
+
+
+def test_database_in_use_stops_in_the_preflight_cell(fixture_db, tmp_path) -> None:
+    app = sqlite3.connect(fixture_db, isolation_level=None)
+    try:
+        app.execute("BEGIN IMMEDIATE")  # bake-tracker in the middle of writing
+        app.execute("UPDATE recipes SET name = name")
+        result = run_notebook(fixture_db, tmp_path / "work", tmp_path / "record.ipynb", html=False)
+    finally:
+        app.execute("ROLLBACK")
+        app.close()
+    assert (result.exit_code, result.cell) == (2, "step-0-preflight")
+    assert "close bake-tracker first" in result.message
+    assert inspect_database(fixture_db).schema_version == "0.6"
+
+
+def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path) -> None:
+    """The committed notebook, run top to bottom with its own settings: a demo, verified, not switched."""
+    from nbclient import NotebookClient
+
+    from bakemigrate.notebook import _judge, kernel_manager
+
+    nb = nbformat.read(COMMITTED, as_version=4)
+    NotebookClient(nb, km=kernel_manager(), timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert errors(nb) == []
+    demo = tmp_path / "bakemigrate-work" / "demo" / "bake_tracker.db"
+    assert inspect_database(demo).schema_version == "0.6"
+    assert texts(cell(nb, "step-7-switch"))[0].startswith("not switched: confirmation needed")
+    assert texts(cell(nb, "step-8-rollback")) == ["No rollback asked for: your database stays as it is."]
+    exit_code, status, message, _ = _judge(nb, None)
+    assert (exit_code, status) == (2, "not-switched")
+    assert "set CONFIRM_SWITCH = True" in message
+
+
+def test_record_without_html_copy_says_why(tmp_path, monkeypatch) -> None:
+    from bakemigrate import notebook
+
+    def broken(nb):
+        raise ValueError("No template sub-directory with name 'lab'")
+
+    monkeypatch.setattr(notebook, "html_record", broken)
+    nb = nbformat.read(COMMITTED, as_version=4)
+    page, note = notebook._write_record(nb, tmp_path / "r.ipynb", True)
+    assert page is None and not (tmp_path / "r.html").exists()
+    assert note == "no HTML copy (ValueError: No template sub-directory with name 'lab')"
+    assert nbformat.read(tmp_path / "r.ipynb", as_version=4) == nb
