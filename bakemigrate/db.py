@@ -109,6 +109,15 @@ def open_database(path: str | os.PathLike[str], *, write: bool = False) -> Itera
         conn.close()
 
 
+def broken_references(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Rows that point to a row that does not exist (``PRAGMA foreign_key_check``), per table."""
+    counts: dict[str, int] = {}
+    with open_database(path) as conn:
+        for table, *_ in conn.execute("PRAGMA foreign_key_check"):
+            counts[table] = counts.get(table, 0) + 1
+    return counts
+
+
 def inspect_database(
     path: str | os.PathLike[str], *, label: str | None = None, integrity: bool = True
 ) -> DatabaseInfo:

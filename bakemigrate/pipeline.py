@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from .backup import BackupResult, backup, read_manifest, verify_backup
-from .db import DatabaseInfo, ensure_not_in_use, inspect_database, sha256_file
+from .db import DatabaseInfo, broken_references, ensure_not_in_use, inspect_database, sha256_file
 from .errors import DatabaseRefused, MigrationError, VerificationFailed
 from .exporter import ExportResult, export
 from .importer import ImportReport, import_document
@@ -202,6 +202,13 @@ class Migration:
         already = info.schema_version == "0.7"
         if not already:
             ensure_not_in_use(self.db)
+            broken = broken_references(self.db)
+            if broken:
+                where = ", ".join(f"{count} in {table}" for table, count in sorted(broken.items()))
+                raise DatabaseRefused(
+                    f"{self.db}: {sum(broken.values())} rows point to rows that do not exist ({where}); "
+                    "repair the database or restore a sound backup before migrating"
+                )
             if free < needed:
                 raise DatabaseRefused(
                     f"{self.workdir}: not enough free disk ({free / 1e6:,.0f} MB free, "
