@@ -27,7 +27,6 @@ from .formats import (
     DocumentKind,
     encode_document,
     gc_paused,
-    has_loss_fields,
     load_document,
     validate_document,
 )
@@ -149,20 +148,19 @@ def _with_loss_fields(run: dict[str, Any], added: dict[str, Any]) -> dict[str, A
     ``production_status`` and ``loss_quantity`` go right after ``per_unit_cost``, ``losses`` right
     after ``consumptions``; at the end where those keys are missing.
     """
-    items = list(run.items())
-    keys = list(run)
-    status = [(name, added[name]) for name in ("production_status", "loss_quantity") if name in added]
-    losses = [("losses", added["losses"])] if "losses" in added else []
-    inserts = []
-    if status and "per_unit_cost" in run:
-        inserts.append((keys.index("per_unit_cost") + 1, status))
-        status = []
-    if losses and "consumptions" in run:
-        inserts.append((keys.index("consumptions") + 1, losses))
-        losses = []
-    for position, pairs in sorted(inserts, key=lambda insert: insert[0], reverse=True):
-        items[position:position] = pairs
-    return dict(items + status + losses)
+    new: dict[str, Any] = {}
+    for key, value in run.items():
+        new[key] = value
+        if key == "per_unit_cost":
+            if "production_status" in added:
+                new["production_status"] = added["production_status"]
+            if "loss_quantity" in added:
+                new["loss_quantity"] = added["loss_quantity"]
+        elif key == "consumptions" and "losses" in added:
+            new["losses"] = added["losses"]
+    for name, value in added.items():
+        new.setdefault(name, value)
+    return new
 
 
 def _cost(value: Decimal, place: str) -> str:
@@ -195,29 +193,18 @@ def _inferred_loss(run: dict[str, Any], missing: int, place: str) -> dict[str, A
     }
 
 
-def _yields(run: dict[str, Any]) -> tuple[int, int] | None:
-    expected, actual = run.get("expected_yield"), run.get("actual_yield")
-    if type(expected) is int and type(actual) is int:
-        return expected, actual
-    return None
-
-
 def _transform_runs(doc: dict[str, Any], report: TransformReport) -> dict[str, Any]:
     """The transformed document; ``doc`` is not modified, unchanged values are shared with it."""
-    runs = doc["production_runs"]
     new_runs: list[Any] = []
-    for position, run in enumerate(runs):
-        report.runs_total += 1
-        if has_loss_fields(run):
+    for position, run in enumerate(doc["production_runs"]):
+        present = ("production_status" in run, "loss_quantity" in run, "losses" in run)
+        if all(present):
             report.runs_already_v1_1 += 1
             new_runs.append(run)
             continue
-        added: dict[str, Any] = {}
         status, loss_quantity, losses = "complete", 0, []
-        yields = _yields(run)
-        untouched = not any(name in run for name in LOSS_FIELDS)
-        if yields is not None and untouched:
-            expected, actual = yields
+        expected, actual = run.get("expected_yield"), run.get("actual_yield")
+        if not any(present) and type(expected) is int and type(actual) is int and expected != actual:
             gap = dict(
                 position=position,
                 uuid=run.get("uuid"),
@@ -235,13 +222,16 @@ def _transform_runs(doc: dict[str, Any], report: TransformReport) -> dict[str, A
                 report.shortfalls.append(
                     YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses))
                 )
-            elif actual > expected:
+            else:
                 report.over_yield.append(YieldGap(**gap, units=actual - expected, recorded_as=status))
-        for name, value in zip(LOSS_FIELDS, (status, loss_quantity, losses), strict=True):
-            if name not in run:
-                added[name] = value
+        added = {
+            name: value
+            for name, value, there in zip(LOSS_FIELDS, (status, loss_quantity, losses), present, strict=True)
+            if not there
+        }
         report.runs_transformed += 1
         new_runs.append(_with_loss_fields(run, added))
+    report.runs_total = len(new_runs)
 
     new_doc: dict[str, Any] = {}
     if report.kind.is_history and "version" not in doc:
