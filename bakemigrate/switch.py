@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +36,36 @@ def remove_sidecar_files(db: Path) -> None:
             Path(f"{db}{suffix}").unlink()
 
 
+def _beside(db: Path, new_file: Path) -> Path:
+    """``new_file`` itself when it is on ``db``'s filesystem, else a checked copy of it beside ``db``.
+
+    A rename cannot cross filesystems (a work folder on another disk), so the copy is what is renamed.
+    """
+    if new_file.parent.resolve().stat().st_dev == db.parent.resolve().stat().st_dev:
+        return new_file
+    copy = db.with_name(f".{db.name}.switch")
+    shutil.copyfile(new_file, copy)
+    with open(copy, "rb+") as fh:
+        os.fsync(fh.fileno())
+    if sha256_file(copy) != sha256_file(new_file):
+        copy.unlink()
+        raise MigrationError(f"{copy}: the copy beside the database is not equal to {new_file}; nothing was switched")
+    return copy
+
+
 def replace_database(db: Path, new_file: Path) -> str:
     """Atomically rename ``new_file`` over ``db`` (made durable first); return the new SHA-256."""
     with open(new_file, "rb+") as fh:
         os.fsync(fh.fileno())
     ensure_not_in_use(db)
-    remove_sidecar_files(db)
-    os.replace(new_file, db)
+    source = _beside(db, new_file)
+    try:
+        remove_sidecar_files(db)
+        os.replace(source, db)
+    finally:
+        if source != new_file:
+            with contextlib.suppress(FileNotFoundError):
+                source.unlink()
     fsync_dir(db.parent)
     return sha256_file(db)
 
