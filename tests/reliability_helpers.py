@@ -168,3 +168,35 @@ def one_line_error(stderr: str) -> str:
     assert "Traceback" not in stderr, stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     return lines[0]
+
+
+def mount_tmpfs(folder: Path, size_bytes: int, *, readonly: bool = False) -> str | None:
+    """Mount a tmpfs of ``size_bytes`` on ``folder``; return why it cannot be done, or None."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return "mounting a small filesystem needs root"
+    options = f"size={max(size_bytes // 1024, 4)}k" + (",ro" if readonly else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip()}"
+
+
+def remount_tmpfs(folder: Path, size_bytes: int) -> None:
+    """Make the tmpfs on ``folder`` writable with room for ``size_bytes``."""
+    subprocess.run(
+        ["mount", "-o", f"remount,rw,size={size_bytes // 1024}k", str(folder)], check=True, capture_output=True
+    )
+
+
+def unmount(folder: Path) -> None:
+    """Unmount ``folder`` (lazily, so an open file cannot keep the test's mount alive)."""
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def leftovers(workdir: Path) -> list[str]:
+    """Temporary or half-written files left in ``workdir`` (none may be)."""
+    if not workdir.exists():
+        return []
+    return sorted(
+        str(p.relative_to(workdir)) for p in workdir.rglob("*")
+        if p.name.endswith((".tmp", ".partial", "-journal", ".partial-journal")) or ".tmp" in p.name
+    )
