@@ -230,3 +230,22 @@ def test_inferred_loss_cost_too_large_is_refused_clearly(fixture_export: Path) -
     with pytest.raises(InvalidDocument, match=r"production_runs\[0\]: the inferred loss cost .* too large"):
         transform_v1_0_to_v1_1(doc, infer_losses=True)
     assert transform_v1_0_to_v1_1(doc)["production_runs"][0]["loss_quantity"] == 0  # policy default is fine
+
+
+def test_our_export_round_trips_and_diffs_only_the_added_fields(fixture_db: Path, tmp_path: Path) -> None:
+    from bakemigrate.exporter import export
+
+    exported, out = tmp_path / "export_v1.0.json", tmp_path / "export_v1.1.json"
+    export(fixture_db, exported, progress=False)
+    report = transform_file(exported, out)
+    assert report.runs_transformed == 60 and len(report.shortfalls) == 16
+    before = exported.read_text(encoding="utf-8").splitlines()
+    after = out.read_text(encoding="utf-8").splitlines()
+    changes = [line for line in difflib.ndiff(before, after) if line[:2] in ("- ", "+ ")]
+    assert sorted(changes) == sorted(
+        ['-   "version": "1.0",', '+   "version": "1.1",']
+        + ['+       "production_status": "complete",', '+       "loss_quantity": 0,', '+       "losses": [],'] * 60
+    )
+    for old, new in zip(read(exported)["production_runs"], read(out)["production_runs"], strict=True):
+        assert without_added(new, old) == old and list(without_added(new, old)) == list(old)
+        assert "recipe_uuid" in new and all("id" in c for c in new["consumptions"])
