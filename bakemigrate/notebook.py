@@ -152,7 +152,7 @@ def export_preview(path: str | os.PathLike[str], runs: int = 5) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     preferred = ["produced_at", "recipe_name", "num_batches", "expected_yield", "actual_yield",
-                 "total_ingredient_cost", "consumptions", "uuid"]
+                 "total_ingredient_cost", "consumptions"]
     return frame[[c for c in preferred if c in frame.columns]]
 
 
@@ -329,7 +329,7 @@ class Guide:
             NotebookStopped: the verification failed.
         """
         if verification.passed:
-            _display(_markdown(f"## Verdict: PASS\n\n{_escape(verification.summary_line())}"))
+            _display(_markdown(f"**Verdict: PASS.** {_escape(verification.summary_line())}"))
             return
         failed = verification.checks[~verification.checks["passed"]]
         _display(failed)
@@ -369,7 +369,10 @@ class Guide:
             "incomplete": "Not finished yet.",
         }
         hint = ""
-        if status == "migrated":
+        if status == "migrated" and self.migration.infer_losses:
+            hint = ("Open bake-tracker 0.7: your production runs show the status *Complete* and the loss *-*, "
+                    "except the past shortfalls, now recorded as losses.")
+        elif status == "migrated":
             hint = ("Open bake-tracker 0.7: your production runs show the status *Complete* "
                     "and the loss *-*.")
         _announce(status, exit_code, message, title=titles[status], hint=hint)

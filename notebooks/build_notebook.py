@@ -126,7 +126,7 @@ items as losses.
 if guide.go("transform"):
     transformed = guide.call(migration.transform)
     display(facts(transformed, "runs_total", "runs_transformed", "runs_already_v1_1", "shortfalls", "over_yield"))
-    display(transformed.shortfalls_frame().drop(columns=["position"]))
+    display(transformed.shortfalls_frame().drop(columns=["position", "uuid"]))
 """),
     md("step-4", """
 ## Step 4 · Reset

@@ -205,7 +205,7 @@ def test_demo_run_migrates_and_keeps_a_record(demo_run) -> None:
     demo = root / "work" / "demo" / "bake_tracker.db"
     info = inspect_database(demo)
     assert info.schema_version == "0.7" and info.runs == 200
-    assert "## Verdict: PASS" in texts(cell(nb, "step-6-verdict"))[0]
+    assert texts(cell(nb, "step-6-verdict"))[0].startswith("**Verdict: PASS.** verify: PASS")
     assert "CONFIRM_SWITCH = True" in cell(nb, "injected-parameters").source
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
     charts = [o for o in cell(nb, "step-6-charts").outputs if "image/png" in o.get("data", {})]
@@ -393,3 +393,14 @@ def test_record_without_html_copy_says_why(tmp_path, monkeypatch) -> None:
     assert page is None and not (tmp_path / "r.html").exists()
     assert note == "no HTML copy (ValueError: No template sub-directory with name 'lab')"
     assert nbformat.read(tmp_path / "r.ipynb", as_version=4) == nb
+
+
+def test_an_interrupted_migration_resumes_from_its_journal(fixture_db, tmp_path) -> None:
+    work = tmp_path / "work"
+    migration = Migration(fixture_db, work, progress=False)
+    backup = migration.backup()
+    migration.transform()
+    result = run_notebook(fixture_db, work, tmp_path / "record.ipynb", html=False)
+    assert result.exit_code == 0, result.summary_line()
+    assert read_manifest(work, fixture_db).sha256 == backup.sha256
+    assert inspect_database(fixture_db).schema_version == "0.7"
