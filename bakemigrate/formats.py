@@ -197,9 +197,14 @@ def _validators(kind: DocumentKind) -> _KindValidators:
 
 
 def _place(path: Iterable[Any], prefix: str = "") -> str:
+    """``production_runs[3].notes`` for the path ``["production_runs", 3, "notes"]``."""
     text = prefix
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:  # a key that cannot be printed as it is shows its escape
+            key = str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+            text += f".{key}" if text else key
     return text or "the document"
 
 
