@@ -413,7 +413,8 @@ def notebook_path() -> Path:
     shipped = resources.files("bakemigrate") / "notebooks" / NOTEBOOK_NAME
     candidates = [Path(str(shipped)), Path(__file__).resolve().parents[1] / "notebooks" / NOTEBOOK_NAME]
     for candidate in candidates:
-        if candidate.is_file():
+        # a checkout made without symbolic links holds the link's target path as text instead
+        if candidate.is_file() and candidate.read_bytes()[:1] == b"{":
             return candidate
     raise MigrationError(f"{NOTEBOOK_NAME}: the notebook is missing from the installation; reinstall bakemigrate")
 
