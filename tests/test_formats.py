@@ -17,6 +17,7 @@ from bakemigrate.formats import (
     encode_document,
     load_document,
     load_schema,
+    run_problems,
     validate_document,
     validate_file,
 )
@@ -232,3 +233,15 @@ def test_reader_accepts_what_the_strict_reader_accepts(tmp_path: Path) -> None:
     doc, style = load_document(path)
     assert json.dumps(doc) == json.dumps(load_json(path)) and style.ascii_only is False
     assert all(type(n) is int for n in doc["n"][:4])
+
+
+def test_run_problems_checks_one_run_at_a_time(fixture_export: Path) -> None:
+    runs = history(fixture_export)["production_runs"]
+    assert run_problems(DocumentKind.HISTORY_V1_0, runs[0], 0) == []
+    runs[0]["actual_yield"] = "10"
+    del runs[0]["uuid"]
+    assert run_problems(DocumentKind.HISTORY_V1_0, runs[0], 41) == [
+        "production_runs[41].uuid: missing",
+        'production_runs[41].actual_yield: expected integer, got "10"',
+    ]
+    assert run_problems(DocumentKind.FULL_BACKUP, [], 2) == ["production_runs[2]: expected object, got a list"]
