@@ -2,7 +2,8 @@
 
 Three kinds are known (see the format reference):
 
-* the production-history export, version ``"1.0"`` (or no version at all) or ``"1.1"``;
+* the production-history export, version ``"1.0"`` (or no version at all);
+* the production-history export, version ``"1.1"``;
 * the app's full backup ("Export All": ``application: "bake-tracker"``, version ``"3.x"``), of which
   only the ``production_runs`` section is checked.
 
