@@ -274,7 +274,7 @@ class Migration:
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{self.staging}{leftover}").unlink()
         result = reset(source.path, self.staging)
-        self.journal.record("reset")
+        self.journal.record("reset", staging_sha256=sha256_file(self.staging))
         return result
 
     def import_(self) -> ImportReport:
@@ -284,7 +284,10 @@ class Migration:
         if done is not None and self.staging.exists() and sha256_file(self.staging) == done["staging_sha256"]:
             return ImportReport(path=self.export_v11, staging=self.staging, version="1.1",
                                 runs=done["runs"], consumptions=done["consumptions"], losses=done["losses"])
-        self.reset()
+        fresh = self.journal.get("reset")
+        staged = self.staging.exists() and not Path(f"{self.staging}-journal").exists()
+        if not (fresh and staged and fresh.get("staging_sha256") == sha256_file(self.staging)):
+            self.reset()  # no empty staging database is waiting: (re)build it
         report = import_document(self.export_v11, self.staging, progress=self.progress)
         self.journal.record("import", staging_sha256=sha256_file(self.staging), runs=report.runs,
                             consumptions=report.consumptions, losses=report.losses)
