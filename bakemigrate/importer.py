@@ -7,9 +7,11 @@ do), else by name or slug as the app does; an ambiguous name is an error, never 
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,9 +22,12 @@ from sqlalchemy import exc as sa_exc
 
 from .db import inspect_database
 from .errors import InvalidDocument, MigrationError
+from .formats import MAX_ERRORS_SHOWN as MAX_ERRORS_SHOWN_SCHEMA
+from .formats import _problems, _validators, detect_kind, find_problems, format_problems, validate_document
 from .jsonio import load_json
+from .jsonstream import RunStream
 from .progress import progress_bar
-from .tables import production_consumptions_v07, production_losses_v07, production_runs_v07
+from .tables import V07_TABLES, production_consumptions_v07, production_losses_v07, production_runs_v07
 from .values import parse_decimal, parse_timestamp
 
 MAX_ERRORS_SHOWN = 5
@@ -81,27 +86,107 @@ class _Resolver:
         return ids[0]
 
 
-def _timestamps(item: dict[str, Any], now: datetime, where: str) -> tuple[datetime, datetime]:
+def _timestamps(item: dict[str, Any], now: str, where: str) -> tuple[str, str]:
     created = item.get("created_at")
     updated = item.get("updated_at")
     return (
-        parse_timestamp(created, f"{where}.created_at") if created is not None else now,
-        parse_timestamp(updated, f"{where}.updated_at") if updated is not None else now,
+        _db_datetime(created, f"{where}.created_at") if created is not None else now,
+        _db_datetime(updated, f"{where}.updated_at") if updated is not None else now,
     )
 
 
-def _prepare_document(path: Path) -> tuple[dict[str, Any], str]:
-    from .formats import validate_document
-    from .transform import transform_v1_0_to_v1_1
+def _db_datetime(value: object, where: str) -> str:
+    """An exported timestamp as the app stores it (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    return parse_timestamp(value, where).isoformat(" ", "microseconds")
 
-    doc = load_json(path)
-    try:
-        kind = validate_document(doc)
-    except InvalidDocument as exc:
-        raise InvalidDocument(f"{path}: {exc}") from None
-    if not kind.is_history:
-        raise InvalidDocument(f"{path}: a full backup cannot be imported; use a production-history export")
-    return transform_v1_0_to_v1_1(doc), str(doc.get("version", "1.0"))
+
+def _db_number(value: object, where: str) -> float:
+    """A Decimal string as the app stores it: a float (SQLite keeps a whole one as INTEGER)."""
+    if type(value) is str:
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number):
+            return number
+    return float(parse_decimal(value, where))
+
+
+class _DocumentRuns:
+    """The runs of a document, read one at a time when the file allows it, each checked once.
+
+    ``problems`` collects schema problems (as :func:`bakemigrate.formats.validate_document` words
+    them); a run with a problem is passed over, and nothing is imported.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.version = "1.0"
+        self.shown: list[str] = []
+        self.total = 0
+        self._stream = RunStream(path)
+        self._doc: dict[str, Any] | None = None
+        if not self._stream.streamable:
+            self._doc = self._checked_whole(self._stream.whole())
+            return
+        top = {**self._stream.head, "production_runs": []}
+        try:
+            self.kind = detect_kind(top)
+        except InvalidDocument as exc:
+            raise InvalidDocument(f"{path}: {exc}") from None
+        self._note_top(top)
+        self.version = str(self._stream.head.get("version", "1.0"))
+        self._refuse_full_backup()
+
+    def _checked_whole(self, doc: Any) -> dict[str, Any]:
+        try:
+            self.kind = validate_document(doc)
+        except InvalidDocument as exc:
+            raise InvalidDocument(f"{self.path}: {exc}") from None
+        self._refuse_full_backup()
+        self.version = str(doc.get("version", "1.0"))
+        return doc
+
+    def _refuse_full_backup(self) -> None:
+        if not self.kind.is_history:
+            raise InvalidDocument(f"{self.path}: a full backup cannot be imported; use a production-history export")
+
+    def _note(self, problems) -> None:
+        for problem in problems:
+            self.total += 1
+            if len(self.shown) < MAX_ERRORS_SHOWN_SCHEMA:
+                self.shown.append(problem)
+
+    def _note_top(self, top: dict[str, Any]) -> None:
+        shown, total = find_problems(top, self.kind)
+        self._note(shown)
+        self.total += total - len(shown)
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Yield ``(index, run)`` for every run that passes its schema, with the v1.1 fields filled."""
+        if self._doc is not None:
+            for index, run in enumerate(self._doc["production_runs"]):
+                yield index, run
+            return
+        checks = _validators(self.kind)
+        for index, run in enumerate(self._stream.runs()):
+            if checks.run_is_valid(run):
+                yield index, run
+            else:
+                before = self.total
+                self._note(_problems(checks.run_detailed, run, f"production_runs[{index}]"))
+                if self.total == before:  # pragma: no cover - both checkers read the same schema
+                    self._note([f"production_runs[{index}]: does not match the {self.kind.value} format"])
+
+    def finish(self) -> None:
+        """Raise the schema problems found, or an error the keys after the runs bring."""
+        tail = self._stream.tail
+        if tail:  # keys after production_runs: the whole document decides (rare; read it again)
+            self._checked_whole(load_json(self.path))
+        if self.total:
+            raise InvalidDocument(
+                f"{self.path}: not a valid {self.kind.value}: {format_problems(self.shown, self.total)}"
+            )
 
 
 def import_document(
@@ -113,7 +198,8 @@ def import_document(
     """Import ``document`` into the v0.7 database ``staging`` in one transaction.
 
     Ids and timestamps are kept when the document carries them; runs whose uuid is already in the
-    database (or earlier in the document) are skipped and reported.
+    database (or earlier in the document) are skipped and reported. The document is read one run
+    at a time and rows are written in batches, so memory stays flat at any size.
 
     Raises:
         InvalidDocument: the document is malformed, or some run cannot be resolved (nothing imported).
@@ -123,24 +209,29 @@ def import_document(
     info = inspect_database(target, integrity=False)
     if info.schema_version != "0.7":
         raise MigrationError(f"{target}: not a v0.7 database; run `bakemigrate reset` first")
-    doc, version = _prepare_document(path)
-    report = ImportReport(path=path, staging=target, version=version)
-    runs_in = doc["production_runs"]
-    if runs_in and not any("event_uuid" in r or "id" in r for r in runs_in):
-        report.warnings.append(APP_FILE_WARNING)
+    runs_in = _DocumentRuns(path)
+    report = ImportReport(path=path, staging=target, version=runs_in.version)
 
     engine = create_engine(f"sqlite:///{target}")
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # BEGIN is sent below, so the DDL is inside the transaction
         dbapi_conn.execute("PRAGMA foreign_keys=ON")
+        # The staging file is rebuilt from scratch after a crash and made durable before the switch.
+        dbapi_conn.execute("PRAGMA synchronous=OFF")
+        dbapi_conn.execute("PRAGMA cache_size=-65536")
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), progress_bar("import", None, enabled=progress) as advance:
             warnings.simplefilter("ignore", sa_exc.SAWarning)
             with engine.begin() as conn:
-                _import_runs(conn, runs_in, report, now, progress)
+                _import_runs(conn, runs_in, report, now, advance)
     except sa_exc.IntegrityError as exc:
         raise InvalidDocument(
             f"{path}: breaks a database rule, nothing was imported ({exc.orig})"
@@ -154,21 +245,56 @@ def import_document(
     return report
 
 
-def _import_runs(conn, runs_in: list[dict[str, Any]], report: ImportReport, now: datetime, progress: bool) -> None:
+def _insert_sql(table) -> str:
+    columns = [c.name for c in table.columns]
+    return (
+        f'INSERT INTO "{table.name}" ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
+    )
+
+
+class _Batches:
+    """Rows waiting to be inserted, written with the driver's ``executemany`` every ``size`` rows."""
+
+    def __init__(self, conn, advance, size: int = 20_000) -> None:
+        self.conn, self.advance, self.size = conn, advance, size
+        self.sql = {t.name: _insert_sql(t) for t in V07_TABLES}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in V07_TABLES}
+
+    def add(self, table: str, row: tuple[Any, ...]) -> None:
+        self.rows[table].append(row)
+        if len(self.rows[table]) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        for name, rows in self.rows.items():  # parents first
+            if rows:
+                self.conn.exec_driver_sql(self.sql[name], rows)
+                self.advance(len(rows))
+                rows.clear()
+
+
+def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
     resolver = _Resolver(conn)
     seen_runs = set(conn.execute(select(production_runs_v07.c.uuid)).scalars())
     seen_children = set(conn.execute(select(production_consumptions_v07.c.uuid)).scalars())
     seen_children |= set(conn.execute(select(production_losses_v07.c.uuid)).scalars())
-    used_ids = set(conn.execute(select(production_runs_v07.c.id)).scalars())
-    used_ids |= {r["id"] for r in runs_in if isinstance(r.get("id"), int)}
-    next_id = max(used_ids, default=0) + 1
     taken_ids = set(conn.execute(select(production_runs_v07.c.id)).scalars())
-    runs: list[dict[str, Any]] = []
-    consumptions: list[dict[str, Any]] = []
-    losses: list[dict[str, Any]] = []
+    max_used = max(taken_ids, default=0)
+    # Into empty tables (a fresh staging copy), rows go in faster with the indexes built afterwards.
+    indexes = [] if seen_runs or seen_children else _drop_indexes(conn)
+    batches = _Batches(conn, advance)
+    # Runs that need a new id wait until every id of the document is known (new ids follow them all).
+    waiting: list[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
     errors: list[str] = []
-    for index, item in enumerate(runs_in):
+    counts = [0, 0, 0]
+    linked = False
+    for index, item in runs_in:
         where = f"production_runs[{index}]"
+        run_id = item.get("id")
+        if isinstance(run_id, int):
+            max_used = max(max_used, run_id)
+        if "event_uuid" in item or "id" in item:
+            linked = True
         if item["uuid"] in seen_runs:
             report.skipped.append(item["uuid"])
             continue
@@ -181,90 +307,88 @@ def _import_runs(conn, runs_in: list[dict[str, Any]], report: ImportReport, now:
             event_id = None
             if item.get("event_uuid") is not None:
                 event_id = resolver.resolve("events", item["event_uuid"], item.get("event_name"), "event")
-            run_id = item.get("id")
-            if run_id is None or run_id in taken_ids:
-                run_id, next_id = next_id, next_id + 1
-            taken_ids.add(run_id)
+            new_id = run_id is None or run_id in taken_ids
+            if not new_id:
+                taken_ids.add(run_id)
             created, updated = _timestamps(item, now, where)
-            runs.append(
-                {
-                    "id": run_id,
-                    "uuid": item["uuid"],
-                    "recipe_id": recipe_id,
-                    "finished_unit_id": unit_id,
-                    "event_id": event_id,
-                    "num_batches": item["num_batches"],
-                    "expected_yield": item["expected_yield"],
-                    "actual_yield": item["actual_yield"],
-                    "produced_at": parse_timestamp(item["produced_at"], f"{where}.produced_at"),
-                    "notes": item["notes"],
-                    "production_status": item["production_status"],
-                    "loss_quantity": item["loss_quantity"],
-                    "total_ingredient_cost": parse_decimal(item["total_ingredient_cost"], where),
-                    "per_unit_cost": parse_decimal(item["per_unit_cost"], where),
-                    "created_at": created,
-                    "updated_at": updated,
-                }
+            run = (
+                recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
+                _db_datetime(item["produced_at"], f"{where}.produced_at"), item["notes"],
+                item.get("production_status", "complete"), item.get("loss_quantity", 0),
+                _db_number(item["total_ingredient_cost"], where), _db_number(item["per_unit_cost"], where),
+                run_id, item["uuid"], created, updated,
             )
+            consumptions = []
             for j, c in enumerate(item["consumptions"]):
                 cwhere = f"{where}.consumptions[{j}]"
                 if c["uuid"] in seen_children:
                     raise InvalidDocument(f"{cwhere}: uuid {c['uuid']} appears twice")
                 seen_children.add(c["uuid"])
                 c_created, c_updated = _timestamps(c, now, cwhere)
-                consumptions.append(
-                    {
-                        "id": c.get("id"),
-                        "uuid": c["uuid"],
-                        "production_run_id": run_id,
-                        "ingredient_slug": c["ingredient_slug"],
-                        "quantity_consumed": parse_decimal(c["quantity_consumed"], cwhere),
-                        "unit": c["unit"],
-                        "total_cost": parse_decimal(c["total_cost"], cwhere),
-                        "created_at": c_created,
-                        "updated_at": c_updated,
-                    }
-                )
+                consumptions.append((
+                    run_id, c["ingredient_slug"], _db_number(c["quantity_consumed"], cwhere), c["unit"],
+                    _db_number(c["total_cost"], cwhere), c.get("id"), c["uuid"], c_created, c_updated,
+                ))
+            losses = []
             for j, loss in enumerate(item.get("losses", [])):
                 lwhere = f"{where}.losses[{j}]"
                 if loss["uuid"] in seen_children:
                     raise InvalidDocument(f"{lwhere}: uuid {loss['uuid']} appears twice")
                 seen_children.add(loss["uuid"])
                 l_created, l_updated = _timestamps(loss, now, lwhere)
-                losses.append(
-                    {
-                        "id": loss.get("id"),
-                        "uuid": loss["uuid"],
-                        "production_run_id": run_id,
-                        "finished_unit_id": unit_id,
-                        "loss_category": loss["loss_category"],
-                        "loss_quantity": loss["loss_quantity"],
-                        "notes": loss.get("notes"),
-                        "per_unit_cost": parse_decimal(loss["per_unit_cost"], lwhere),
-                        "total_loss_cost": parse_decimal(loss["total_loss_cost"], lwhere),
-                        "created_at": l_created,
-                        "updated_at": l_updated,
-                    }
-                )
+                losses.append((
+                    run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
+                    _db_number(loss["per_unit_cost"], lwhere), _db_number(loss["total_loss_cost"], lwhere),
+                    loss.get("id"), loss["uuid"], l_created, l_updated,
+                ))
         except InvalidDocument as exc:
             errors.append(f"{where} ({item['uuid']}): {exc}")
+            continue
+        if new_id:
+            waiting.append((run, consumptions, losses))
+            continue
+        _add_run(batches, run, consumptions, losses, counts)
+    runs_in.finish()
     if errors:
         shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
         more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
         raise InvalidDocument(
             f"{report.path}: {len(errors)} runs cannot be imported, nothing was imported: {shown}{more}"
         )
-    with progress_bar("import", len(runs) + len(consumptions) + len(losses), enabled=progress) as advance:
-        for table, rows in (
-            (production_runs_v07, runs),
-            (production_consumptions_v07, consumptions),
-            (production_losses_v07, losses),
-        ):
-            for start in range(0, len(rows), 20_000):
-                chunk = rows[start : start + 20_000]
-                conn.execute(table.insert(), chunk)
-                advance(len(chunk))
+    next_id = max_used + 1
+    for run, consumptions, losses in waiting:
+        run_id, next_id = next_id, next_id + 1
+        run = (*run[:12], run_id, *run[13:])
+        _add_run(batches, run, [(run_id, *c[1:]) for c in consumptions], [(run_id, *x[1:]) for x in losses],
+                 counts)
+    batches.flush()
+    for statement in indexes:
+        conn.exec_driver_sql(statement)
+    if counts[0] and not linked:
+        report.warnings.append(APP_FILE_WARNING)
     violations = conn.execute(text("PRAGMA foreign_key_check")).fetchall()
     if violations:
         raise InvalidDocument(f"{report.path}: {len(violations)} rows would break a reference")
-    report.runs, report.consumptions, report.losses = len(runs), len(consumptions), len(losses)
+    report.runs, report.consumptions, report.losses = counts
+
+
+def _drop_indexes(conn) -> list[str]:
+    """Drop the indexes of the production tables; return their ``CREATE INDEX`` statements."""
+    names = ", ".join(f"'{t.name}'" for t in V07_TABLES)
+    found = conn.exec_driver_sql(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({names})"
+    ).fetchall()
+    for name, _ in found:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
+
+
+def _add_run(batches: _Batches, run, consumptions, losses, counts: list[int]) -> None:
+    batches.add("production_runs", run)
+    for row in consumptions:
+        batches.add("production_consumptions", row)
+    for row in losses:
+        batches.add("production_losses", row)
+    counts[0] += 1
+    counts[1] += len(consumptions)
+    counts[2] += len(losses)

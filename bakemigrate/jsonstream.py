@@ -1,0 +1,202 @@
+"""Reading a large document's ``production_runs`` one run at a time, as strictly as :func:`load_json`.
+
+A production-history export is one JSON object whose ``production_runs`` list holds almost all of
+its bytes. :class:`RunStream` reads the file in blocks and hands out the runs one by one, so memory
+stays flat whatever the size; the other top-level keys are kept (:attr:`RunStream.head` before the
+list, :attr:`RunStream.tail` after it). The rules are those of :func:`bakemigrate.jsonio.load_json`
+(UTF-8 with an optional BOM, no NaN/Infinity, no duplicate keys); on any breach the file is read
+again by ``load_json`` so that the error message is exactly the one it gives.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidDocument
+from .jsonio import load_json
+
+BLOCK = 1 << 22
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+RUNS_KEY = "production_runs"
+
+
+class _Breach(Exception):
+    """The text breaks a rule; ``load_json`` tells which."""
+
+
+class _NotAnObjectOfRuns(Exception):
+    """The top level is not an object with a ``production_runs`` list."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Breach(name)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Breach("duplicate key")
+    return obj
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+
+
+class RunStream:
+    """The runs of the JSON file ``path``, one at a time (iterate over :meth:`runs` once).
+
+    :attr:`head` holds the top-level keys before ``production_runs`` once the stream is open;
+    :attr:`tail` those after it once every run has been read. :attr:`streamable` is False when the
+    file is not an object with a ``production_runs`` list: :meth:`whole` then returns the document.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.head: dict[str, Any] = {}
+        self.tail: dict[str, Any] = {}
+        self.streamable = True
+        self._fh: Any = None
+        self._decode = codecs.getincrementaldecoder("utf-8-sig")()
+        self._buf = ""
+        self._pos = 0
+        self._eof = False
+        self._open()
+
+    # -- reading ------------------------------------------------------------------------------
+    def _fail(self) -> None:
+        self.close()
+        load_json(self.path)  # raises the precise InvalidDocument
+        raise InvalidDocument(f"{self.path}: not valid JSON")  # pragma: no cover - load_json raised
+
+    def _more(self) -> bool:
+        if self._eof:
+            return False
+        if self._pos:
+            self._buf, self._pos = self._buf[self._pos :], 0
+        try:
+            block = self._fh.read(BLOCK)
+            self._buf += self._decode.decode(block, final=not block)
+        except UnicodeDecodeError:
+            self._fail()
+        if not block:
+            self._eof = True
+        return True
+
+    def _skip(self) -> str:
+        """Skip whitespace; the next character ('' at the end of the file)."""
+        while True:
+            self._pos = _WHITESPACE.match(self._buf, self._pos).end()
+            if self._pos < len(self._buf):
+                return self._buf[self._pos]
+            if not self._more():
+                return ""
+
+    def _value(self) -> Any:
+        """Decode the value after the position (reading more while it may be cut off)."""
+        self._skip()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self._buf, self._pos)
+            except json.JSONDecodeError:
+                if self._more():
+                    continue
+                self._fail()
+            except (_Breach, RecursionError):
+                self._fail()
+            if len(self._buf) - end < 8 and not self._eof:  # a number cut off by the block may go on
+                self._more()
+                continue
+            self._pos = end
+            return value
+
+    def _expect(self, char: str) -> None:
+        if self._skip() != char:
+            self._fail()
+        self._pos += 1
+
+    # -- structure ----------------------------------------------------------------------------
+    def _open(self) -> None:
+        try:
+            self._fh = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError:
+            load_json(self.path)
+            raise
+        if self._skip() != "{":
+            self.streamable = False
+            return
+        self._pos += 1
+        first = True
+        while True:
+            char = self._skip()
+            if char == "}" or not first and char != ",":
+                self.streamable = False  # no runs list: the whole document is small enough
+                return
+            if not first:
+                self._pos += 1
+                self._skip()
+            first = False
+            key = self._value()
+            if not isinstance(key, str) or key in self.head:
+                self._fail()
+            self._expect(":")
+            if key == RUNS_KEY and self._skip() == "[":
+                self._pos += 1
+                return
+            self.head[key] = self._value()
+
+    def runs(self) -> Iterator[Any]:
+        """Yield each item of ``production_runs`` in order; then read the rest of the document."""
+        if not self.streamable:
+            return
+        try:
+            if self._skip() == "]":
+                self._pos += 1
+            else:
+                while True:
+                    yield self._value()
+                    char = self._skip()
+                    self._pos += 1
+                    if char == "]":
+                        break
+                    if char != ",":
+                        self._fail()
+            while True:
+                char = self._skip()
+                self._pos += 1
+                if char == "}":
+                    break
+                if char != ",":
+                    self._fail()
+                self._skip()
+                key = self._value()
+                if not isinstance(key, str) or key in self.head or key in self.tail or key == RUNS_KEY:
+                    self._fail()
+                self._expect(":")
+                self.tail[key] = self._value()
+            if self._skip() != "":
+                self._fail()
+        finally:
+            self.close()
+
+    def whole(self) -> Any:
+        """The whole document, read by :func:`load_json` (for a file that cannot be streamed)."""
+        self.close()
+        return load_json(self.path)
+
+    def close(self) -> None:
+        """Close the file (safe to call twice)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> RunStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
