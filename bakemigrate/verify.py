@@ -18,6 +18,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .db import inspect_database, open_database
 from .exporter import iter_runs
-from .jsonio import load_json
-from .tables import PRODUCTION_TABLES_V06, PRODUCTION_TABLES_V07, V07_TABLES, user_tables
+from .jsonstream import RunStream
+from .tables import PRODUCTION_TABLES_V06, PRODUCTION_TABLES_V07, V07_TABLES, table_columns, user_tables
 from .values import db_number_to_text
 
 MAX_MISMATCHES = 1000
@@ -91,13 +92,6 @@ def _schema_differences(conn: sqlite3.Connection) -> list[str]:
     return sorted(n for n in set(actual) | set(expected) if actual.get(n) != expected.get(n))
 
 
-def _frame(conn: sqlite3.Connection, sql: str, numeric: dict[str, int]) -> pd.DataFrame:
-    frame = pd.read_sql_query(sql, conn, dtype=object)
-    for column, scale in numeric.items():
-        frame[column] = [db_number_to_text(v, scale) for v in frame[column]]
-    return frame
-
-
 def compare_frames(
     table: str, before: pd.DataFrame, after: pd.DataFrame, key: str, columns: Iterable[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -131,15 +125,6 @@ def _empty_mismatches() -> pd.DataFrame:
     return pd.DataFrame(columns=["table", "column", "key", "before", "after"])
 
 
-def _flatten_document(runs: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    run_rows, consumption_rows = [], []
-    for run in runs:
-        run_rows.append({k: v for k, v in run.items() if k not in ("consumptions", "losses")})
-        for c in run.get("consumptions", []):
-            consumption_rows.append({"run_uuid": run["uuid"], **c})
-    return pd.DataFrame(run_rows, dtype=object), pd.DataFrame(consumption_rows, dtype=object)
-
-
 def verify(
     db: str | os.PathLike[str],
     staging: str | os.PathLike[str],
@@ -150,7 +135,8 @@ def verify(
     """Compare ``staging`` (v0.7) with the original ``db`` (v0.6) and its export ``before``.
 
     ``expected`` is the transformed (v1.1) document when losses were inferred; without it every run
-    must be ``complete`` with 0 losses.
+    must be ``complete`` with 0 losses. The tables are compared inside SQLite and the documents
+    are read one run at a time, so memory stays flat at any size.
     """
     inspect_database(db, integrity=False)
     inspect_database(staging, integrity=False)
@@ -170,20 +156,19 @@ def verify(
               else f"differs: {', '.join(schema_diff)}")
         after_tables = set(user_tables(conn))
         after_counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in after_tables}
-        after_runs = _frame(conn, "SELECT * FROM production_runs", RUN_NUMERIC)
-        after_cons = _frame(conn, "SELECT * FROM production_consumptions", CONSUMPTION_NUMERIC)
-        after_doc_runs, after_doc_cons = _flatten_document(iter_runs(conn, "1.1"))
+        conn.execute("ATTACH DATABASE ? AS original", (str(Path(db)),))
+        before_tables = set(user_tables(conn, "original"))
+        before_counts = {
+            t: conn.execute(f'SELECT count(*) FROM original."{t}"').fetchone()[0] for t in before_tables
+        }
+        f1, m1 = compare_tables(conn, "production_runs", RUN_NUMERIC)
+        f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC)
+        conn.execute("DETACH DATABASE original")
+        document = _DocumentComparison()
+        document.compare(RunStream(before).runs(), iter_runs(conn, "1.1"))
+        status_mix, statuses = _statuses(conn, with_uuids=expected is not None)
 
-    with open_database(db) as conn:
-        before_tables = set(user_tables(conn))
-        before_counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in before_tables}
-        before_runs = _frame(conn, "SELECT * FROM production_runs", RUN_NUMERIC)
-        before_cons = _frame(conn, "SELECT * FROM production_consumptions", CONSUMPTION_NUMERIC)
-
-    expected_doc = load_json(expected) if expected is not None else None
-    expected_losses = (
-        sum(len(r.get("losses", [])) for r in expected_doc["production_runs"]) if expected_doc else 0
-    )
+    expected_runs, expected_losses = _expected_statuses(expected) if expected is not None else (None, 0)
     summary = pd.DataFrame(
         [
             {
@@ -203,13 +188,7 @@ def verify(
     check("other tables", not changed,
           f"{len(untouched)} tables identical row for row" if not changed else f"differ: {', '.join(changed)}")
 
-    run_cols = [c for c in before_runs.columns if c != "uuid"]
-    cons_cols = [c for c in before_cons.columns if c != "uuid"]
-    f1, m1 = compare_frames("production_runs", before_runs, after_runs[before_runs.columns], "uuid", run_cols)
-    f2, m2 = compare_frames("production_consumptions", before_cons, after_cons[before_cons.columns], "uuid",
-                            cons_cols)
-    doc_runs, doc_cons = _flatten_document(load_json(before)["production_runs"])
-    f3, m3 = _compare_document(doc_runs, doc_cons, after_doc_runs, after_doc_cons)
+    f3, m3 = document.result()
     fields = pd.concat([f1, f2, f3], ignore_index=True)
     mismatches = pd.concat([m for m in (m1, m2, m3) if len(m)] or [_empty_mismatches()], ignore_index=True)
     db_fields = pd.concat([f1, f2])
@@ -220,9 +199,8 @@ def verify(
           f"{int(f3['compared'].sum()):,} values compared with {Path(before).name}, "
           f"{int(f3['different'].sum())} differ")
 
-    status_mix, policy_ok, policy_detail = _status_check(after_runs, after_counts, expected_doc)
+    policy_ok, policy_detail = _status_policy(statuses, after_counts, expected_runs, expected_losses)
     check("statuses and losses", policy_ok, policy_detail)
-    shortfalls = _shortfalls(before_runs, doc_runs)
     passed = all(c["passed"] for c in checks)
     return VerifyResult(
         passed=passed,
@@ -231,22 +209,266 @@ def verify(
         fields=fields,
         mismatches=mismatches,
         status_mix=status_mix,
-        shortfalls=shortfalls,
+        shortfalls=document.shortfalls(),
     )
 
 
-def _compare_document(doc_runs, doc_cons, after_runs, after_cons) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if doc_runs.empty and after_runs.empty:
-        return pd.DataFrame(columns=["table", "column", "compared", "equal", "different"]), _empty_mismatches()
-    run_cols = [c for c in doc_runs.columns if c != "uuid"]
-    f1, m1 = compare_frames("document: runs", doc_runs, after_runs[[c for c in doc_runs.columns]], "uuid",
-                            run_cols)
-    if doc_cons.empty and after_cons.empty:
-        return f1, m1
-    cons_cols = [c for c in doc_cons.columns if c != "uuid"]
-    f2, m2 = compare_frames("document: consumptions", doc_cons, after_cons[[c for c in doc_cons.columns]],
-                            "uuid", cons_cols)
-    return pd.concat([f1, f2], ignore_index=True), pd.concat([m1, m2], ignore_index=True)
+def compare_tables(
+    conn: sqlite3.Connection, table: str, numeric: dict[str, int], key: str = "uuid"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare ``table`` of the attached ``original`` with the one of ``main``, inside SQLite.
+
+    Rows are matched on ``key``; every column of the original other than ``key`` is compared.
+    NUMERIC columns are compared as the app reads them, at the column's scale (Python's rounding,
+    applied only where the stored values differ). Returns ``(fields, mismatches)`` as
+    :func:`compare_frames` does.
+    """
+    conn.create_function("bakemigrate_number", 2, db_number_to_text, deterministic=True)
+    columns = [c for c in table_columns(conn, table, "original") if c != key]
+    after_columns = set(table_columns(conn, table))
+    b_values = ", ".join(f'b."{c}" AS "b_{c}"' for c in columns)
+    a_values = ", ".join((f'a."{c}"' if c in after_columns else "NULL") + f' AS "a_{c}"' for c in columns)
+    nulls = ", ".join(f'NULL AS "b_{c}"' for c in columns)
+    pairs = f"""
+        SELECT b."{key}" AS k, a."{key}" IS NOT NULL AS in_after, 1 AS in_before, {b_values}, {a_values}
+        FROM original."{table}" AS b LEFT JOIN main."{table}" AS a ON a."{key}" = b."{key}"
+        UNION ALL
+        SELECT a."{key}", 1, 0, {nulls}, {a_values}
+        FROM main."{table}" AS a
+        WHERE NOT EXISTS (SELECT 1 FROM original."{table}" AS o WHERE o."{key}" = a."{key}")
+    """
+
+    def shown(side: str, c: str) -> str:
+        return f'bakemigrate_number("{side}_{c}", {numeric[c]})' if c in numeric else f'"{side}_{c}"'
+
+    def differs(c: str) -> str:
+        numbers = f"WHEN {shown('b', c)} IS {shown('a', c)} THEN 0 " if c in numeric else ""
+        return (f'(CASE WHEN NOT (in_after AND in_before) THEN 1 WHEN "b_{c}" IS "a_{c}" THEN 0 '
+                f"{numbers}ELSE 1 END)")
+
+    sql = f"SELECT count(*), {', '.join(f'sum({differs(c)})' for c in columns) or '0'} FROM ({pairs})"
+    row = conn.execute(sql).fetchone()
+    compared, counts = row[0], [int(v or 0) for v in row[1:]]
+    fields = pd.DataFrame(
+        [{"table": table, "column": c, "compared": compared, "equal": compared - n, "different": n}
+         for c, n in zip(columns, counts, strict=False)],
+        columns=["table", "column", "compared", "equal", "different"],
+    )
+    bad = []
+    for c, n in zip(columns, counts, strict=False):
+        if n:
+            sql = (
+                f"SELECT k, CASE WHEN in_before THEN {shown('b', c)} END, "
+                f"CASE WHEN in_after THEN {shown('a', c)} END "
+                f"FROM ({pairs}) WHERE {differs(c)} LIMIT {MAX_MISMATCHES}"
+            )
+            diff = pd.DataFrame(
+                conn.execute(sql).fetchall(),
+                columns=["key", "before", "after"],
+                dtype=object,
+            )
+            diff.insert(0, "column", c)
+            diff.insert(0, "table", table)
+            bad.append(diff)
+    return fields, pd.concat(bad, ignore_index=True) if bad else _empty_mismatches()
+
+
+_MISSING = object()
+_V11_ONLY = ("production_status", "loss_quantity", "losses")
+_RUN_SKIP = ("uuid", "consumptions", "losses")
+
+
+class _FieldTally:
+    """Per-column counts of values compared and different, with the first differing values."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.rows = 0
+        self.columns: dict[str, None] = {}
+        self.different: dict[str, int] = {}
+        self.absent_different: dict[str, int] = {}
+        self.mismatches: dict[str, list[tuple[Any, Any, Any]]] = {}
+
+    def _differ(self, counts: dict[str, int], column: str, key: Any, before: Any, after: Any) -> None:
+        counts[column] = counts.get(column, 0) + 1
+        shown = self.mismatches.setdefault(column, [])
+        if len(shown) < MAX_MISMATCHES:
+            shown.append((key, before, after))
+
+    def pair(self, key: Any, before: dict[str, Any] | None, after: dict[str, Any] | None, skip: tuple) -> None:
+        """Count one matched row (or a row on one side only, the other being None)."""
+        self.rows += 1
+        if before is not None:
+            for column in before:
+                if column not in skip:
+                    self.columns.setdefault(column)
+        for column in {*(after or ()), *(before or ())}:
+            if column in skip:
+                continue
+            b = _MISSING if before is None else before.get(column, _MISSING)
+            a = _MISSING if after is None else after.get(column, _MISSING)
+            b_value, a_value = (None if b is _MISSING else b), (None if a is _MISSING else a)
+            if before is None or after is None:
+                self._differ(self.different, column, key, b_value, a_value)
+            elif b is _MISSING:  # counts only if another row of the document has the column
+                if a is not None:
+                    self._differ(self.absent_different, column, key, None, a_value)
+            elif b != a:
+                self._differ(self.different, column, key, b_value, a_value)
+
+    def equal_rows(self, count: int, columns: Iterable[str]) -> None:
+        """Count ``count`` rows found equal in every column."""
+        self.rows += count
+        for column in columns:
+            self.columns.setdefault(column)
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(fields, mismatches)`` for the columns the document has."""
+        rows, bad = [], []
+        for column in self.columns:
+            n = self.different.get(column, 0) + self.absent_different.get(column, 0)
+            rows.append({"table": self.table, "column": column, "compared": self.rows,
+                         "equal": self.rows - n, "different": n})
+            if n:
+                diff = pd.DataFrame(self.mismatches[column][:MAX_MISMATCHES], columns=["key", "before", "after"],
+                                    dtype=object)
+                diff.insert(0, "column", column)
+                diff.insert(0, "table", self.table)
+                bad.append(diff)
+        fields = pd.DataFrame(rows, columns=["table", "column", "compared", "equal", "different"])
+        return fields, pd.concat(bad, ignore_index=True) if bad else _empty_mismatches()
+
+
+class _DocumentComparison:
+    """The before-document against the staging database's own export, run by run, in step."""
+
+    def __init__(self) -> None:
+        self.runs = _FieldTally("document: runs")
+        self.consumptions = _FieldTally("document: consumptions")
+        self.pending_runs: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})
+        self.pending_cons: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})
+        self.gaps: list[dict[str, Any]] = []
+        self.documented = False
+
+    def compare(self, before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> None:
+        """Walk both run sequences (in the same order when nothing is lost); match the rest by uuid."""
+        for b, a in zip_longest(before, after):
+            if a is not None:
+                for name in _V11_ONLY:
+                    a.pop(name, None)
+            if b is not None:
+                self.documented = True
+                self._note_gap(b)
+            if b is not None and a is not None and b.get("uuid") == a.get("uuid"):
+                self._pair(b, a)
+                continue
+            for side, run in ((0, b), (1, a)):
+                if run is None:
+                    continue
+                other = self.pending_runs[1 - side].pop(run.get("uuid"), None)
+                if other is None:
+                    self.pending_runs[side][run.get("uuid")] = run
+                else:
+                    self._pair(*((run, other) if side == 0 else (other, run)))
+
+    def _pair(self, b: dict[str, Any], a: dict[str, Any]) -> None:
+        if b == a:  # the usual case: every field and every consumption equal
+            self.runs.equal_rows(1, (k for k in b if k not in _RUN_SKIP))
+            children = b.get("consumptions", [])
+            if children:
+                self.consumptions.equal_rows(len(children), (k for k in ("run_uuid", *children[0]) if k != "uuid"))
+            return
+        self.runs.pair(b.get("uuid"), b, a, _RUN_SKIP)
+        self._children(b, 0)
+        self._children(a, 1)
+
+    def _children(self, run: dict[str, Any], side: int) -> None:
+        for child in run.get("consumptions", []):
+            row = {"run_uuid": run.get("uuid"), **child}
+            other = self.pending_cons[1 - side].pop(child.get("uuid"), None)
+            if other is None:
+                self.pending_cons[side][child.get("uuid")] = row
+            else:
+                b, a = (row, other) if side == 0 else (other, row)
+                self.consumptions.pair(b.get("uuid"), b, a, ("uuid",))
+
+    def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(fields, mismatches)`` for the runs and consumptions of the document."""
+        empty = pd.DataFrame(columns=["table", "column", "compared", "equal", "different"])
+        if not self.documented and not self.pending_runs[1]:
+            return empty, _empty_mismatches()
+        for uuid, run in self.pending_runs[0].items():
+            self.runs.pair(uuid, run, None, _RUN_SKIP)
+            self._children(run, 0)
+        for uuid, run in self.pending_runs[1].items():
+            self.runs.pair(uuid, None, run, _RUN_SKIP)
+            self._children(run, 1)
+        for uuid, row in self.pending_cons[0].items():
+            self.consumptions.pair(uuid, row, None, ("uuid",))
+        for uuid, row in self.pending_cons[1].items():
+            self.consumptions.pair(uuid, None, row, ("uuid",))
+        self.pending_runs = self.pending_cons = ({}, {})
+        f1, m1 = self.runs.frames()
+        if not self.consumptions.rows:
+            return f1, m1
+        f2, m2 = self.consumptions.frames()
+        return pd.concat([f1, f2], ignore_index=True), pd.concat([m1, m2], ignore_index=True)
+
+    def _note_gap(self, run: dict[str, Any]) -> None:
+        expected, actual = run.get("expected_yield"), run.get("actual_yield")
+        if isinstance(expected, int) and isinstance(actual, int) and expected - actual > 0:
+            self.gaps.append({"uuid": run.get("uuid"), "recipe_name": run.get("recipe_name"),
+                              "produced_at": run.get("produced_at"), "expected_yield": expected,
+                              "actual_yield": actual, "unaccounted": expected - actual})
+
+    def shortfalls(self) -> pd.DataFrame:
+        """The runs of the document that made fewer items than expected, oldest first."""
+        columns = ["uuid", "recipe_name", "produced_at", "expected_yield", "actual_yield", "unaccounted"]
+        frame = pd.DataFrame(self.gaps, columns=columns)
+        return frame.sort_values("produced_at", kind="stable").reset_index(drop=True)[columns]
+
+
+def _statuses(conn: sqlite3.Connection, *, with_uuids: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The mix of statuses of the staging runs, and the facts the policy check needs."""
+    mix = pd.DataFrame(
+        conn.execute(
+            "SELECT production_status, count(*), sum(loss_quantity) FROM production_runs "
+            "GROUP BY production_status ORDER BY production_status"
+        ).fetchall(),
+        columns=["production_status", "runs", "units_lost"],
+    )
+    facts: dict[str, Any] = {
+        "not_complete": conn.execute(
+            "SELECT count(*) FROM production_runs "
+            "WHERE production_status IS NOT 'complete' OR loss_quantity IS NOT 0"
+        ).fetchone()[0],
+    }
+    if with_uuids:
+        rows = conn.execute("SELECT uuid, production_status, loss_quantity FROM production_runs")
+        facts["runs"] = {uuid: (status, int(quantity)) for uuid, status, quantity in rows}
+    return mix, facts
+
+
+def _expected_statuses(expected: str | os.PathLike[str]) -> tuple[dict[str, tuple[Any, Any]], int]:
+    """Each run's status and loss in the transformed document, and its number of loss rows."""
+    want: dict[str, tuple[Any, Any]] = {}
+    losses = 0
+    for run in RunStream(expected).runs():
+        want[run["uuid"]] = (run["production_status"], run["loss_quantity"])
+        losses += len(run.get("losses", []))
+    return want, losses
+
+
+def _status_policy(
+    facts: dict[str, Any], after_counts: dict[str, int], want: dict[str, Any] | None, expected_losses: int
+) -> tuple[bool, str]:
+    if want is None:
+        ok = facts["not_complete"] == 0 and after_counts.get("production_losses", 0) == 0
+        return ok, "every run complete with 0 losses" if ok else "some runs are not complete / 0"
+    got = facts["runs"]
+    wrong = sum(1 for uuid, value in want.items() if got.get(uuid) != value)
+    ok = wrong == 0 and after_counts.get("production_losses", 0) == expected_losses
+    return ok, f"{wrong} runs differ from the transformed document; {expected_losses} loss rows expected"
 
 
 def _changed_tables(db: str | os.PathLike[str], staging: str | os.PathLike[str], tables: list[str]) -> list[str]:
@@ -263,33 +485,3 @@ def _changed_tables(db: str | os.PathLike[str], staging: str | os.PathLike[str],
                     break
         conn.execute("DETACH DATABASE original")
     return changed
-
-
-def _status_check(after_runs: pd.DataFrame, after_counts: dict[str, int], expected_doc) -> tuple:
-    statuses = after_runs["production_status"] if len(after_runs) else pd.Series([], dtype=object)
-    losses = pd.to_numeric(after_runs["loss_quantity"]) if len(after_runs) else pd.Series([], dtype=int)
-    mix = (
-        pd.DataFrame({"production_status": statuses, "loss_quantity": losses})
-        .groupby("production_status", as_index=False)
-        .agg(runs=("loss_quantity", "size"), units_lost=("loss_quantity", "sum"))
-    )
-    if expected_doc is None:
-        ok = bool((statuses == "complete").all() and (losses == 0).all()) and after_counts.get(
-            "production_losses", 0
-        ) == 0
-        return mix, ok, "every run complete with 0 losses" if ok else "some runs are not complete / 0"
-    want = {r["uuid"]: (r["production_status"], r["loss_quantity"]) for r in expected_doc["production_runs"]}
-    got = dict(zip(after_runs["uuid"], zip(statuses, losses.astype(int), strict=True), strict=True))
-    wrong = sum(1 for u, v in want.items() if got.get(u) != v)
-    expected_losses = sum(len(r.get("losses", [])) for r in expected_doc["production_runs"])
-    ok = wrong == 0 and after_counts.get("production_losses", 0) == expected_losses
-    return mix, ok, f"{wrong} runs differ from the transformed document; {expected_losses} loss rows expected"
-
-
-def _shortfalls(before_runs: pd.DataFrame, doc_runs: pd.DataFrame) -> pd.DataFrame:
-    columns = ["uuid", "recipe_name", "produced_at", "expected_yield", "actual_yield", "unaccounted"]
-    if doc_runs.empty:
-        return pd.DataFrame(columns=columns)
-    frame = doc_runs[["uuid", "recipe_name", "produced_at", "expected_yield", "actual_yield"]].copy()
-    frame["unaccounted"] = frame["expected_yield"].astype(int) - frame["actual_yield"].astype(int)
-    return frame[frame["unaccounted"] > 0].sort_values("produced_at").reset_index(drop=True)[columns]
