@@ -19,12 +19,12 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
 
 from .db import inspect_database, open_database
 from .errors import MigrationError
+from .formats import encode_document
 from .jsonio import atomic_writer
 from .progress import progress_bar
 from .values import db_datetime_to_iso, db_number_to_text
@@ -45,14 +45,16 @@ LEFT JOIN events AS ev ON ev.id = r.event_id
 ORDER BY r.produced_at DESC, r.id DESC
 """
 _CONSUMPTIONS_SQL = """
-SELECT production_run_id, uuid, ingredient_slug, quantity_consumed, unit, total_cost,
-       id, created_at, updated_at
-FROM production_consumptions ORDER BY production_run_id, id
+SELECT c.production_run_id, c.uuid, c.ingredient_slug, c.quantity_consumed, c.unit, c.total_cost,
+       c.id, c.created_at, c.updated_at
+FROM production_consumptions AS c JOIN production_runs AS r ON r.id = c.production_run_id
+ORDER BY r.produced_at DESC, r.id DESC, c.id
 """
 _LOSSES_SQL = """
-SELECT production_run_id, uuid, loss_category, loss_quantity, per_unit_cost, total_loss_cost, notes,
-       id, created_at, updated_at
-FROM production_losses WHERE production_run_id IS NOT NULL ORDER BY production_run_id, id
+SELECT x.production_run_id, x.uuid, x.loss_category, x.loss_quantity, x.per_unit_cost, x.total_loss_cost,
+       x.notes, x.id, x.created_at, x.updated_at
+FROM production_losses AS x JOIN production_runs AS r ON r.id = x.production_run_id
+ORDER BY r.produced_at DESC, r.id DESC, x.id
 """
 
 
@@ -104,16 +106,27 @@ def _loss(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _children_by_run(conn: sqlite3.Connection, sql: str) -> dict[int, list[tuple[Any, ...]]]:
-    cursor = conn.execute(sql)
-    return {run_id: list(rows) for run_id, rows in groupby(cursor, key=lambda r: r[0])}
+class _ChildrenInRunOrder:
+    """The rows of a child table, read in the runs' own order: each run takes its rows in turn."""
+
+    def __init__(self, conn: sqlite3.Connection, sql: str) -> None:
+        self._rows = conn.execute(sql)
+        self._next = next(self._rows, None)
+
+    def take(self, run_id: int) -> list[tuple[Any, ...]]:
+        """The rows of run ``run_id`` (the runs must be asked for in the same order)."""
+        rows = []
+        while self._next is not None and self._next[0] == run_id:
+            rows.append(self._next)
+            self._next = next(self._rows, None)
+        return rows
 
 
 def iter_runs(conn: sqlite3.Connection, version: str) -> Iterator[dict[str, Any]]:
     """Yield every production run as an export dict, newest first (the app's order)."""
     v11 = version == "1.1"
-    consumptions = _children_by_run(conn, _CONSUMPTIONS_SQL)
-    losses = _children_by_run(conn, _LOSSES_SQL) if v11 else {}
+    consumptions = _ChildrenInRunOrder(conn, _CONSUMPTIONS_SQL)
+    losses = _ChildrenInRunOrder(conn, _LOSSES_SQL) if v11 else None
     status_columns = "r.production_status, r.loss_quantity," if v11 else ""
     for row in conn.execute(_RUNS_SQL.format(status_columns=status_columns)):
         run_id, uuid, recipe, slug, batches, expected, actual, produced, notes, total, per_unit = row[:11]
@@ -133,9 +146,9 @@ def iter_runs(conn: sqlite3.Connection, version: str) -> Iterator[dict[str, Any]
         if v11:
             run["production_status"], run["loss_quantity"] = rest[0] or "complete", rest[1] or 0
             rest = rest[2:]
-        run["consumptions"] = [_consumption(c) for c in consumptions.pop(run_id, [])]
+        run["consumptions"] = [_consumption(c) for c in consumptions.take(run_id)]
         if v11:
-            run["losses"] = [_loss(x) for x in losses.pop(run_id, [])]
+            run["losses"] = [_loss(x) for x in losses.take(run_id)]
         created, updated, recipe_uuid, fu_uuid, event_uuid, event_name = rest
         run.update(
             id=run_id,
@@ -156,7 +169,7 @@ def write_document(fh: IO[str], header: dict[str, Any], runs: Iterator[dict[str,
     count = 0
     for run in runs:
         fh.write(",\n    " if count else "\n    ")
-        fh.write(json.dumps(run, indent=2, ensure_ascii=False, allow_nan=False).replace("\n", "\n    "))
+        fh.write(encode_document(run, trailing_newline=False).decode("utf-8").replace("\n", "\n    "))
         count += 1
         advance(1)
     fh.write("\n  ]\n}\n" if count else "]\n}\n")
