@@ -288,6 +288,7 @@ class _FieldTally:
         self.different: dict[str, int] = {}
         self.absent_different: dict[str, int] = {}
         self.mismatches: dict[str, list[tuple[Any, Any, Any]]] = {}
+        self._last_keys: Any = None
 
     def _differ(self, counts: dict[str, int], column: str, key: Any, before: Any, after: Any) -> None:
         counts[column] = counts.get(column, 0) + 1
@@ -316,11 +317,14 @@ class _FieldTally:
             elif b != a:
                 self._differ(self.different, column, key, b_value, a_value)
 
-    def equal_rows(self, count: int, columns: Iterable[str]) -> None:
-        """Count ``count`` rows found equal in every column."""
+    def equal_rows(self, count: int, row: dict[str, Any], skip: tuple) -> None:
+        """Count ``count`` rows shaped like ``row`` found equal in every column."""
         self.rows += count
-        for column in columns:
-            self.columns.setdefault(column)
+        if row.keys() != self._last_keys:  # rows of a document nearly always share their keys
+            self._last_keys = row.keys()
+            for column in row:
+                if column not in skip:
+                    self.columns.setdefault(column)
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(fields, mismatches)`` for the columns the document has."""
@@ -373,10 +377,12 @@ class _DocumentComparison:
 
     def _pair(self, b: dict[str, Any], a: dict[str, Any]) -> None:
         if b == a:  # the usual case: every field and every consumption equal
-            self.runs.equal_rows(1, (k for k in b if k not in _RUN_SKIP))
+            self.runs.equal_rows(1, b, _RUN_SKIP)
             children = b.get("consumptions", [])
             if children:
-                self.consumptions.equal_rows(len(children), (k for k in ("run_uuid", *children[0]) if k != "uuid"))
+                if self.consumptions.rows == 0:
+                    self.consumptions.columns.setdefault("run_uuid")
+                self.consumptions.equal_rows(len(children), children[0], ("uuid",))
             return
         self.runs.pair(b.get("uuid"), b, a, _RUN_SKIP)
         self._children(b, 0)
