@@ -13,11 +13,9 @@ The same seed gives the same rows in every table.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MigrationError
-from .jsonio import fsync_dir
+from .jsonio import fsync_dir, temporary_beside
 from .progress import progress_bar
 from .tables import app_schema_statements, user_tables
 
@@ -1106,26 +1104,6 @@ def _check_target(target: Path, runs: int, force: bool) -> None:
         raise MigrationError(f"{target}: the folder {folder} does not exist")
 
 
-@contextlib.contextmanager
-def _temporary_beside(target: Path) -> Iterator[Path]:
-    """A fresh temporary path in the target's folder, removed (with any journal) unless renamed."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise MigrationError(f"{target}: cannot write in {target.parent} ({exc.strerror})") from None
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # the permissions of a file the app would create, not mkstemp's 0600
-    try:
-        yield tmp
-    finally:
-        for leftover in (tmp, Path(f"{tmp}-journal")):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-
-
 def _fill(conn: sqlite3.Connection, runs: int, seed: int, show_progress: bool) -> int:
     """Create the schema and every row in one transaction; return the number of consumptions."""
     statements = app_schema_statements("0.6")
@@ -1176,7 +1154,7 @@ def create_demo_database(
     target = Path(path)
     _check_target(target, runs, force)
     show_progress = progress and runs >= PROGRESS_THRESHOLD
-    with _temporary_beside(target) as tmp:
+    with temporary_beside(target) as tmp:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=DELETE")

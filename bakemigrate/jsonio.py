@@ -66,6 +66,32 @@ def dump_json(doc: Any, fh: IO[str]) -> None:
 
 
 @contextlib.contextmanager
+def temporary_beside(target: Path) -> Iterator[Path]:
+    """A fresh temporary path in ``target``'s folder, with the permissions of a normally created
+    file; removed (with any SQLite ``-journal``) unless the caller renamed it.
+
+    Raises:
+        MigrationError: the folder cannot be written.
+    """
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise MigrationError(f"{target}: cannot write in {folder} ({exc.strerror})") from None
+    os.close(fd)
+    tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # not mkstemp's 0600
+    try:
+        yield tmp
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-journal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+@contextlib.contextmanager
 def atomic_writer(
     path: str | os.PathLike[str], *, force: bool = False, mode: str = "w"
 ) -> Iterator[IO[Any]]:
@@ -83,26 +109,14 @@ def atomic_writer(
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise MigrationError(f"{target}: the folder {folder} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise MigrationError(f"{target}: cannot write in {folder} ({exc.strerror})") from None
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
+    with temporary_beside(target) as tmp:
         kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        with open(tmp, mode, **kwargs) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         fsync_dir(folder)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
