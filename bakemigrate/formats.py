@@ -20,7 +20,7 @@ import gc
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -270,21 +270,27 @@ def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], i
     top = dict(doc)
     if isinstance(runs, list):
         top["production_runs"] = []
-    shown: list[str] = []
-    total = 0
-
-    def note(problems: Iterable[str]) -> None:
-        nonlocal total
-        for problem in problems:
-            total += 1
-            if len(shown) < MAX_ERRORS_SHOWN:
-                shown.append(problem)
-
-    note(_problems(_validators(kind).top, top, ""))
+    found = ProblemList()
+    found.note(_problems(_validators(kind).top, top, ""))
     if isinstance(runs, list):
         for index, run in enumerate(runs):
-            note(run_problems(kind, run, index))
-    return shown, total
+            found.note(run_problems(kind, run, index))
+    return found.shown, found.total
+
+
+@dataclass
+class ProblemList:
+    """Problems gathered one by one: the first :data:`MAX_ERRORS_SHOWN` of them, and how many in all."""
+
+    shown: list[str] = field(default_factory=list)
+    total: int = 0
+
+    def note(self, problems: Iterable[str]) -> None:
+        """Count ``problems``, keeping the first ones for the message."""
+        for problem in problems:
+            self.total += 1
+            if len(self.shown) < MAX_ERRORS_SHOWN:
+                self.shown.append(problem)
 
 
 def format_problems(shown: Sequence[str], total: int) -> str:
@@ -375,6 +381,14 @@ def encode_document(
     Raises:
         InvalidDocument: a text holds an unpaired surrogate, or the nesting is too deep.
     """
+    data = _encode(doc, ascii_only=ascii_only, numbers_checked=numbers_checked, place=_place)
+    return data + b"\n" if trailing_newline else data
+
+
+def _encode(
+    doc: Any, *, ascii_only: bool, numbers_checked: bool, place: Callable[[list[Any]], str]
+) -> bytes:
+    """:func:`encode_document` without the final newline; ``place`` names where a bad text sits."""
     try:
         if not numbers_checked and _floats_written_differently(orjson.dumps(doc)):
             data = b""
@@ -384,7 +398,7 @@ def encode_document(
         if "surrogates" in str(exc):
             where = _first_bad_text(doc)
             raise InvalidDocument(
-                f"{_place(where)}: a text holds an unpaired surrogate (an invalid character "
+                f"{place(where)}: a text holds an unpaired surrogate (an invalid character "
                 "such as \\ud800), which cannot be written as UTF-8"
             ) from None
         data = b""
@@ -397,7 +411,49 @@ def encode_document(
             raise InvalidDocument("the document is nested too deeply to be written") from None
         except ValueError as exc:
             raise InvalidDocument(f"cannot be written as JSON: {exc}") from None
-    return data + b"\n" if trailing_newline else data
+    return data
+
+
+_RUNS = "production_runs"
+_RUNS_OPENED = b'{\n  "production_runs": [\n'
+_RUNS_CLOSED = b"\n  ]\n}"
+_RUNS_EMPTY = b'\n  "production_runs": []'
+
+
+def encode_run(run: Any, index: int, *, ascii_only: bool = False) -> bytes:
+    """``production_runs[index]`` as :func:`encode_document` writes it inside its document.
+
+    The bytes are indented for their place in the list, without the separating comma, so that
+    :func:`encode_around_runs` and these pieces, joined, give the bytes of the whole document.
+
+    Raises:
+        InvalidDocument: as :func:`encode_document`, the place naming ``production_runs[index]``.
+    """
+    data = _encode(
+        {_RUNS: [run]},  # the run at its own depth, so deep nesting is handled as in the document
+        ascii_only=ascii_only,
+        numbers_checked=False,
+        place=lambda where: _place([_RUNS, index, *where[2:]]),
+    )
+    return data[len(_RUNS_OPENED) : -len(_RUNS_CLOSED)]
+
+
+def encode_around_runs(
+    top: dict[str, Any], *, ascii_only: bool = False, trailing_newline: bool = True
+) -> tuple[bytes, bytes]:
+    """The bytes of a document before and after the runs of its ``production_runs`` list.
+
+    ``top`` is the document with an empty ``production_runs``. Written in between: nothing and
+    ``]`` for no runs, else a newline, the runs (:func:`encode_run`) joined by ``,`` and a newline,
+    then a newline and ``  ]``.
+
+    Raises:
+        InvalidDocument: as :func:`encode_document`.
+    """
+    data = encode_document(top, ascii_only=ascii_only, trailing_newline=trailing_newline)
+    # A newline and two spaces start a top-level key: texts never hold a raw newline.
+    cut = data.index(_RUNS_EMPTY)
+    return data[:cut] + _RUNS_EMPTY[:-1], data[cut + len(_RUNS_EMPTY) :]
 
 
 @contextlib.contextmanager
@@ -426,6 +482,16 @@ class FileStyle:
     def of_bytes(cls, raw: bytes, *, numbers_checked: bool = False) -> FileStyle:
         """The style of a file whose content is ``raw``."""
         return cls(raw.isascii(), raw.endswith(b"\n"), numbers_checked)
+
+    @classmethod
+    def of_file(cls, path: str | Path) -> FileStyle:
+        """The style of the file ``path``, read in blocks (its numbers are not checked)."""
+        ascii_only, last = True, b""
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                ascii_only = ascii_only and block.isascii()
+                last = block[-1:]
+        return cls(ascii_only, last == b"\n")
 
 
 def _parse_fast(raw: bytes) -> Any | None:

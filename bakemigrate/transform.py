@@ -16,21 +16,31 @@ import copy
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import InvalidDocument, MigrationError
 from .formats import (
     LOSS_FIELDS,
     DocumentKind,
+    FileStyle,
+    ProblemList,
+    detect_kind,
+    encode_around_runs,
     encode_document,
+    encode_run,
+    find_problems,
+    format_problems,
     gc_paused,
     load_document,
+    run_problems,
     validate_document,
 )
-from .jsonio import atomic_writer
+from .jsonio import atomic_writer, load_json
+from .jsonstream import RUNS_KEY, RunStream
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -193,56 +203,62 @@ def _inferred_loss(run: dict[str, Any], missing: int, place: str) -> dict[str, A
     }
 
 
-def _transform_runs(doc: dict[str, Any], report: TransformReport) -> dict[str, Any]:
-    """The transformed document; ``doc`` is not modified, unchanged values are shared with it."""
-    new_runs: list[Any] = []
-    for position, run in enumerate(doc["production_runs"]):
-        present = ("production_status" in run, "loss_quantity" in run, "losses" in run)
-        if all(present):
-            report.runs_already_v1_1 += 1
-            new_runs.append(run)
-            continue
-        status, loss_quantity, losses = "complete", 0, []
-        expected, actual = run.get("expected_yield"), run.get("actual_yield")
-        if not any(present) and type(expected) is int and type(actual) is int and expected != actual:
-            gap = dict(
-                position=position,
-                uuid=run.get("uuid"),
-                recipe_name=run.get("recipe_name"),
-                produced_at=run.get("produced_at"),
-                expected_yield=expected,
-                actual_yield=actual,
+def _transform_run(run: dict[str, Any], position: int, report: TransformReport) -> dict[str, Any]:
+    """``run`` with the v1.1 fields it lacks, counted (and noted when its yield differs) in ``report``."""
+    present = ("production_status" in run, "loss_quantity" in run, "losses" in run)
+    if all(present):
+        report.runs_already_v1_1 += 1
+        return run
+    status, loss_quantity, losses = "complete", 0, []
+    expected, actual = run.get("expected_yield"), run.get("actual_yield")
+    if not any(present) and type(expected) is int and type(actual) is int and expected != actual:
+        gap = dict(
+            position=position,
+            uuid=run.get("uuid"),
+            recipe_name=run.get("recipe_name"),
+            produced_at=run.get("produced_at"),
+            expected_yield=expected,
+            actual_yield=actual,
+        )
+        if actual < expected:
+            missing = expected - actual
+            if report.infer_losses:
+                status = "partial_loss" if actual > 0 else "total_loss"
+                loss_quantity = missing
+                losses = [_inferred_loss(run, missing, f"production_runs[{position}]")]
+            report.shortfalls.append(
+                YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses))
             )
-            if actual < expected:
-                missing = expected - actual
-                if report.infer_losses:
-                    status = "partial_loss" if actual > 0 else "total_loss"
-                    loss_quantity = missing
-                    losses = [_inferred_loss(run, missing, f"production_runs[{position}]")]
-                report.shortfalls.append(
-                    YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses))
-                )
-            else:
-                report.over_yield.append(YieldGap(**gap, units=actual - expected, recorded_as=status))
-        added = {
-            name: value
-            for name, value, there in zip(LOSS_FIELDS, (status, loss_quantity, losses), present, strict=True)
-            if not there
-        }
-        report.runs_transformed += 1
-        new_runs.append(_with_loss_fields(run, added))
-    report.runs_total = len(new_runs)
+        else:
+            report.over_yield.append(YieldGap(**gap, units=actual - expected, recorded_as=status))
+    added = {
+        name: value
+        for name, value, there in zip(LOSS_FIELDS, (status, loss_quantity, losses), present, strict=True)
+        if not there
+    }
+    report.runs_transformed += 1
+    return _with_loss_fields(run, added)
 
+
+def _top_level(doc: dict[str, Any], kind: DocumentKind, runs: list[Any]) -> dict[str, Any]:
+    """The transformed top level of ``doc``, holding ``runs`` as its ``production_runs``."""
     new_doc: dict[str, Any] = {}
-    if report.kind.is_history and "version" not in doc:
+    if kind.is_history and "version" not in doc:
         new_doc["version"] = "1.1"
     for key, value in doc.items():
         if key == "production_runs":
-            value = new_runs
-        elif key == "version" and report.kind.is_history:
+            value = runs
+        elif key == "version" and kind.is_history:
             value = "1.1"
         new_doc[key] = value
     return new_doc
+
+
+def _transform_runs(doc: dict[str, Any], report: TransformReport) -> dict[str, Any]:
+    """The transformed document; ``doc`` is not modified, unchanged values are shared with it."""
+    new_runs = [_transform_run(run, position, report) for position, run in enumerate(doc["production_runs"])]
+    report.runs_total = len(new_runs)
+    return _top_level(doc, report.kind, new_runs)
 
 
 def transform_document(
@@ -307,6 +323,8 @@ def transform_file(
 
     The output is written as ``json.dump(indent=2)`` would write it, in the input's own style
     (non-ASCII escaped or not, final newline or not), so a diff shows only the added fields.
+    A production-history export is read and written one run at a time, so memory stays flat
+    whatever its size; a full backup is read whole.
 
     Raises:
         MigrationError: a bad input or output (one line naming the file); nothing is written.
@@ -318,23 +336,114 @@ def transform_file(
     if _same_file(source, target):
         raise MigrationError(f"{target}: OUTPUT is the same file as INPUT; choose another name")
     try:
-        with atomic_writer(target, force=force, mode="wb") as fh:
-            with gc_paused():
-                doc, style = load_document(source)
-                try:
-                    new_doc, report = transform_document(doc, infer_losses=infer_losses)
-                    data = encode_document(
-                        new_doc,
-                        ascii_only=style.ascii_only,
-                        trailing_newline=style.trailing_newline,
-                        numbers_checked=style.numbers_checked,  # the transform adds no float
-                    )
-                except InvalidDocument as exc:
-                    raise InvalidDocument(f"{source}: {exc}") from None
-                fh.write(data)
+        with atomic_writer(target, force=force, mode="wb") as fh, gc_paused():
+            report = _transform_stream(source, fh, infer_losses=infer_losses)
+            if report is None:  # not a stream of runs: read the document whole
+                fh.seek(0)
+                fh.truncate()
+                report = _transform_whole(source, fh, infer_losses=infer_losses)
     except OSError as exc:
         raise MigrationError(f"{target}: cannot write ({exc.strerror or exc})") from None
     report.input, report.output = source, target
     report.bytes_read = source.stat().st_size
     report.seconds = time.perf_counter() - started
+    return report
+
+
+def _transform_whole(source: Path, fh: BinaryIO, *, infer_losses: bool) -> TransformReport:
+    """Read ``source`` whole, transform it and write it to ``fh``."""
+    doc, style = load_document(source)
+    try:
+        new_doc, report = transform_document(doc, infer_losses=infer_losses)
+        data = encode_document(
+            new_doc,
+            ascii_only=style.ascii_only,
+            trailing_newline=style.trailing_newline,
+            numbers_checked=style.numbers_checked,  # the transform adds no float
+        )
+    except InvalidDocument as exc:
+        raise InvalidDocument(f"{source}: {exc}") from None
+    fh.write(data)
+    return report
+
+
+def _runs_of(stream: RunStream) -> Iterator[Any]:
+    """The runs of ``stream``; a number its reader refuses is reported in :func:`load_json`'s words."""
+    try:
+        yield from stream.runs()
+    except ValueError:  # an integer too long to convert escapes RunStream's checks
+        stream.close()
+        load_json(stream.path)  # raises the precise InvalidDocument
+        raise  # pragma: no cover - load_json raised above
+
+
+def _transform_stream(source: Path, fh: BinaryIO, *, infer_losses: bool) -> TransformReport | None:
+    """Transform a production-history export run by run, writing each run to ``fh`` as it comes.
+
+    Returns None, having written nothing worth keeping, when the file must be read whole: it is
+    not an object with a ``production_runs`` list, it is a full backup, or top-level keys follow
+    the runs. Errors are raised in the order :func:`_transform_whole` raises them: the JSON text,
+    then every schema problem, then the first run that cannot be transformed, then the first
+    text that cannot be written.
+    """
+    stream = RunStream(source)
+    with stream:
+        if not stream.streamable:
+            return None
+        top = {**stream.head, RUNS_KEY: []}
+        try:
+            kind = detect_kind(top)
+        except InvalidDocument as exc:
+            for _ in stream.runs():  # a JSON error further on is the one to report
+                pass
+            if stream.tail:
+                return None
+            raise InvalidDocument(f"{source}: {exc}") from None
+        if not kind.is_history:
+            return None
+        style = FileStyle.of_file(source)
+        report = TransformReport(kind=kind, infer_losses=infer_losses)
+        problems = ProblemList()
+        shown, total = find_problems(top, kind)
+        problems.note(shown)
+        problems.total += total - len(shown)
+        transform_error: InvalidDocument | None = None
+        write_error: InvalidDocument | None = None
+        try:
+            before, after = encode_around_runs(
+                _top_level(top, kind, []), ascii_only=style.ascii_only, trailing_newline=style.trailing_newline
+            )
+            fh.write(before)
+        except InvalidDocument as exc:
+            write_error = exc
+        for index, run in enumerate(_runs_of(stream)):
+            report.runs_total += 1
+            found = run_problems(kind, run, index)
+            if found:
+                problems.note(found)
+            if problems.total or transform_error:
+                continue
+            try:
+                new_run = _transform_run(run, index, report)
+            except InvalidDocument as exc:
+                transform_error = exc
+                continue
+            if write_error:
+                continue
+            try:
+                piece = encode_run(new_run, index, ascii_only=style.ascii_only)
+            except InvalidDocument as exc:
+                write_error = exc
+                continue
+            fh.write(b",\n" if index else b"\n")
+            fh.write(piece)
+    if stream.tail:  # keys after the runs may change the kind: the whole document decides (rare)
+        return None
+    first_error = transform_error or write_error
+    if problems.total:
+        raise InvalidDocument(f"{source}: not a valid {kind.value}: {format_problems(problems.shown, problems.total)}")
+    if first_error:
+        raise InvalidDocument(f"{source}: {first_error}") from None
+    fh.write(b"\n  ]" if report.runs_total else b"]")
+    fh.write(after)
     return report
