@@ -107,7 +107,7 @@ class RunStream:
                 if self._more():
                     continue
                 self._fail()
-            except (_Breach, RecursionError):
+            except (_Breach, RecursionError, ValueError):  # ValueError: an integer too long to convert
                 self._fail()
             if len(self._buf) - end < 8 and not self._eof:  # a number cut off by the block may go on
                 self._more()

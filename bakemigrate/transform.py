@@ -16,7 +16,6 @@ import copy
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -39,7 +38,7 @@ from .formats import (
     run_problems,
     validate_document,
 )
-from .jsonio import atomic_writer, load_json
+from .jsonio import atomic_writer
 from .jsonstream import RUNS_KEY, RunStream
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -367,16 +366,6 @@ def _transform_whole(source: Path, fh: BinaryIO, *, infer_losses: bool) -> Trans
     return report
 
 
-def _runs_of(stream: RunStream) -> Iterator[Any]:
-    """The runs of ``stream``; a number its reader refuses is reported in :func:`load_json`'s words."""
-    try:
-        yield from stream.runs()
-    except ValueError:  # an integer too long to convert escapes RunStream's checks
-        stream.close()
-        load_json(stream.path)  # raises the precise InvalidDocument
-        raise  # pragma: no cover - load_json raised above
-
-
 def _transform_stream(source: Path, fh: BinaryIO, *, infer_losses: bool) -> TransformReport | None:
     """Transform a production-history export run by run, writing each run to ``fh`` as it comes.
 
@@ -416,7 +405,7 @@ def _transform_stream(source: Path, fh: BinaryIO, *, infer_losses: bool) -> Tran
             fh.write(before)
         except InvalidDocument as exc:
             write_error = exc
-        for index, run in enumerate(_runs_of(stream)):
+        for index, run in enumerate(stream.runs()):
             report.runs_total += 1
             found = run_problems(kind, run, index)
             if found:

@@ -122,3 +122,14 @@ def test_import_into_a_v06_database_is_refused(fixture_export: Path, fixture_db:
 def test_full_backup_cannot_be_imported(fixture_full_backup: Path, staging: Path, cli) -> None:
     result = cli("import", fixture_full_backup, staging)
     assert result.returncode == 2 and "full backup" in result.stderr
+
+
+def test_an_integer_too_long_to_read_is_one_clear_line(fixture_export: Path, staging: Path, cli) -> None:
+    text = fixture_export.read_text(encoding="utf-8")
+    bad = fixture_export.with_name("long.json")
+    bad.write_text(text.replace('"num_batches": 2,', '"num_batches": ' + "9" * 5000 + ",", 1), encoding="utf-8")
+    result = cli("import", bad, staging, "--quiet")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.stderr
+    assert _count(staging, "production_runs") == 0
