@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .db import content_digest, copy_database, ensure_not_in_use, inspect_database, sha256_file
+from .db import copy_database, ensure_not_in_use, inspect_database, sha256_file
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir, load_json, write_json_atomic
 from .progress import progress_bar
@@ -26,7 +26,6 @@ class BackupResult:
     path: Path
     manifest_path: Path
     sha256: str
-    content_sha256: str
     original_sha256: str
     original_size: int
     schema_version: str
@@ -78,8 +77,9 @@ def verify_backup(result: BackupResult) -> None:
 def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progress: bool = True) -> BackupResult:
     """Copy ``db`` into ``workdir/backup/`` through SQLite's online backup API and record a manifest.
 
-    The copy is checked with ``PRAGMA integrity_check``; the manifest holds its SHA-256, a digest of
-    its content and the SHA-256 of the original file (to notice later if the app changed it).
+    The copy is checked with ``PRAGMA integrity_check``; the manifest holds its SHA-256 (a rollback
+    restores exactly these bytes) and the SHA-256 of the original file (to notice later if the app
+    changed it).
     A backup already in ``workdir`` is never overwritten: it is checked and returned.
 
     Raises:
@@ -100,7 +100,7 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
                     f"{source}: changed since the backup in {Path(workdir)} was made; use a new work folder"
                 )
         return existing
-    info = inspect_database(source)
+    info = inspect_database(source, integrity=False)  # the copy's integrity_check below covers it
     ensure_not_in_use(source)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,6 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
             path=target,
             manifest_path=manifest,
             sha256=sha256_file(partial),
-            content_sha256=content_digest(partial),
             original_sha256=original_sha,
             original_size=source.stat().st_size,
             schema_version=info.schema_version,
