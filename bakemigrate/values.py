@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from .errors import InvalidDocument
+from .errors import DatabaseRefused, InvalidDocument
 
 
 def db_datetime_to_iso(value: str | None) -> str | None:
@@ -15,7 +15,13 @@ def db_datetime_to_iso(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    return datetime.fromisoformat(str(value)).isoformat()
+    if type(value) is str and len(value) == 26 and value[10] == " " and value[19] == ".":
+        # the app's own storage format: reshape the text, no parsing needed
+        return f"{value[:10]}T{value[11:19] if value.endswith('.000000') else value[11:]}"
+    try:
+        return datetime.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise DatabaseRefused(f"the database holds a timestamp that is not a date and time: {value!r}") from None
 
 
 def parse_timestamp(value: object, where: str = "value") -> datetime:
