@@ -270,6 +270,14 @@ class _Batches:
                 rows.clear()
 
 
+def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str) -> tuple[str, str]:
+    """Claim a consumption's or loss's uuid (a repeat is an error) and return its stored timestamps."""
+    if item["uuid"] in seen:
+        raise InvalidDocument(f"{where}: uuid {item['uuid']} appears twice")
+    seen.add(item["uuid"])
+    return _timestamps(item, now, where)
+
+
 def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
     resolver = _Resolver(conn)
     seen_runs = set(conn.execute(select(production_runs_v07.c.uuid)).scalars())
@@ -318,10 +326,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             consumptions = []
             for j, c in enumerate(item["consumptions"]):
                 cwhere = f"{where}.consumptions[{j}]"
-                if c["uuid"] in seen_children:
-                    raise InvalidDocument(f"{cwhere}: uuid {c['uuid']} appears twice")
-                seen_children.add(c["uuid"])
-                c_created, c_updated = _timestamps(c, now, cwhere)
+                c_created, c_updated = _new_child(c, seen_children, now, cwhere)
                 consumptions.append((
                     run_id, c["ingredient_slug"], _db_number(c["quantity_consumed"], cwhere), c["unit"],
                     _db_number(c["total_cost"], cwhere), c.get("id"), c["uuid"], c_created, c_updated,
@@ -329,10 +334,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             losses = []
             for j, loss in enumerate(item.get("losses", [])):
                 lwhere = f"{where}.losses[{j}]"
-                if loss["uuid"] in seen_children:
-                    raise InvalidDocument(f"{lwhere}: uuid {loss['uuid']} appears twice")
-                seen_children.add(loss["uuid"])
-                l_created, l_updated = _timestamps(loss, now, lwhere)
+                l_created, l_updated = _new_child(loss, seen_children, now, lwhere)
                 losses.append((
                     run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
                     _db_number(loss["per_unit_cost"], lwhere), _db_number(loss["total_loss_cost"], lwhere),
