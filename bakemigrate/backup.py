@@ -117,8 +117,8 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
             copy_database(source, partial, advance=advance)
         with sqlite3.connect(partial) as check:
             status = check.execute("PRAGMA integrity_check").fetchone()[0]
-        if status != "ok":
-            raise MigrationError(f"{partial}: the backup copy failed its integrity check ({status})")
+        if status != "ok":  # a sound copy of a corrupt file: the original is what is damaged
+            raise DatabaseRefused(f"{source}: the database is corrupt ({status})")
         with open(partial, "rb+") as fh:
             os.fsync(fh.fileno())
         if sha256_file(source) != original_sha:

@@ -119,9 +119,12 @@ def broken_references(path: str | os.PathLike[str]) -> dict[str, int]:
 
 
 def inspect_database(
-    path: str | os.PathLike[str], *, label: str | None = None, integrity: bool = True
+    path: str | os.PathLike[str], *, label: str | None = None, integrity: bool = True, quick: bool = False
 ) -> DatabaseInfo:
     """Check that ``path`` is a sound bake-tracker database and tell its version and row counts.
+
+    ``integrity`` runs ``PRAGMA integrity_check``; with ``quick``, ``PRAGMA quick_check`` instead (every
+    page and record, not the indexes against their tables: about ten times faster).
 
     Raises:
         DatabaseRefused: missing, empty, not SQLite, truncated or corrupt, or not bake-tracker's.
@@ -132,7 +135,7 @@ def inspect_database(
     try:
         with open_database(p) as conn:
             if integrity:
-                result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                result = conn.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check").fetchone()[0]
                 if result != "ok":
                     raise DatabaseRefused(f"{name}: the database is corrupt ({result})")
             version = detect_schema_version(conn, name)

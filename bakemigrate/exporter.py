@@ -13,9 +13,10 @@ Runs are streamed from the database to the file one at a time, so memory stays f
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,9 +25,10 @@ from typing import IO, Any
 
 from .db import inspect_database, open_database
 from .errors import MigrationError
-from .formats import encode_document
+from .formats import RunsWriter
 from .jsonio import atomic_writer
 from .progress import progress_bar
+from .transform import StreamedTransform, TransformReport
 from .values import db_datetime_to_iso, db_number_to_text
 
 RUN_EXTENSION_KEYS = (
@@ -162,18 +164,22 @@ def iter_runs(conn: sqlite3.Connection, version: str) -> Iterator[dict[str, Any]
         yield run
 
 
-def write_document(fh: IO[str], header: dict[str, Any], runs: Iterator[dict[str, Any]], advance) -> int:
-    """Stream ``header`` + ``production_runs`` as ``json.dump(doc, indent=2, ensure_ascii=False)`` would."""
-    head = json.dumps(header, indent=2, ensure_ascii=False)
-    fh.write(head[:-2] + ',\n  "production_runs": [')
-    count = 0
+def write_document(
+    fh: IO[bytes], header: dict[str, Any], runs: Iterator[dict[str, Any]], advance, *, transform=None
+) -> int:
+    """Stream ``header`` + ``production_runs`` as ``json.dump(doc, indent=2, ensure_ascii=False)`` would.
+
+    ``transform`` (a :class:`~bakemigrate.transform.StreamedTransform`) gets every run too, once it
+    is written. Returns the number of runs.
+    """
+    writer = RunsWriter(fh, header, numbers_checked=True)  # an export holds no float: numbers are texts
     for run in runs:
-        fh.write(",\n    " if count else "\n    ")
-        fh.write(encode_document(run, trailing_newline=False).decode("utf-8").replace("\n", "\n    "))
-        count += 1
+        writer.write(run)
+        if transform is not None:
+            transform.add(run)
         advance(1)
-    fh.write("\n  ]\n}\n" if count else "]\n}\n")
-    return count
+    writer.close()
+    return writer.count
 
 
 def export(
@@ -189,24 +195,67 @@ def export(
         DatabaseRefused: ``db`` is not a sound bake-tracker database.
         MigrationError: ``output`` exists (without ``force``) or cannot be written.
     """
+    return _export(db, output, force=force, progress=progress)[0]
+
+
+def export_and_transform(
+    db: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    transformed: str | os.PathLike[str],
+    *,
+    infer_losses: bool = False,
+    progress: bool = True,
+) -> tuple[ExportResult, TransformReport]:
+    """Export ``db`` to ``output`` and, in the same pass, its v1.1 transform to ``transformed``.
+
+    ``transformed`` gets the bytes ``transform_file(output, transformed, infer_losses=...)`` would
+    write, without reading ``output`` back. Both files are written atomically.
+
+    Raises:
+        DatabaseRefused: ``db`` is not a sound bake-tracker database.
+        MigrationError: an output exists or cannot be written.
+    """
+    result, report = _export(db, output, progress=progress, transformed=Path(transformed), infer_losses=infer_losses)
+    assert report is not None
+    report.input, report.output, report.bytes_read = result.path, Path(transformed), result.size_bytes
+    return result, report
+
+
+def _export(
+    db: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: bool = True,
+    transformed: Path | None = None,
+    infer_losses: bool = False,
+) -> tuple[ExportResult, TransformReport | None]:
+    started = time.perf_counter()
     info = inspect_database(db, integrity=False)
     version = "1.1" if info.schema_version == "0.7" else "1.0"
     out = Path(output)
-    if out.resolve() == Path(db).resolve():
-        raise MigrationError(f"{out}: the output would replace the database itself")
+    for target in filter(None, (out, transformed)):
+        if target.resolve() == Path(db).resolve():
+            raise MigrationError(f"{target}: the output would replace the database itself")
     header = {"version": version, "exported_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat()}
+    transform = None
     try:
-        with open_database(db) as conn, atomic_writer(out, force=force) as fh, progress_bar(
-            "export", info.runs, enabled=progress
-        ) as advance:
+        with contextlib.ExitStack() as stack:
+            conn = stack.enter_context(open_database(db))
+            fh = stack.enter_context(atomic_writer(out, force=force, mode="wb"))
+            if transformed is not None:
+                fh11 = stack.enter_context(atomic_writer(transformed, force=force, mode="wb"))
+                transform = StreamedTransform(fh11, header, infer_losses=infer_losses, numbers_checked=True)
+            advance = stack.enter_context(progress_bar("export", info.runs, enabled=progress))
             conn.execute("BEGIN")  # one consistent snapshot for runs and their children
-            runs = write_document(fh, header, iter_runs(conn, version), advance)
+            runs = write_document(fh, header, iter_runs(conn, version), advance, transform=transform)
             conn.execute("COMMIT")
+            report = transform.finish() if transform is not None else None
     except OSError as exc:
         raise MigrationError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
     except sqlite3.DatabaseError as exc:
         raise MigrationError(f"{db}: cannot read the production history ({exc})") from None
-    return ExportResult(
+    result = ExportResult(
         path=out,
         version=version,
         runs=runs,
@@ -214,3 +263,6 @@ def export(
         losses=info.row_counts.get("production_losses", 0),
         size_bytes=out.stat().st_size,
     )
+    if report is not None:
+        report.seconds = time.perf_counter() - started
+    return result, report

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urljoin
 
 import fastjsonschema
@@ -420,7 +420,7 @@ _RUNS_CLOSED = b"\n  ]\n}"
 _RUNS_EMPTY = b'\n  "production_runs": []'
 
 
-def encode_run(run: Any, index: int, *, ascii_only: bool = False) -> bytes:
+def encode_run(run: Any, index: int, *, ascii_only: bool = False, numbers_checked: bool = False) -> bytes:
     """``production_runs[index]`` as :func:`encode_document` writes it inside its document.
 
     The bytes are indented for their place in the list, without the separating comma, so that
@@ -432,7 +432,7 @@ def encode_run(run: Any, index: int, *, ascii_only: bool = False) -> bytes:
     data = _encode(
         {_RUNS: [run]},  # the run at its own depth, so deep nesting is handled as in the document
         ascii_only=ascii_only,
-        numbers_checked=False,
+        numbers_checked=numbers_checked,
         place=lambda where: _place([_RUNS, index, *where[2:]]),
     )
     return data[len(_RUNS_OPENED) : -len(_RUNS_CLOSED)]
@@ -454,6 +454,41 @@ def encode_around_runs(
     # A newline and two spaces start a top-level key: texts never hold a raw newline.
     cut = data.index(_RUNS_EMPTY)
     return data[:cut] + _RUNS_EMPTY[:-1], data[cut + len(_RUNS_EMPTY) :]
+
+
+class RunsWriter:
+    """A production-history document written to ``fh`` one run at a time.
+
+    The bytes are those :func:`encode_document` gives for the whole document: ``top`` (its keys
+    other than ``production_runs``, in order) with every run passed to :meth:`write`, then
+    :meth:`close`. ``numbers_checked`` says that no run holds a float (see :func:`encode_document`).
+
+    Raises:
+        InvalidDocument: as :func:`encode_document`.
+    """
+
+    def __init__(
+        self, fh: IO[bytes], top: dict[str, Any], *, ascii_only: bool = False, trailing_newline: bool = True,
+        numbers_checked: bool = False,
+    ) -> None:
+        self.fh, self.count = fh, 0
+        self._options = {"ascii_only": ascii_only, "numbers_checked": numbers_checked}
+        before, self._after = encode_around_runs(
+            {**top, _RUNS: []}, ascii_only=ascii_only, trailing_newline=trailing_newline
+        )
+        fh.write(before)
+
+    def write(self, run: Any) -> None:
+        """Append ``run`` to the list."""
+        piece = encode_run(run, self.count, **self._options)
+        self.fh.write(b",\n" if self.count else b"\n")
+        self.fh.write(piece)
+        self.count += 1
+
+    def close(self) -> None:
+        """End the list and the document."""
+        self.fh.write(b"\n  ]" if self.count else b"]")
+        self.fh.write(self._after)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from .errors import InvalidDocument, MigrationError
 from .formats import MAX_ERRORS_SHOWN as MAX_ERRORS_SHOWN_SCHEMA
 from .formats import detect_kind, find_problems, format_problems, run_problems, validate_document
 from .jsonio import load_json
-from .jsonstream import RunStream
+from .jsonstream import RunStream, own_runs
 from .progress import progress_bar
 from .tables import V07_TABLES, production_consumptions_v07, production_losses_v07, production_runs_v07
 from .values import parse_decimal, parse_timestamp
@@ -86,18 +86,36 @@ class _Resolver:
         return ids[0]
 
 
-def _timestamps(item: dict[str, Any], now: str, where: str) -> tuple[str, str]:
+def _timestamps(item: dict[str, Any], now: str, where: str, checked: bool) -> tuple[str, str]:
     created = item.get("created_at")
     updated = item.get("updated_at")
     return (
-        _db_datetime(created, f"{where}.created_at") if created is not None else now,
-        _db_datetime(updated, f"{where}.updated_at") if updated is not None else now,
+        _db_datetime(created, where, "created_at", checked=checked) if created is not None else now,
+        _db_datetime(updated, where, "updated_at", checked=checked) if updated is not None else now,
     )
 
 
-def _db_datetime(value: object, where: str) -> str:
-    """An exported timestamp as the app stores it (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
-    return parse_timestamp(value, where).isoformat(" ", "microseconds")
+def _db_datetime(value: object, where: str, name: str, *, checked: bool = False) -> str:
+    """An exported timestamp (``where.name`` in the document) as the app stores it.
+
+    The app stores ``YYYY-MM-DD HH:MM:SS.ffffff``. With ``checked`` (bakemigrate's own export, written
+    from stored timestamps) a timestamp in the export's shape is reshaped without being parsed.
+    """
+    reshaped = _reshaped_datetime(value)
+    if checked and reshaped is not None:
+        return reshaped
+    parsed = parse_timestamp(value, f"{where}.{name}")  # a valid date and time, without a time zone
+    return reshaped or parsed.isoformat(" ", "microseconds")
+
+
+def _reshaped_datetime(value: object) -> str | None:
+    """A timestamp in the export's own shape (``isoformat``) as stored, reshaped without parsing; else None."""
+    if type(value) is str and value[10:11] == "T":
+        if len(value) == 26 and value[19] == ".":
+            return f"{value[:10]} {value[11:]}"
+        if len(value) == 19:
+            return f"{value[:10]} {value[11:]}.000000"
+    return None
 
 
 def _db_number(value: object, where: str) -> float:
@@ -119,8 +137,9 @@ class _DocumentRuns:
     them); a run with a problem is passed over, and nothing is imported.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, checked: bool = False) -> None:
         self.path = path
+        self.checked = checked
         self.version = "1.0"
         self.shown: list[str] = []
         self.total = 0
@@ -168,6 +187,10 @@ class _DocumentRuns:
             for index, run in enumerate(self._doc["production_runs"]):
                 yield index, run
             return
+        if self.checked:
+            self._stream.close()
+            yield from enumerate(own_runs(self.path))
+            return
         for index, run in enumerate(self._stream.runs()):
             problems = run_problems(self.kind, run, index)
             if problems:
@@ -191,12 +214,17 @@ def import_document(
     staging: str | os.PathLike[str],
     *,
     progress: bool = True,
+    checked: bool = False,
 ) -> ImportReport:
     """Import ``document`` into the v0.7 database ``staging`` in one transaction.
 
     Ids and timestamps are kept when the document carries them; runs whose uuid is already in the
     database (or earlier in the document) are skipped and reported. The document is read one run
     at a time and rows are written in batches, so memory stays flat at any size.
+
+    ``checked`` says the document is bakemigrate's own output, proven unchanged since it was written
+    (by its SHA-256): its runs skip the JSON Schema check, which guards against foreign or edited
+    files, and its timestamps (written from the database) are reshaped without being parsed.
 
     Raises:
         InvalidDocument: the document is malformed, or some run cannot be resolved (nothing imported).
@@ -206,7 +234,7 @@ def import_document(
     info = inspect_database(target, integrity=False)
     if info.schema_version != "0.7":
         raise MigrationError(f"{target}: not a v0.7 database; run `bakemigrate reset` first")
-    runs_in = _DocumentRuns(path)
+    runs_in = _DocumentRuns(path, checked=checked)
     report = ImportReport(path=path, staging=target, version=runs_in.version)
 
     engine = create_engine(f"sqlite:///{target}")
@@ -270,12 +298,12 @@ class _Batches:
                 rows.clear()
 
 
-def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str) -> tuple[str, str]:
+def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str, checked: bool) -> tuple[str, str]:
     """Claim a consumption's or loss's uuid (a repeat is an error) and return its stored timestamps."""
     if item["uuid"] in seen:
         raise InvalidDocument(f"{where}: uuid {item['uuid']} appears twice")
     seen.add(item["uuid"])
-    return _timestamps(item, now, where)
+    return _timestamps(item, now, where, checked)
 
 
 def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
@@ -288,6 +316,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     # Into empty tables (a fresh staging copy), rows go in faster with the indexes built afterwards.
     indexes = [] if seen_runs or seen_children else _drop_indexes(conn)
     batches = _Batches(conn, advance)
+    checked = runs_in.checked
     # Runs that need a new id wait until every id of the document is known (new ids follow them all).
     waiting: list[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
     errors: list[str] = []
@@ -315,10 +344,10 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             new_id = run_id is None or run_id in taken_ids
             if not new_id:
                 taken_ids.add(run_id)
-            created, updated = _timestamps(item, now, where)
+            created, updated = _timestamps(item, now, where, checked)
             run = (
                 recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
-                _db_datetime(item["produced_at"], f"{where}.produced_at"), item["notes"],
+                _db_datetime(item["produced_at"], where, "produced_at", checked=checked), item["notes"],
                 item.get("production_status", "complete"), item.get("loss_quantity", 0),
                 _db_number(item["total_ingredient_cost"], where), _db_number(item["per_unit_cost"], where),
                 run_id, item["uuid"], created, updated,
@@ -326,7 +355,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             consumptions = []
             for j, c in enumerate(item["consumptions"]):
                 cwhere = f"{where}.consumptions[{j}]"
-                c_created, c_updated = _new_child(c, seen_children, now, cwhere)
+                c_created, c_updated = _new_child(c, seen_children, now, cwhere, checked)
                 consumptions.append((
                     run_id, c["ingredient_slug"], _db_number(c["quantity_consumed"], cwhere), c["unit"],
                     _db_number(c["total_cost"], cwhere), c.get("id"), c["uuid"], c_created, c_updated,
@@ -334,7 +363,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             losses = []
             for j, loss in enumerate(item.get("losses", [])):
                 lwhere = f"{where}.losses[{j}]"
-                l_created, l_updated = _new_child(loss, seen_children, now, lwhere)
+                l_created, l_updated = _new_child(loss, seen_children, now, lwhere, checked)
                 losses.append((
                     run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
                     _db_number(loss["per_unit_cost"], lwhere), _db_number(loss["total_loss_cost"], lwhere),

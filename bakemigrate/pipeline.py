@@ -22,7 +22,7 @@ import pandas as pd
 from .backup import BackupResult, backup, read_manifest, verify_backup
 from .db import DatabaseInfo, broken_references, ensure_not_in_use, inspect_database, sha256_file
 from .errors import DatabaseRefused, MigrationError, VerificationFailed
-from .exporter import ExportResult, export
+from .exporter import ExportResult, export, export_and_transform
 from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
 from .reset import ResetResult, reset
@@ -154,6 +154,16 @@ class Migration:
         self.staging = self.workdir / STAGING
         self._journal: Journal | None = None
         self._transform_report: TransformReport | None = None
+        self._hashes: dict[str, tuple[tuple[int, ...], str]] = {}
+
+    def _sha256(self, path: Path) -> str:
+        """The SHA-256 of ``path``, hashed again only when the file changed (inode, size or times)."""
+        st = path.stat()
+        seen = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        known = self._hashes.get(str(path))
+        if known is None or known[0] != seen:
+            known = self._hashes[str(path)] = (seen, sha256_file(path))
+        return known[1]
 
     # -- the work folder ---------------------------------------------------------------------
     @property
@@ -196,7 +206,8 @@ class Migration:
         Raises:
             DatabaseRefused: any reason not to start, in one sentence.
         """
-        info = inspect_database(self.db)
+        # quick_check here; the backup runs the full integrity_check on its copy before anything else
+        info = inspect_database(self.db, quick=True)
         free = _free_bytes(self.workdir)
         rows = sum(info.row_counts.get(t, 0) for t in ("production_runs", "production_consumptions"))
         needed = 2 * info.size_bytes + 2 * EXPORT_BYTES_PER_ROW * rows
@@ -233,8 +244,16 @@ class Migration:
                 losses=0, size_bytes=self.export_v10.stat().st_size,
             )
         verify_backup(source)
-        result = export(source.path, self.export_v10, progress=self.progress)
-        self.journal.record("export", sha256=sha256_file(self.export_v10), consumptions=result.consumptions)
+        if self._recorded_artefact(self.export_v11, "transform") is not None:  # transformed from an older export
+            result = export(source.path, self.export_v10, progress=self.progress)
+            self.journal.record("export", sha256=self._sha256(self.export_v10), consumptions=result.consumptions)
+            return result
+        # The transform (step 3) is written in the same pass: the export is not read back and parsed.
+        result, self._transform_report = export_and_transform(
+            source.path, self.export_v10, self.export_v11, infer_losses=bool(self.infer_losses), progress=self.progress
+        )
+        self.journal.record("export", sha256=self._sha256(self.export_v10), consumptions=result.consumptions)
+        self.journal.record("transform", sha256=self._sha256(self.export_v11))
         return result
 
     def _recorded_artefact(self, path: Path, step: str) -> dict[str, Any] | None:
@@ -252,12 +271,16 @@ class Migration:
         if done is None:
             path.unlink()
             return None
-        if sha256_file(path) != done["sha256"]:
+        if self._sha256(path) != done["sha256"]:
             raise MigrationError(f"{path}: changed since it was written; use a new work folder")
         return done
 
     def transform(self) -> TransformReport:
-        """Step 3: the v1.0 document → v1.1 (every run complete with 0 losses, or inferred losses)."""
+        """Step 3: the v1.0 document → v1.1 (every run complete with 0 losses, or inferred losses).
+
+        The export step writes the v1.1 document in the same pass; this step then checks it and
+        returns its report. A v1.0 document alone (an interrupted run) is transformed from the file.
+        """
         if not self._journaled("export", self.export_v10):
             self.export()
         if self._recorded_artefact(self.export_v11, "transform") is not None:
@@ -265,8 +288,13 @@ class Migration:
                 self._transform_report = transform_report(load_json(self.export_v10), infer_losses=self.infer_losses)
             return self._transform_report
         self._transform_report = transform_file(self.export_v10, self.export_v11, infer_losses=self.infer_losses)
-        self.journal.record("transform", sha256=sha256_file(self.export_v11))
+        self.journal.record("transform", sha256=self._sha256(self.export_v11))
         return self._transform_report
+
+    def _vouched(self, path: Path, step: str) -> bool:
+        """True when ``path`` is the very file the journal recorded as the output of ``step``."""
+        done = self.journal.get(step)
+        return done is not None and path.exists() and self._sha256(path) == done["sha256"]
 
     def _journaled(self, step: str, path: Path) -> bool:
         """True when the journal records ``step`` and its output file is there (no re-hash: the step
@@ -283,7 +311,7 @@ class Migration:
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{self.staging}{leftover}").unlink()
         result = reset(source.path, self.staging)
-        self.journal.record("reset", staging_sha256=sha256_file(self.staging))
+        self.journal.record("reset", staging_sha256=self._sha256(self.staging))
         return result
 
     def import_(self) -> ImportReport:
@@ -291,15 +319,17 @@ class Migration:
         if not self._journaled("transform", self.export_v11):
             self.transform()
         done = self.journal.get("import")
-        if done is not None and self.staging.exists() and sha256_file(self.staging) == done["staging_sha256"]:
+        if done is not None and self.staging.exists() and self._sha256(self.staging) == done["staging_sha256"]:
             return ImportReport(path=self.export_v11, staging=self.staging, version="1.1",
                                 runs=done["runs"], consumptions=done["consumptions"], losses=done["losses"])
         fresh = self.journal.get("reset")
         staged = self.staging.exists() and not Path(f"{self.staging}-journal").exists()
-        if not (fresh and staged and fresh.get("staging_sha256") == sha256_file(self.staging)):
+        if not (fresh and staged and fresh.get("staging_sha256") == self._sha256(self.staging)):
             self.reset()  # no empty staging database is waiting: (re)build it
-        report = import_document(self.export_v11, self.staging, progress=self.progress)
-        self.journal.record("import", staging_sha256=sha256_file(self.staging), runs=report.runs,
+        # bakemigrate's own output, proven unchanged since it was written: the schema check is not needed.
+        checked = self._vouched(self.export_v11, "transform")
+        report = import_document(self.export_v11, self.staging, progress=self.progress, checked=checked)
+        self.journal.record("import", staging_sha256=self._sha256(self.staging), runs=report.runs,
                             consumptions=report.consumptions, losses=report.losses)
         return report
 
@@ -307,9 +337,10 @@ class Migration:
         """Step 6: compare the staging database with the backup and the v1.0 document."""
         self.import_()
         source = self._backup_record()
+        checked = self._vouched(self.export_v10, "export")
         result = verify(source.path, self.staging, self.export_v10,
-                        expected=self.export_v11 if self.infer_losses else None)
-        self.journal.record("verify", verdict=result.verdict, staging_sha256=sha256_file(self.staging))
+                        expected=self.export_v11 if self.infer_losses else None, checked=checked)
+        self.journal.record("verify", verdict=result.verdict, staging_sha256=self._sha256(self.staging))
         return result
 
     def _verify_files(self) -> dict[str, Any]:
@@ -321,22 +352,22 @@ class Migration:
         source = self._backup_record()
         expected = self.export_v11 if self.export_v11.exists() else None
         result = verify(source.path, self.staging, self.export_v10, expected=expected)
-        self.journal.record("verify", verdict=result.verdict, staging_sha256=sha256_file(self.staging))
+        self.journal.record("verify", verdict=result.verdict, staging_sha256=self._sha256(self.staging))
         return self.journal.get("verify") or {}
 
     def switch(self, confirm: bool) -> SwitchResult:
         """Step 7: replace the database with the verified staging copy (only when ``confirm``)."""
         done = self.journal.get("switch")
-        if done is not None and self.db.exists() and sha256_file(self.db) == done["sha256"]:
+        if done is not None and self.db.exists() and self._sha256(self.db) == done["sha256"]:
             return SwitchResult(db=self.db, switched=True, sha256=done["sha256"])
         verified = self.journal.get("verify")
         if (
             verified is not None and verified["verdict"] == "PASS" and not self.staging.exists()
-            and self.db.exists() and sha256_file(self.db) == verified["staging_sha256"]
+            and self.db.exists() and self._sha256(self.db) == verified["staging_sha256"]
         ):  # renamed into place, then stopped before the journal recorded it
             self.journal.record("switch", sha256=verified["staging_sha256"])
             return SwitchResult(db=self.db, switched=True, sha256=verified["staging_sha256"])
-        if verified is None or not self.staging.exists() or sha256_file(self.staging) != verified["staging_sha256"]:
+        if verified is None or not self.staging.exists() or self._sha256(self.staging) != verified["staging_sha256"]:
             verified = self._verify_files()
         if verified["verdict"] != "PASS":
             raise VerificationFailed("the migrated copy has not passed verification; nothing was switched")

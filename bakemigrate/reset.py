@@ -39,6 +39,9 @@ def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
     @event.listens_for(engine, "connect")
     def _no_fk(dbapi_conn, _record) -> None:  # dropping a parent table must not cascade
         dbapi_conn.execute("PRAGMA foreign_keys=OFF")
+        # The file is a temporary copy, thrown away if anything fails: no journal, no fsync here.
+        dbapi_conn.execute("PRAGMA journal_mode=MEMORY")
+        dbapi_conn.execute("PRAGMA synchronous=OFF")
 
     try:
         with engine.begin() as conn:

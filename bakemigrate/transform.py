@@ -27,6 +27,7 @@ from .formats import (
     DocumentKind,
     FileStyle,
     ProblemList,
+    RunsWriter,
     detect_kind,
     encode_around_runs,
     encode_document,
@@ -296,6 +297,38 @@ def transform_v1_0_to_v1_1(doc: Any, *, infer_losses: bool = False) -> dict[str,
 def transform_report(doc: Any, *, infer_losses: bool = False) -> TransformReport:
     """What :func:`transform_v1_0_to_v1_1` would do to ``doc`` (nothing is changed or written)."""
     return transform_document(doc, infer_losses=infer_losses)[1]
+
+
+class StreamedTransform:
+    """The v1.1 form of a production-history export, written run by run as the export's runs pass.
+
+    For an export in the app's style (``indent=2``, UTF-8, final newline) whose top level is
+    ``top`` and whose runs are given to :meth:`add`, the bytes written to ``fh`` are those
+    :func:`transform_file` writes for it: an export can be transformed in the pass that writes it.
+    The runs are trusted to be valid (they come from the database, not from a file).
+
+    Raises:
+        InvalidDocument: ``top`` is not the top level of a production-history export.
+    """
+
+    def __init__(
+        self, fh: BinaryIO, top: dict[str, Any], *, infer_losses: bool = False, numbers_checked: bool = False
+    ) -> None:
+        kind = detect_kind({**top, RUNS_KEY: []})
+        if not kind.is_history:
+            raise InvalidDocument(f"a {kind.value} is not transformed run by run")
+        self.report = TransformReport(kind=kind, infer_losses=infer_losses)
+        self._writer = RunsWriter(fh, _top_level(top, kind, []), numbers_checked=numbers_checked)
+
+    def add(self, run: dict[str, Any]) -> None:
+        """Transform ``run`` (the next one of the export) and write it."""
+        self._writer.write(_transform_run(run, self.report.runs_total, self.report))
+        self.report.runs_total += 1
+
+    def finish(self) -> TransformReport:
+        """End the document; the report of what was transformed."""
+        self._writer.close()
+        return self.report
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
@@ -28,7 +29,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .db import inspect_database, open_database
 from .exporter import iter_runs
-from .jsonstream import RunStream
+from .jsonstream import RunStream, own_runs
 from .tables import PRODUCTION_TABLES_V06, PRODUCTION_TABLES_V07, V07_TABLES, table_columns, user_tables
 from .values import db_number_to_text
 
@@ -125,50 +126,90 @@ def _empty_mismatches() -> pd.DataFrame:
     return pd.DataFrame(columns=["table", "column", "key", "before", "after"])
 
 
+@dataclass
+class _DatabaseFacts:
+    """What the SQL side of the verification found (see :func:`_compare_databases`)."""
+
+    integrity: str
+    broken_references: int
+    schema_differences: list[str]
+    before_counts: dict[str, int]
+    after_counts: dict[str, int]
+    fields: pd.DataFrame
+    mismatches: pd.DataFrame
+    changed_tables: list[str]
+    untouched_tables: list[str]
+    status_mix: pd.DataFrame
+    statuses: dict[str, Any]
+
+
+def _compare_databases(
+    db: str | os.PathLike[str], staging: str | os.PathLike[str], *, with_uuids: bool
+) -> _DatabaseFacts:
+    """Every check made inside SQLite: integrity, references, schema, counts, fields, other tables."""
+    with open_database(staging) as conn:
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        broken = len(conn.execute("PRAGMA foreign_key_check").fetchall())
+        schema_diff = _schema_differences(conn)
+        after_counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
+        conn.execute("ATTACH DATABASE ? AS original", (str(Path(db)),))
+        before_counts = {
+            t: conn.execute(f'SELECT count(*) FROM original."{t}"').fetchone()[0]
+            for t in user_tables(conn, "original")
+        }
+        f1, m1 = compare_tables(conn, "production_runs", RUN_NUMERIC)
+        f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC)
+        conn.execute("DETACH DATABASE original")
+        status_mix, statuses = _statuses(conn, with_uuids=with_uuids)
+    untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V06))
+    return _DatabaseFacts(
+        integrity=integrity, broken_references=broken, schema_differences=schema_diff,
+        before_counts=before_counts, after_counts=after_counts,
+        fields=pd.concat([f1, f2], ignore_index=True),
+        mismatches=pd.concat([m for m in (m1, m2) if len(m)] or [_empty_mismatches()], ignore_index=True),
+        changed_tables=_changed_tables(db, staging, untouched), untouched_tables=untouched,
+        status_mix=status_mix, statuses=statuses,
+    )
+
+
 def verify(
     db: str | os.PathLike[str],
     staging: str | os.PathLike[str],
     before: str | os.PathLike[str],
     *,
     expected: str | os.PathLike[str] | None = None,
+    checked: bool = False,
 ) -> VerifyResult:
     """Compare ``staging`` (v0.7) with the original ``db`` (v0.6) and its export ``before``.
 
     ``expected`` is the transformed (v1.1) document when losses were inferred; without it every run
-    must be ``complete`` with 0 losses. The tables are compared inside SQLite and the documents
-    are read one run at a time, so memory stays flat at any size.
+    must be ``complete`` with 0 losses. ``checked`` says ``before`` is bakemigrate's own export,
+    proven unchanged since it was written (it is then read by :func:`~bakemigrate.jsonstream.own_runs`).
+    The tables are compared inside SQLite (in a second thread, while this one compares the document)
+    and the documents are read one run at a time, so memory stays flat at any size.
     """
     inspect_database(db, integrity=False)
     inspect_database(staging, integrity=False)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
+        in_sqlite = pool.submit(_compare_databases, db, staging, with_uuids=expected is not None)
+        document = _DocumentComparison()
+        try:
+            with open_database(staging) as conn:
+                document.compare(own_runs(before) if checked else RunStream(before).runs(), iter_runs(conn, "1.1"))
+        finally:
+            facts = in_sqlite.result()
     checks: list[dict[str, Any]] = []
 
     def check(name: str, passed: bool, detail: str) -> None:
         checks.append({"check": name, "passed": bool(passed), "detail": detail})
 
-    with open_database(staging) as conn:
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        check("integrity", integrity == "ok", f"integrity_check: {integrity}")
-        fk = conn.execute("PRAGMA foreign_key_check").fetchall()
-        check("references", not fk, f"{len(fk)} broken references")
-        schema_diff = _schema_differences(conn)
-        check("v0.7 schema", not schema_diff,
-              "production tables exactly as v0.7 creates them" if not schema_diff
-              else f"differs: {', '.join(schema_diff)}")
-        after_tables = set(user_tables(conn))
-        after_counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in after_tables}
-        conn.execute("ATTACH DATABASE ? AS original", (str(Path(db)),))
-        before_tables = set(user_tables(conn, "original"))
-        before_counts = {
-            t: conn.execute(f'SELECT count(*) FROM original."{t}"').fetchone()[0] for t in before_tables
-        }
-        f1, m1 = compare_tables(conn, "production_runs", RUN_NUMERIC)
-        f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC)
-        conn.execute("DETACH DATABASE original")
-        document = _DocumentComparison()
-        document.compare(RunStream(before).runs(), iter_runs(conn, "1.1"))
-        status_mix, statuses = _statuses(conn, with_uuids=expected is not None)
-
+    check("integrity", facts.integrity == "ok", f"integrity_check: {facts.integrity}")
+    check("references", not facts.broken_references, f"{facts.broken_references} broken references")
+    check("v0.7 schema", not facts.schema_differences,
+          "production tables exactly as v0.7 creates them" if not facts.schema_differences
+          else f"differs: {', '.join(facts.schema_differences)}")
     expected_runs, expected_losses = _expected_statuses(expected) if expected is not None else (None, 0)
+    before_counts, after_counts = facts.before_counts, facts.after_counts
     summary = pd.DataFrame(
         [
             {
@@ -176,22 +217,21 @@ def verify(
                 "before": before_counts.get(t, expected_losses if t == "production_losses" else None),
                 "after": after_counts.get(t),
             }
-            for t in sorted(before_tables | after_tables)
+            for t in sorted(set(before_counts) | set(after_counts))
         ]
     )
     summary["equal"] = summary["before"] == summary["after"]
     check("row counts", bool(summary["equal"].all()),
           f"{int(summary['equal'].sum())} of {len(summary)} tables have as many rows as before")
-
-    untouched = sorted(before_tables - set(PRODUCTION_TABLES_V06))
-    changed = _changed_tables(db, staging, untouched)
+    changed = facts.changed_tables
     check("other tables", not changed,
-          f"{len(untouched)} tables identical row for row" if not changed else f"differ: {', '.join(changed)}")
+          f"{len(facts.untouched_tables)} tables identical row for row" if not changed
+          else f"differ: {', '.join(changed)}")
 
     f3, m3 = document.result()
-    fields = pd.concat([f1, f2, f3], ignore_index=True)
-    mismatches = pd.concat([m for m in (m1, m2, m3) if len(m)] or [_empty_mismatches()], ignore_index=True)
-    db_fields = pd.concat([f1, f2])
+    fields = pd.concat([facts.fields, f3], ignore_index=True)
+    mismatches = pd.concat([m for m in (facts.mismatches, m3) if len(m)] or [_empty_mismatches()], ignore_index=True)
+    db_fields = facts.fields
     check("every field", int(db_fields["different"].sum()) == 0,
           f"{int(db_fields['compared'].sum()):,} values compared with the original, "
           f"{int(db_fields['different'].sum())} differ")
@@ -199,7 +239,7 @@ def verify(
           f"{int(f3['compared'].sum()):,} values compared with {Path(before).name}, "
           f"{int(f3['different'].sum())} differ")
 
-    policy_ok, policy_detail = _status_policy(statuses, after_counts, expected_runs, expected_losses)
+    policy_ok, policy_detail = _status_policy(facts.statuses, after_counts, expected_runs, expected_losses)
     check("statuses and losses", policy_ok, policy_detail)
     passed = all(c["passed"] for c in checks)
     return VerifyResult(
@@ -208,7 +248,7 @@ def verify(
         summary=summary,
         fields=fields,
         mismatches=mismatches,
-        status_mix=status_mix,
+        status_mix=facts.status_mix,
         shortfalls=document.shortfalls(),
     )
 
@@ -241,8 +281,20 @@ def compare_tables(
     def shown(side: str, c: str) -> str:
         return f'bakemigrate_number("{side}_{c}", {numeric[c]})' if c in numeric else f'"{side}_{c}"'
 
+    def same_at_scale(c: str) -> str:
+        # Proven equal without leaving SQLite: "a" (a small number) lies on the column's grid and
+        # "b" is closer to it than half a step minus a margin, so both round to that grid point.
+        # Any other pair is decided by Python's own formatting.
+        unit, a, b = 10 ** numeric[c], f'"a_{c}"', f'"b_{c}"'
+        numbers = " AND ".join(
+            [*(f"typeof({v}) IN ('real', 'integer')" for v in (a, b)), f"abs({a}) < 1e6",
+             f"abs({b} - {a}) <= {0.49 / unit!r}", f"abs({a} * {unit} - round({a} * {unit})) < 1e-3"]
+        )
+        # -0.0000 and 0.0000 are the same value: the texts are compared as numbers
+        return f"WHEN {numbers} THEN 0 WHEN CAST({shown('b', c)} AS REAL) IS CAST({shown('a', c)} AS REAL) THEN 0 "
+
     def differs(c: str) -> str:
-        numbers = f"WHEN {shown('b', c)} IS {shown('a', c)} THEN 0 " if c in numeric else ""
+        numbers = same_at_scale(c) if c in numeric else ""
         return (f'(CASE WHEN NOT (in_after AND in_before) THEN 1 WHEN "b_{c}" IS "a_{c}" THEN 0 '
                 f"{numbers}ELSE 1 END)")
 

@@ -74,8 +74,10 @@ CRASH_POINTS: dict[str, Callable[[], None]] = {
     "backup: copy made, not checked": lambda: _after(bakemigrate.backup, "copy_database"),
     "backup: manifest written, copy not renamed": lambda: _after(bakemigrate.backup, "write_json_atomic"),
     "export: document half written": _export_half_written,
-    "export: written, not journaled": lambda: _after(bakemigrate.pipeline, "export"),
-    "transform: written, not journaled": lambda: _after(bakemigrate.pipeline, "transform_file"),
+    "export: both documents written, not journaled": lambda: _after(bakemigrate.pipeline, "export_and_transform"),
+    "export: journaled, transform not journaled": lambda: _after(
+        bakemigrate.pipeline.Journal, "record", when=lambda self, step, **facts: step == "export"
+    ),
     "staging: copied, tables not recreated": lambda: _before(bakemigrate.reset, "create_v07_production_tables"),
     "staging: built, not journaled": lambda: _after(bakemigrate.pipeline, "reset"),
     "import: first chunk inserted, not committed": _import_mid_transaction,

@@ -122,8 +122,8 @@ def _half_then(module, name: str, failure, monkeypatch: pytest.MonkeyPatch) -> N
     """Make ``module.name`` do part of its work, then fail as a full disk would."""
     original = getattr(module, name)
     if name == "write_document":
-        def failing(fh, header, runs, advance):
-            fh.write('{\n  "version": "1.0",')
+        def failing(fh, header, runs, advance, **kwargs):
+            fh.write(b'{\n  "version": "1.0",')
             failure()
     elif name == "copy_database":
         def failing(source, target, **kwargs):

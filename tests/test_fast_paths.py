@@ -1,0 +1,228 @@
+"""The migration's fast paths give exactly what the strict, general paths give.
+
+- the export writes the v1.1 document in the same pass: the bytes ``transform_file`` writes;
+- bakemigrate's own documents are read with ``own_runs`` (orjson): the runs ``RunStream`` reads;
+- the import of a checked document (no schema check, timestamps reshaped) fills the same rows;
+- the verification decides most NUMERIC pairs inside SQLite: as Python's formatting decides them;
+- the preflight's ``quick_check`` leaves the full ``integrity_check`` to the backup, which refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bakemigrate.jsonstream as jsonstream
+from bakemigrate.errors import DatabaseRefused, InvalidDocument
+from bakemigrate.exporter import export, export_and_transform
+from bakemigrate.formats import RunsWriter, encode_document
+from bakemigrate.importer import _db_datetime, import_document
+from bakemigrate.jsonstream import RunStream, own_runs
+from bakemigrate.pipeline import Migration
+from bakemigrate.reset import reset
+from bakemigrate.transform import transform_file
+from bakemigrate.verify import compare_tables
+
+
+@pytest.mark.parametrize("infer_losses", [False, True])
+def test_export_writes_the_transform_the_file_transform_writes(demo_db: Path, tmp_path: Path, infer_losses) -> None:
+    v10, v11, check = tmp_path / "v1.0.json", tmp_path / "v1.1.json", tmp_path / "check.json"
+    result, report = export_and_transform(demo_db, v10, v11, infer_losses=infer_losses, progress=False)
+    from_file = transform_file(v10, check, infer_losses=infer_losses)
+    assert result.runs == report.runs_total == from_file.runs_total == 200
+    assert [g.uuid for g in report.shortfalls] == [g.uuid for g in from_file.shortfalls]
+    assert len(report.shortfalls) > 0 and len(report.over_yield) == len(from_file.over_yield)
+    if not infer_losses:
+        assert v11.read_bytes() == check.read_bytes()
+        return
+    # inferred losses get fresh uuids: everything else is the same
+    fused, plain = json.loads(v11.read_bytes()), json.loads(check.read_bytes())
+    for doc in (fused, plain):
+        for run in doc["production_runs"]:
+            for loss in run["losses"]:
+                loss.pop("uuid")
+    assert fused == plain
+    assert sum(len(r["losses"]) for r in fused["production_runs"]) == len(report.shortfalls)
+
+
+def test_export_alone_is_unchanged_by_the_fused_pass(demo_db: Path, tmp_path: Path) -> None:
+    export(demo_db, tmp_path / "alone.json", progress=False)
+    export_and_transform(demo_db, tmp_path / "fused.json", tmp_path / "v1.1.json", progress=False)
+    alone, fused = (json.loads((tmp_path / n).read_bytes()) for n in ("alone.json", "fused.json"))
+    alone.pop("exported_at"), fused.pop("exported_at")
+    assert alone == fused
+
+
+@given(
+    runs=st.lists(
+        st.dictionaries(
+            st.text(max_size=5),
+            st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text(), st.lists(st.text(), max_size=3)),
+            max_size=4,
+        ),
+        max_size=4,
+    ),
+    header=st.dictionaries(st.sampled_from(["version", "exported_at", "note"]), st.text(), max_size=3),
+)
+@settings(max_examples=150, deadline=None)
+def test_runs_writer_writes_the_bytes_of_the_whole_document(runs, header) -> None:
+    import io
+
+    out = io.BytesIO()
+    writer = RunsWriter(out, header)
+    for run in runs:
+        writer.write(run)
+    writer.close()
+    assert out.getvalue() == encode_document({**header, "production_runs": runs})
+
+
+@pytest.mark.parametrize("block", [64, 1000, 1 << 22])
+def test_own_runs_reads_what_the_strict_reader_reads(demo_db: Path, tmp_path: Path, monkeypatch, block) -> None:
+    v10, v11 = tmp_path / "v1.0.json", tmp_path / "v1.1.json"
+    export_and_transform(demo_db, v10, v11, progress=False)
+    monkeypatch.setattr(jsonstream, "BLOCK", block)
+    for path in (v10, v11):
+        fast, strict = list(own_runs(path)), list(RunStream(path).runs())
+        assert len(fast) == 200 and fast == strict
+        assert [list(run) for run in fast] == [list(run) for run in strict]  # key order too
+
+
+def test_own_runs_of_an_empty_export(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_bytes(encode_document({"version": "1.0", "exported_at": "x", "production_runs": []}))
+    assert list(own_runs(path)) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"version": "1.0", "production_runs": [{"uuid": "a"}]}),  # compact: not bakemigrate's layout
+        encode_document({"version": "1.0", "production_runs": [{"uuid": "a"}, {"uuid": "b"}]}).decode()[:-20],
+        encode_document({"version": "1.0", "production_runs": [{"uuid": "a"}]}).decode().replace('"a"', "'a'"),
+    ],
+    ids=["compact", "truncated", "not JSON"],
+)
+def test_own_runs_refuses_a_file_in_another_layout(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "other.json"
+    path.write_text(text)
+    with pytest.raises(InvalidDocument, match="not a document written by bakemigrate"):
+        list(own_runs(path))
+
+
+def test_checked_import_fills_the_same_rows_as_the_strict_import(demo_db: Path, tmp_path: Path) -> None:
+    v10, v11 = tmp_path / "v1.0.json", tmp_path / "v1.1.json"
+    export_and_transform(demo_db, v10, v11, progress=False)
+    staged = {}
+    for checked in (False, True):
+        staging = tmp_path / f"staging-{checked}.db"
+        reset(demo_db, staging)
+        report = import_document(v11, staging, progress=False, checked=checked)
+        assert (report.runs, report.losses) == (200, 0)
+        staged[checked] = {t: table_rows(staging, t) for t in ("production_runs", "production_consumptions")}
+    assert staged[True] == staged[False]
+    assert len(staged[True]["production_consumptions"]) > 200
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_reshaped_timestamp_is_the_parsed_one(moment: datetime) -> None:
+    exported = moment.isoformat()  # as the export writes it (no fraction for a zero microsecond)
+    stored = moment.isoformat(" ", "microseconds")
+    assert _db_datetime(exported, "run", "created_at", checked=True) == stored
+    assert _db_datetime(exported, "run", "created_at") == stored
+
+
+def test_checked_timestamp_in_another_shape_is_still_parsed() -> None:
+    assert _db_datetime("2024-01-02 03:04:05.5", "run", "created_at", checked=True) == "2024-01-02 03:04:05.500000"
+    with pytest.raises(InvalidDocument, match=r"run\.created_at: not a timestamp"):
+        _db_datetime("2024-13-02 03:04:05", "run", "created_at", checked=True)
+    with pytest.raises(InvalidDocument, match=r"run\.produced_at: not a timestamp"):
+        _db_datetime("2024-13-02T03:04:05", "run", "produced_at")  # unchecked: always parsed
+
+
+def table_rows(db: Path, table: str) -> list[tuple]:
+    """Every row of ``table`` exactly as stored, in id order."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(f'SELECT * FROM "{table}" ORDER BY id').fetchall()
+    finally:
+        conn.close()
+
+
+def _pairs_db(tmp_path: Path, pairs: list[tuple[object, object]]) -> sqlite3.Connection:
+    for name, side in (("before.db", 0), ("after.db", 1)):
+        conn = sqlite3.connect(tmp_path / name)
+        conn.execute("DROP TABLE IF EXISTS t")
+        conn.execute("CREATE TABLE t (uuid TEXT PRIMARY KEY, x NUMERIC(10, 4))")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(str(i), pair[side]) for i, pair in enumerate(pairs)])
+        conn.commit()
+        conn.close()
+    conn = sqlite3.connect(tmp_path / "after.db")
+    conn.execute("ATTACH DATABASE ? AS original", (str(tmp_path / "before.db"),))
+    return conn
+
+
+_stored = st.one_of(
+    st.floats(min_value=-2e6, max_value=2e6, allow_nan=False),
+    st.integers(-10**7, 10**7).map(lambda n: n / 10**4),
+    st.integers(-10**7, 10**7).map(lambda n: n / 10**4 + 0.00005),  # at the rounding tie
+    st.integers(-10**9, 10**9),
+)
+
+
+@given(st.lists(st.tuples(_stored, st.floats(-1e-4, 1e-4) | st.sampled_from([0.0, 0.00005, -0.00005])), max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_numbers_decided_in_sqlite_as_python_decides(tmp_path_factory, cases) -> None:
+    pairs = []
+    for before, nudge in cases:
+        after = float(f"{before:.4f}")  # what the import stores, give or take a nudge
+        pairs.append((before, after + nudge))
+    conn = _pairs_db(tmp_path_factory.mktemp("pairs"), pairs)
+    fields, mismatches = compare_tables(conn, "t", {"x": 4})
+    expected = sum(Decimal(f"{b:.4f}") != Decimal(f"{a:.4f}") for b, a in pairs)  # equal values at the scale
+    assert int(fields.loc[0, "different"]) == expected
+    assert len(mismatches) == expected
+
+
+def test_quick_preflight_leaves_a_damaged_index_to_the_backup(demo_db: Path, tmp_path: Path, cli) -> None:
+    conn = sqlite3.connect(demo_db)
+    name = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'production_consumptions' "
+        "AND sql IS NOT NULL"
+    ).fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")  # the index now claims another column than it holds
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+    conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.split("(")[0] + "(uuid)", name))
+    conn.commit()
+    conn.close()
+    check = sqlite3.connect(demo_db)
+    assert check.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] != "ok"
+    check.close()
+    before = demo_db.read_bytes()
+    done = cli("migrate", demo_db, "--workdir", tmp_path / "work", "--yes", "--quiet")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error:") and "the database is corrupt" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert demo_db.read_bytes() == before
+    assert not list((tmp_path / "work").glob("backup/*.db"))
+    with pytest.raises(DatabaseRefused, match="the database is corrupt"):
+        Migration(demo_db, tmp_path / "again", progress=False).backup()
+
+
+def test_pipeline_writes_both_documents_in_one_pass(demo_db: Path, tmp_path: Path) -> None:
+    migration = Migration(demo_db, tmp_path / "work", progress=False)
+    migration.backup()
+    migration.export()
+    assert migration.journal.get("transform") is not None  # recorded by the export's pass
+    report = migration.transform()
+    assert report.runs_total == 200
+    check = tmp_path / "check.json"
+    transform_file(migration.export_v10, check)
+    assert migration.export_v11.read_bytes() == check.read_bytes()
