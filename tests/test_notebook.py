@@ -302,24 +302,33 @@ def test_missing_database_is_refused(tmp_path) -> None:
     assert "file not found" in result.message
 
 
-def test_failed_verification_stops_at_the_verdict_and_switches_nothing(fixture_db, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("document", "step", "failed"),
+    [
+        ("export_v1.0.json", "export", "export document"),  # the before-document disagrees with the result
+        ("export_v1.1.json", "transform", "every field"),  # a faulty value flows into the database
+    ],
+)
+def test_failed_verification_stops_at_the_verdict_and_switches_nothing(
+    fixture_db, tmp_path, document: str, step: str, failed: str
+) -> None:
     work = tmp_path / "work"
     migration = Migration(fixture_db, work, progress=False)
     migration.backup()
     migration.export()
-    # a faulty export: one run's notes differ from the database (the journal is told it is fine)
-    doc = json.loads((work / "export_v1.0.json").read_text(encoding="utf-8"))
+    # a faulty document: one run's notes differ from the database (the journal is told it is fine)
+    doc = json.loads((work / document).read_text(encoding="utf-8"))
     doc["production_runs"][0]["notes"] = "changed on the way"
-    (work / "export_v1.0.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    (work / document).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     journal = json.loads((work / "journal.json").read_text(encoding="utf-8"))
-    journal["steps"]["export"]["sha256"] = sha256_file(work / "export_v1.0.json")
+    journal["steps"][step]["sha256"] = sha256_file(work / document)
     (work / "journal.json").write_text(json.dumps(journal), encoding="utf-8")
     before = sha256_file(fixture_db)
 
     result = run_notebook(fixture_db, work, tmp_path / "record.ipynb", html=False)
     assert result.exit_code == 1, result.summary_line()
     assert result.status == "verification-failed"
-    assert result.summary_line().startswith("stopped at cell 'step-6-verdict': verify: FAIL (every field)")
+    assert result.summary_line().startswith(f"stopped at cell 'step-6-verdict': verify: FAIL ({failed}")
     nb = nbformat.read(result.output, as_version=4)
     mismatches = table_rows(cell(nb, "step-6-verdict"), 1)
     assert any("notes" in row and "changed on the way" in row for row in mismatches)
