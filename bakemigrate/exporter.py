@@ -81,12 +81,14 @@ class ExportResult:
 
 def _consumption(row: tuple[Any, ...]) -> dict[str, Any]:
     _, uuid, slug, qty, unit, cost, cid, created, updated = row
+    # The usual stored types are converted inline (the functions decide the rest): there are
+    # about four consumptions per run, so this is the exporter's innermost loop.
     return {
         "uuid": uuid,
         "ingredient_slug": slug,
-        "quantity_consumed": db_number_to_text(qty, 3),
+        "quantity_consumed": f"{qty:.3f}" if type(qty) is float else db_number_to_text(qty, 3),
         "unit": unit,
-        "total_cost": db_number_to_text(cost, 4),
+        "total_cost": f"{cost:.4f}" if type(cost) is float else db_number_to_text(cost, 4),
         "id": cid,
         "created_at": db_datetime_to_iso(created),
         "updated_at": db_datetime_to_iso(updated),

@@ -90,32 +90,28 @@ def _timestamps(item: dict[str, Any], now: str, where: str, checked: bool) -> tu
     created = item.get("created_at")
     updated = item.get("updated_at")
     return (
-        _db_datetime(created, where, "created_at", checked=checked) if created is not None else now,
-        _db_datetime(updated, where, "updated_at", checked=checked) if updated is not None else now,
+        _db_datetime(created, where, "created_at", checked) if created is not None else now,
+        _db_datetime(updated, where, "updated_at", checked) if updated is not None else now,
     )
 
 
-def _db_datetime(value: object, where: str, name: str, *, checked: bool = False) -> str:
+def _db_datetime(value: object, where: str, name: str, checked: bool = False) -> str:
     """An exported timestamp (``where.name`` in the document) as the app stores it.
 
     The app stores ``YYYY-MM-DD HH:MM:SS.ffffff``. With ``checked`` (bakemigrate's own export, written
-    from stored timestamps) a timestamp in the export's shape is reshaped without being parsed.
+    from stored timestamps) a timestamp in the export's shape (``isoformat``) is reshaped without
+    being parsed.
     """
-    reshaped = _reshaped_datetime(value)
+    reshaped = None
+    if type(value) is str and value[10:11] == "T":  # the export's shape, with or without a fraction
+        if len(value) == 26 and value[19] == ".":
+            reshaped = f"{value[:10]} {value[11:]}"
+        elif len(value) == 19:
+            reshaped = f"{value[:10]} {value[11:]}.000000"
     if checked and reshaped is not None:
         return reshaped
     parsed = parse_timestamp(value, f"{where}.{name}")  # a valid date and time, without a time zone
     return reshaped or parsed.isoformat(" ", "microseconds")
-
-
-def _reshaped_datetime(value: object) -> str | None:
-    """A timestamp in the export's own shape (``isoformat``) as stored, reshaped without parsing; else None."""
-    if type(value) is str and value[10:11] == "T":
-        if len(value) == 26 and value[19] == ".":
-            return f"{value[:10]} {value[11:]}"
-        if len(value) == 19:
-            return f"{value[:10]} {value[11:]}.000000"
-    return None
 
 
 def _db_number(value: object, where: str) -> float:
@@ -290,6 +286,12 @@ class _Batches:
         if len(self.rows[table]) >= self.size:
             self.flush()
 
+    def extend(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.rows[table].extend(rows)
+            if len(self.rows[table]) >= self.size:
+                self.flush()
+
     def flush(self) -> None:
         for name, rows in self.rows.items():  # parents first
             if rows:
@@ -347,7 +349,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             created, updated = _timestamps(item, now, where, checked)
             run = (
                 recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
-                _db_datetime(item["produced_at"], where, "produced_at", checked=checked), item["notes"],
+                _db_datetime(item["produced_at"], where, "produced_at", checked), item["notes"],
                 item.get("production_status", "complete"), item.get("loss_quantity", 0),
                 _db_number(item["total_ingredient_cost"], where), _db_number(item["per_unit_cost"], where),
                 run_id, item["uuid"], created, updated,
@@ -413,10 +415,8 @@ def _drop_indexes(conn) -> list[str]:
 
 def _add_run(batches: _Batches, run, consumptions, losses, counts: list[int]) -> None:
     batches.add("production_runs", run)
-    for row in consumptions:
-        batches.add("production_consumptions", row)
-    for row in losses:
-        batches.add("production_losses", row)
+    batches.extend("production_consumptions", consumptions)
+    batches.extend("production_losses", losses)
     counts[0] += 1
     counts[1] += len(consumptions)
     counts[2] += len(losses)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +108,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()  # steps that run side by side record one at a time
         self.data: dict[str, Any] = load_json(path) if path.exists() else {"steps": {}}
         if not isinstance(self.data, dict) or not isinstance(self.data.get("steps"), dict):
             raise MigrationError(f"{path}: not a bakemigrate journal")
@@ -117,14 +120,16 @@ class Journal:
     def record(self, step: str, **facts: Any) -> None:
         """Note that ``step`` is done, with its facts."""
         facts["at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.data["steps"][step] = facts
-        write_json_atomic(self.path, self.data, force=True)
+        with self._lock:
+            self.data["steps"][step] = facts
+            write_json_atomic(self.path, self.data, force=True)
 
     def forget(self, *steps: str) -> None:
         """Drop the records of ``steps`` (they will run again)."""
-        for step in steps:
-            self.data["steps"].pop(step, None)
-        write_json_atomic(self.path, self.data, force=True)
+        with self._lock:
+            for step in steps:
+                self.data["steps"].pop(step, None)
+            write_json_atomic(self.path, self.data, force=True)
 
 
 def _free_bytes(folder: Path) -> int:
@@ -318,13 +323,11 @@ class Migration:
         """Step 5: the v1.1 document into the staging database, all or nothing."""
         if not self._journaled("transform", self.export_v11):
             self.transform()
-        done = self.journal.get("import")
-        if done is not None and self.staging.exists() and self._sha256(self.staging) == done["staging_sha256"]:
+        done = self._imported()
+        if done is not None:
             return ImportReport(path=self.export_v11, staging=self.staging, version="1.1",
                                 runs=done["runs"], consumptions=done["consumptions"], losses=done["losses"])
-        fresh = self.journal.get("reset")
-        staged = self.staging.exists() and not Path(f"{self.staging}-journal").exists()
-        if not (fresh and staged and fresh.get("staging_sha256") == self._sha256(self.staging)):
+        if not self._staging_waiting():
             self.reset()  # no empty staging database is waiting: (re)build it
         # bakemigrate's own output, proven unchanged since it was written: the schema check is not needed.
         checked = self._vouched(self.export_v11, "transform")
@@ -332,6 +335,19 @@ class Migration:
         self.journal.record("import", staging_sha256=self._sha256(self.staging), runs=report.runs,
                             consumptions=report.consumptions, losses=report.losses)
         return report
+
+    def _imported(self) -> dict[str, Any] | None:
+        """The journal's record of the import when the staging database is still the one it recorded."""
+        done = self.journal.get("import")
+        if done is not None and self.staging.exists() and self._sha256(self.staging) == done["staging_sha256"]:
+            return done
+        return None
+
+    def _staging_waiting(self) -> bool:
+        """True when the staging database the reset step recorded is there, unchanged (empty, ready)."""
+        fresh = self.journal.get("reset")
+        staged = self.staging.exists() and not Path(f"{self.staging}-journal").exists()
+        return bool(fresh and staged and fresh.get("staging_sha256") == self._sha256(self.staging))
 
     def verify(self) -> VerifyResult:
         """Step 6: compare the staging database with the backup and the v1.0 document."""
@@ -418,8 +434,14 @@ class Migration:
             return MigrationResult(0, "dry run: nothing was changed")
         echo(pre.summary_line())
         echo(self.backup().summary_line())
-        echo(self.export().summary_line())
-        echo(self.transform().summary_line())
+        # The staging copy needs only the backup: it is built in a second thread during the export
+        # (SQLite copies without the GIL), unless a sound one is already waiting.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            staged = None if self._imported() or self._staging_waiting() else pool.submit(self.reset)
+            echo(self.export().summary_line())
+            echo(self.transform().summary_line())
+            if staged is not None:
+                staged.result()
         echo(self.import_().summary_line())
         result = self.verify()
         echo(result.summary_table())

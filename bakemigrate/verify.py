@@ -269,9 +269,11 @@ def compare_tables(
     b_values = ", ".join(f'b."{c}" AS "b_{c}"' for c in columns)
     a_values = ", ".join((f'a."{c}"' if c in after_columns else "NULL") + f' AS "a_{c}"' for c in columns)
     nulls = ", ".join(f'NULL AS "b_{c}"' for c in columns)
-    pairs = f"""
+    matched = f"""
         SELECT b."{key}" AS k, a."{key}" IS NOT NULL AS in_after, 1 AS in_before, {b_values}, {a_values}
         FROM original."{table}" AS b LEFT JOIN main."{table}" AS a ON a."{key}" = b."{key}"
+    """
+    pairs = f"""{matched}
         UNION ALL
         SELECT a."{key}", 1, 0, {nulls}, {a_values}
         FROM main."{table}" AS a
@@ -298,9 +300,12 @@ def compare_tables(
         return (f'(CASE WHEN NOT (in_after AND in_before) THEN 1 WHEN "b_{c}" IS "a_{c}" THEN 0 '
                 f"{numbers}ELSE 1 END)")
 
-    sql = f"SELECT count(*), {', '.join(f'sum({differs(c)})' for c in columns) or '0'} FROM ({pairs})"
-    row = conn.execute(sql).fetchone()
-    compared, counts = row[0], [int(v or 0) for v in row[1:]]
+    sums = ", ".join(f"sum({differs(c)})" for c in columns) or "0"
+    row = conn.execute(f"SELECT count(*), sum(in_after), {sums} FROM ({matched})").fetchone()
+    if conn.execute(f'SELECT count(*) FROM main."{table}"').fetchone()[0] != (row[1] or 0):
+        # rows only in main (or repeated keys): the second half of the pairs is needed (else it is empty)
+        row = conn.execute(f"SELECT count(*), sum(in_after), {sums} FROM ({pairs})").fetchone()
+    compared, counts = row[0], [int(v or 0) for v in row[2:]]
     fields = pd.DataFrame(
         [{"table": table, "column": c, "compared": compared, "equal": compared - n, "different": n}
          for c, n in zip(columns, counts, strict=False)],

@@ -226,3 +226,16 @@ def test_pipeline_writes_both_documents_in_one_pass(demo_db: Path, tmp_path: Pat
     check = tmp_path / "check.json"
     transform_file(migration.export_v10, check)
     assert migration.export_v11.read_bytes() == check.read_bytes()
+
+
+def test_rows_on_one_side_only_count_in_every_column(tmp_path: Path) -> None:
+    conn = _pairs_db(tmp_path, [(1.0, 1.0), (2.0, 2.0), (3.0, 3.5)])
+    conn.execute("DELETE FROM original.t WHERE uuid = '0'")  # only in main
+    conn.execute("DELETE FROM main.t WHERE uuid = '1'")  # only in the original
+    fields, mismatches = compare_tables(conn, "t", {"x": 4})
+    assert fields.loc[0, ["compared", "different"]].tolist() == [3, 3]
+    assert sorted(mismatches["key"]) == ["0", "1", "2"]
+    conn.execute("DELETE FROM main.t WHERE uuid = '0'")  # now the original's rows only: the quick count
+    fields, mismatches = compare_tables(conn, "t", {"x": 4})
+    assert fields.loc[0, ["compared", "different"]].tolist() == [2, 2]
+    assert sorted(mismatches["key"]) == ["1", "2"]
