@@ -456,8 +456,9 @@ class _PackageKernelSpecs:
 def kernel_manager(socket_folder: str | os.PathLike[str] | None = None) -> Any:
     """A kernel manager that starts ``sys.executable -m ipykernel_launcher`` (no installed kernelspec needed).
 
-    With ``socket_folder`` (not on Windows) the kernel talks over local sockets made in that
-    folder (``ipc``) rather than over TCP.
+    With ``socket_folder`` the kernel's connection file is written there (removed with the folder)
+    and, except on Windows, the kernel talks over local sockets made in that folder (``ipc``) rather
+    than over TCP.
     """
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
@@ -467,9 +468,11 @@ def kernel_manager(socket_folder: str | os.PathLike[str] | None = None) -> Any:
             return _PackageKernelSpecs.spec()
 
     manager = KernelManager(kernel_name="bakemigrate", kernel_spec_manager=PackageKernelSpecManager())
-    if socket_folder is not None and sys.platform != "win32":
-        manager.transport = "ipc"
-        manager.ip = str(Path(socket_folder) / "kernel")
+    if socket_folder is not None:
+        manager.connection_file = str(Path(socket_folder) / "connection.json")
+        if sys.platform != "win32":
+            manager.transport = "ipc"
+            manager.ip = str(Path(socket_folder) / "kernel")
     return manager
 
 

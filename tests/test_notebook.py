@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -296,6 +297,18 @@ def test_not_a_bake_tracker_database_is_refused(tmp_path) -> None:
     assert result.html is None and not (tmp_path / "record.html").exists()
 
 
+def test_a_run_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the kernel's files would go
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    result = run_notebook(other, tmp_path / "work", tmp_path / "record.ipynb", html=False)
+    assert result.exit_code == 2 and result.cell == "step-0-preflight"  # the kernel ran the first cell
+    assert list(scratch.iterdir()) == []  # no connection file, socket folder or log left behind
+
+
 def test_missing_database_is_refused(tmp_path) -> None:
     result = run_notebook(tmp_path / "nope.db", tmp_path / "work", tmp_path / "record.ipynb", html=False)
     assert (result.exit_code, result.cell) == (2, "step-0-preflight")
@@ -379,7 +392,10 @@ def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path) -> None:
     from bakemigrate.notebook import _judge, kernel_manager
 
     nb = nbformat.read(COMMITTED, as_version=4)
-    NotebookClient(nb, km=kernel_manager(), timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    sockets = tmp_path / "k"  # the kernel's connection file and sockets, removed with tmp_path
+    sockets.mkdir()
+    resources = {"metadata": {"path": str(tmp_path)}}
+    NotebookClient(nb, km=kernel_manager(sockets), timeout=300, resources=resources).execute()
     assert errors(nb) == []
     demo = tmp_path / "bakemigrate-work" / "demo" / "bake_tracker.db"
     assert inspect_database(demo).schema_version == "0.6"
