@@ -301,10 +301,12 @@ def compare_tables(
                 f"{numbers}ELSE 1 END)")
 
     sums = ", ".join(f"sum({differs(c)})" for c in columns) or "0"
-    row = conn.execute(f"SELECT count(*), sum(in_after), {sums} FROM ({matched})").fetchone()
+    sql = f"SELECT count(*), sum(in_after), {sums} FROM ({matched})"
+    row = conn.execute(sql).fetchone()
     if conn.execute(f'SELECT count(*) FROM main."{table}"').fetchone()[0] != (row[1] or 0):
         # rows only in main (or repeated keys): the second half of the pairs is needed (else it is empty)
-        row = conn.execute(f"SELECT count(*), sum(in_after), {sums} FROM ({pairs})").fetchone()
+        sql = f"SELECT count(*), sum(in_after), {sums} FROM ({pairs})"
+        row = conn.execute(sql).fetchone()
     compared, counts = row[0], [int(v or 0) for v in row[2:]]
     fields = pd.DataFrame(
         [{"table": table, "column": c, "compared": compared, "equal": compared - n, "different": n}
