@@ -120,7 +120,8 @@ if guide.go("export"):
 The export is brought to version 1.1: every run gains three fields, `production_status`
 (*complete*), `loss_quantity` (0) and an empty list of `losses`. Runs that made fewer items than
 expected are listed: they stay *complete* unless `INFER_LOSSES` is True, which records the missing
-items as losses.
+items as losses. (The 1.1 file was written in the same pass as the export: this step checks it and
+shows what changed.)
 """),
     code("step-3-transform", """
 if guide.go("transform"):
