@@ -75,15 +75,6 @@ def verify_backup(result: BackupResult) -> None:
         raise MigrationError(f"{result.path}: the backup's checksum does not match its manifest")
 
 
-def _integrity(path: Path) -> str:
-    """``PRAGMA integrity_check`` of the file ``path`` ("ok" when sound)."""
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        conn.close()
-
-
 def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progress: bool = True) -> BackupResult:
     """Copy ``db`` into ``workdir/backup/`` through SQLite's online backup API and record a manifest.
 
@@ -127,13 +118,12 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
             copy_database(source, partial, advance=advance)
         # SQLite's check and the hashing both run without the GIL: side by side on two cores
         with ThreadPoolExecutor(max_workers=1) as pool:
-            checked = pool.submit(_integrity, partial)
+            # a sound copy of a corrupt file: the refusal names the original, which is what is damaged
+            checked = pool.submit(inspect_database, partial, label=str(source))
             with open(partial, "rb+") as fh:
                 os.fsync(fh.fileno())
             source_sha, copy_sha = sha256_file(source), sha256_file(partial)
-            status = checked.result()
-        if status != "ok":  # a sound copy of a corrupt file: the original is what is damaged
-            raise DatabaseRefused(f"{source}: the database is corrupt ({status})")
+            checked.result()
         if source_sha != original_sha:
             raise DatabaseRefused(f"{source}: the database changed during the backup; close bake-tracker first")
         result = BackupResult(

@@ -249,16 +249,17 @@ class Migration:
                 losses=0, size_bytes=self.export_v10.stat().st_size,
             )
         verify_backup(source)
-        if self._recorded_artefact(self.export_v11, "transform") is not None:  # transformed from an older export
+        fused = self._recorded_artefact(self.export_v11, "transform") is None  # else: from an older export
+        if fused:  # the transform (step 3) is written in the same pass: the export is not read back
+            result, self._transform_report = export_and_transform(
+                source.path, self.export_v10, self.export_v11, infer_losses=bool(self.infer_losses),
+                progress=self.progress,
+            )
+        else:
             result = export(source.path, self.export_v10, progress=self.progress)
-            self.journal.record("export", sha256=self._sha256(self.export_v10), consumptions=result.consumptions)
-            return result
-        # The transform (step 3) is written in the same pass: the export is not read back and parsed.
-        result, self._transform_report = export_and_transform(
-            source.path, self.export_v10, self.export_v11, infer_losses=bool(self.infer_losses), progress=self.progress
-        )
         self.journal.record("export", sha256=self._sha256(self.export_v10), consumptions=result.consumptions)
-        self.journal.record("transform", sha256=self._sha256(self.export_v11))
+        if fused:
+            self.journal.record("transform", sha256=self._sha256(self.export_v11))
         return result
 
     def _recorded_artefact(self, path: Path, step: str) -> dict[str, Any] | None:
