@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "bake-tracker-v0.6"
+from fixture_paths import FIXTURES, REPO
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from fixture_paths import REFERENCE
 
 
 def reference_db(version: str) -> sqlite3.Connection:

@@ -25,9 +25,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fixture_paths import FIXTURES
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-FIXTURES = REPO.parent / "shared" / "fixtures" / "bake-tracker-v0.6"
 COMMAND_LANGUAGES = {"bash", "sh", "shell", "console"}
 # Pages written elsewhere and not part of the step-by-step guide.
 NOT_SCANNED = {"format-reference.md"}

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fixture_paths import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,6 @@ from bakemigrate.demo import EDGE_CASES, LONG_NOTE, RECIPES, create_demo_databas
 from bakemigrate.errors import MigrationError
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bake-tracker-v0.6"
 SHIPPED_DDL = REPO / "bakemigrate" / "sql" / "schema_v0.6.sql"
 
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")

@@ -170,13 +170,13 @@ def test_infer_losses_follows_the_v07_rules(cli, fixture_db: Path, tmp_path: Pat
     assert len(losses) == 16
 
 
-def test_app_refuses_nothing_when_export_is_requested(cli, fixture_db: Path, tmp_path: Path) -> None:
+def test_app_refuses_nothing_when_export_is_requested(
+        cli, fixture_db: Path, fixture_export: Path, tmp_path: Path) -> None:
     out = tmp_path / "history.json"
     result = cli("export", fixture_db, out)
     assert result.returncode == 0, result.stderr
     ours = json.loads(out.read_text(encoding="utf-8"))
-    theirs = json.loads((Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bake-tracker-v0.6" /
-                         "production_history_v1.0.json").read_text(encoding="utf-8"))
+    theirs = json.loads(fixture_export.read_text(encoding="utf-8"))
     assert ours["version"] == "1.0"
     assert [r["uuid"] for r in ours["production_runs"]] == [r["uuid"] for r in theirs["production_runs"]]
     for mine, app in zip(ours["production_runs"], theirs["production_runs"], strict=True):

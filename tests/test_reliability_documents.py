@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import one_line_error
@@ -20,7 +21,6 @@ from bakemigrate.cli import main
 from bakemigrate.jsonio import load_json
 from bakemigrate.reset import reset
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bake-tracker-v0.6"
 RUN_KEYS = ("uuid", "recipe_name", "finished_unit_slug", "num_batches", "expected_yield", "actual_yield",
             "produced_at", "notes", "total_ingredient_cost", "per_unit_cost", "consumptions")
 CONSUMPTION_KEYS = ("uuid", "ingredient_slug", "quantity_consumed", "unit", "total_cost")

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import FIXTURES
 
 from bakemigrate.cli import main
 from bakemigrate.reset import reset
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bakemigrate"
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bake-tracker-v0.6"
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "execfile"}
 FORBIDDEN_MODULES = {"pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle", "yaml"}
 INJECTIONS = (

@@ -1,0 +1,35 @@
+"""The repository is the whole project: its tests, docs, benchmarks and package read nothing beside it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fixture_paths import FIXTURES, REFERENCE, REPO
+
+# Ways a path in this repository's code could climb out of it.
+OUTSIDE = re.compile(r"REPO\.parent\b|parents\[[2-9]\]|\.parent\.parent\.parent|\.\./shared|[\"']shared[\"']")
+SCANNED = ("tests", "docs", "benchmarks", "bakemigrate", "notebooks", ".ci")
+
+
+def test_the_test_data_is_inside_the_repository() -> None:
+    for name in ("bake_tracker.db", "production_history_v1.0.json", "export_all_v3.4.json", "README.md"):
+        assert (FIXTURES / name).is_file(), name
+    for name in ("schema_v0.6.sql", "schema_v0.7.sql", "production-tables.md"):
+        assert (REFERENCE / name).is_file(), name
+    assert FIXTURES.is_relative_to(REPO) and REFERENCE.is_relative_to(REPO)
+    assert "a1a3c9a406e292e5434dce42cad6d801a73809d9" in (REPO / "tests" / "fixtures" / "README.md").read_text()
+
+
+def test_no_code_reads_a_folder_beside_the_repository() -> None:
+    offenders = []
+    for folder in SCANNED:
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.suffix not in {".py", ".md", ".yml", ".toml", ".sh", ""} or not path.is_file():
+                continue
+            if path == Path(__file__) or "fixtures" in path.relative_to(REPO).parts:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                if OUTSIDE.search(line):
+                    offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
