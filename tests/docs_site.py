@@ -1,13 +1,16 @@
-"""Build the documentation site the way a release does, into a temporary folder.
+"""Build the documentation site as a newcomer does, in a copy of the repository.
 
-The sources (mkdocs.yml and docs/) are copied first, the guided notebook is run headlessly on a
-fresh demo database to produce the executed record shown on the site, then ``mkdocs build
---strict`` runs on the copy. The working tree is never written to.
+The repository's files (what git holds, or the working tree when there is no git) are copied to a
+temporary folder with no record of the notebook in it, and the README's Documentation command is
+run there. The site's own hook makes the executed notebook record during the build, into a cache
+folder of the test's own. The working tree is never written to.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,51 +19,91 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_RECORD = Path("docs") / "notebook" / "migration-record.ipynb"
+DOCS_EXTRA_INSTALL = ".venv/bin/pip install -q -e '.[docs]'"
 
 
 @dataclass
 class BuiltSite:
-    """Where the site was built and what the build printed."""
+    """Where the site was built, what the build printed, and the copy it was built from."""
 
     source: Path
     site: Path
     log: str
     returncode: int
+    cache: Path
+    """The folder the site hook kept the notebook record in."""
+    sources_before: list[str]
+    sources_after: list[str]
+    """Every file of the copy (outside `site/`) before and after the build."""
 
 
-def _env() -> dict[str, str]:
+def readme_docs_commands() -> list[list[str]]:
+    """The `mkdocs` arguments of each command in the README's Documentation section, in order.
+
+    Each command installs the `docs` extra into the Quick start's `.venv`, then runs `mkdocs`.
+    """
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Documentation\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL)
+    assert section, "README.md has no Documentation section"
+    commands = []
+    for block in re.findall(r"^```bash\n(.*?)^```", section.group(1), re.MULTILINE | re.DOTALL):
+        install, _, run = block.strip().partition(" && ")
+        assert install == DOCS_EXTRA_INSTALL, block
+        words = shlex.split(run)
+        assert words[0] == ".venv/bin/mkdocs", block
+        commands.append(words[1:])
+    return commands
+
+
+def env_for(source: Path, cache: Path) -> dict[str, str]:
+    """The environment of a build in `source`: its own package first, the record cache at `cache`."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
+    env["PYTHONPATH"] = f"{source}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
     env["NO_MKDOCS_2_WARNING"] = "1"
+    env["BAKEMIGRATE_SITE_CACHE"] = str(cache)
     return env
 
 
-def make_notebook_record(source: Path, workdir: Path) -> None:
-    """Run the guided notebook on a demo database and keep the executed copy in ``source``."""
-    output = source / NOTEBOOK_RECORD
-    output.parent.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "bakemigrate", "notebook", "--workdir", str(workdir), "--output", str(output)],
-        cwd=source, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
-    )
-    if done.returncode != 0 or not output.is_file():
-        raise RuntimeError(f"bakemigrate notebook failed (exit {done.returncode}):\n{done.stdout}")
+def copy_repository(target: Path) -> Path:
+    """Copy the files git holds (the working tree's version of them) to `target`."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, text=True)
+    target.mkdir(parents=True)
+    if listed.returncode != 0:  # not a git checkout: the working tree as it is
+        shutil.copytree(REPO, target, symlinks=True, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", ".venv", "site", ".git"))
+        return target
+    for name in filter(None, listed.stdout.split("\0")):
+        source = REPO / name
+        if not source.is_symlink() and not source.is_file():
+            continue  # deleted in the working tree
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target / name)
+        else:
+            shutil.copy2(source, target / name)
+    return target
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and p.relative_to(folder).parts[0] != "site" and "__pycache__" not in p.parts)
 
 
 def build_site(root: Path) -> BuiltSite:
-    """Copy the sources under ``root``, produce the notebook record and build the site strictly."""
-    source = root / "src"
-    source.mkdir(parents=True)
-    shutil.copy2(REPO / "mkdocs.yml", source / "mkdocs.yml")
-    shutil.copytree(REPO / "docs", source / "docs", ignore=shutil.ignore_patterns("__pycache__"))
-    make_notebook_record(source, root / "notebook-work")
-    site = root / "site"
+    """Copy the repository under `root` and run the README's build command there, strictly."""
+    source = copy_repository(root / "src")
+    assert not (source / NOTEBOOK_RECORD).exists()
+    cache = root / "record-cache"
+    build = readme_docs_commands()[0]
+    assert build[:2] == ["build", "--strict"], build
+    before = _files(source)
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", "mkdocs.yml",
-         "--site-dir", str(site)],
-        cwd=source, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
+        [sys.executable, "-m", "mkdocs", *build], cwd=source, env=env_for(source, cache),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
     )
-    return BuiltSite(source=source, site=site, log=done.stdout, returncode=done.returncode)
+    return BuiltSite(source=source, site=source / "site", log=done.stdout, returncode=done.returncode,
+                     cache=cache, sources_before=before, sources_after=_files(source))
 
 
 def nav_pages(site: Path) -> list[str]:

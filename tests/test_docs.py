@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import ast
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from docs_commands import DOCS, guide_pages, line_pattern, missing_lines, parse_page, run_page
-from docs_site import build_site, nav_pages
+from docs_site import NOTEBOOK_RECORD, build_site, env_for, nav_pages, readme_docs_commands
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +109,48 @@ def test_notebook_record_page_shows_the_executed_notebook(built) -> None:
     assert "jp-Notebook" in html
     assert "<table" in html  # a rendered DataFrame: the before/after comparison
     assert "PASS" in html
+
+
+def test_the_record_is_made_by_the_build_and_kept_out_of_the_sources(built) -> None:
+    assert built.returncode == 0, built.log
+    assert "Making the notebook record" in built.log  # the copy had none: the build made it
+    assert (built.cache / "notebook" / "migration-record.ipynb").is_file()
+    assert built.sources_after == built.sources_before  # nothing written to the copy's sources
+    assert not (built.source / NOTEBOOK_RECORD).exists()
+    strays = [p.relative_to(built.site) for p in built.site.rglob("*")
+              if p.suffix == ".ipynb" or p.name.startswith("migration-record")]
+    assert strays == [Path("notebook") / "migration-record"]  # the page's folder, nothing else
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_readme_serve_command_shows_the_record(built) -> None:
+    """`mkdocs serve` as the README says, in the same copy (its record is now kept, so it is quick)."""
+    assert built.returncode == 0, built.log
+    serve = readme_docs_commands()[1]
+    assert serve == ["serve"]
+    address = f"127.0.0.1:{_free_port()}"
+    server = subprocess.Popen([sys.executable, "-m", "mkdocs", *serve, "--dev-addr", address],
+                              cwd=built.source, env=env_for(built.source, built.cache),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page, deadline = "", time.monotonic() + 240
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://{address}/notebook/migration-record/", timeout=5) as reply:
+                    page = reply.read().decode("utf-8")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[0]
+    assert "jp-Notebook" in page and "<table" in page, log
+    assert "Making the notebook record" not in log  # the kept record was fresh
 
 
 # ---- every error message has its entry in Troubleshooting ----------------------------------------
