@@ -7,7 +7,8 @@ after ``per_unit_cost``, ``losses`` right after ``consumptions`` (at the end whe
 
 Runs that made fewer items than expected (shortfalls) become "complete" with no loss, as the app's
 own migration does; they are listed in the report. With ``infer_losses=True`` they are recorded as
-losses instead, the way v0.7 would have recorded them.
+losses instead, with the status, loss and costs bake-tracker 0.7's `record_batch_production` gives
+([v07_loss][bakemigrate.loss_rules.v07_loss]): a total loss is valued at 0.0000.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -41,15 +42,11 @@ from .formats import (
 )
 from .jsonio import atomic_writer
 from .jsonstream import RUNS_KEY, RunStream
+from .loss_rules import INFERRED_LOSS_CATEGORY, inferred_loss_note, total_loss_note, v07_loss
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-CENT = Decimal("0.0001")
-INFERRED_LOSS_NOTE = (
-    "Inferred during migration to v0.7: the run made {actual} of {expected} expected items; "
-    "the {missing} missing item(s) are recorded as a loss."
-)
 _COST_DIGITS = 11  # integer digits a cost may have (see definitions.schema.json)
 
 
@@ -70,6 +67,13 @@ class YieldGap:
     """The run's ``production_status`` after the transform."""
     loss_recorded: bool = False
     """True when the transform recorded the missing items as a loss (``infer_losses``)."""
+    total_loss_cost: str | None = None
+    """The recorded loss's value (4 decimals; ``"0.0000"`` for a total loss), None without a loss."""
+
+    @property
+    def made_nothing(self) -> bool:
+        """True for a shortfall that made no item at all (a total loss in 0.7's terms)."""
+        return self.actual_yield == 0 and self.units > 0
 
 
 @dataclass
@@ -101,6 +105,11 @@ class TransformReport:
         return sum(1 for gap in self.shortfalls if gap.loss_recorded)
 
     @property
+    def total_losses(self) -> int:
+        """Shortfalls that made nothing: 0.7 records them as total losses valued at 0.0000."""
+        return sum(1 for gap in self.shortfalls if gap.made_nothing)
+
+    @property
     def megabytes_per_second(self) -> float:
         """Speed of :func:`transform_file` (input size over wall time)."""
         return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
@@ -126,6 +135,8 @@ class TransformReport:
                     f"; {len(self.shortfalls)} made fewer items than expected "
                     f"({self.units_unaccounted} items), {self.losses_recorded} recorded as losses"
                 )
+                if self.total_losses:
+                    text += f" ({total_loss_note(self.total_losses)})"
             else:
                 text += (
                     f"; {len(self.shortfalls)} made fewer items than expected "
@@ -174,33 +185,30 @@ def _with_loss_fields(run: dict[str, Any], added: dict[str, Any]) -> dict[str, A
 
 
 def _cost(value: Decimal, place: str) -> str:
-    """``value`` as a 4-decimal text, refused when too large for the database to keep exactly."""
-    if value < 10**_COST_DIGITS:
-        text = f"{value.quantize(CENT):f}"
-        if len(text.partition(".")[0]) <= _COST_DIGITS:
-            return text
+    """``value`` (4 decimals, as the app reads it) as text, refused when too large to store."""
+    if value.is_finite() and value < 10**_COST_DIGITS:
+        return f"{value:f}"
     raise InvalidDocument(f"{place}: the inferred loss cost {value:.4f} is too large to store")
 
 
-def _inferred_loss(run: dict[str, Any], missing: int, place: str) -> dict[str, Any]:
-    """The loss the app's v0.7 would have recorded for a run that made ``missing`` items too few."""
+def _inferred_loss(run: dict[str, Any], place: str) -> tuple[str, int, list[dict[str, Any]]]:
+    """The status, loss and loss rows bake-tracker 0.7 would have recorded for ``run``."""
     expected, actual = run["expected_yield"], run["actual_yield"]
     try:
-        if actual > 0:
-            per_unit = Decimal(run["per_unit_cost"])
-        else:
-            per_unit = Decimal(run["total_ingredient_cost"]) / expected
-    except (KeyError, TypeError, InvalidOperation):
+        rule = v07_loss(expected, actual, run["total_ingredient_cost"])
+    except (KeyError, TypeError, ValueError, ArithmeticError):
         raise InvalidDocument(f"{place}: no usable cost to value the inferred loss") from None
-    per_unit = per_unit.quantize(CENT)
-    return {
+    if not rule.has_loss_row:
+        return rule.production_status, rule.loss_quantity, []
+    loss = {
         "uuid": str(uuid.uuid4()),
-        "loss_category": "other",
-        "loss_quantity": missing,
-        "per_unit_cost": _cost(per_unit, place),
-        "total_loss_cost": _cost(per_unit * missing, place),
-        "notes": INFERRED_LOSS_NOTE.format(actual=actual, expected=expected, missing=missing),
+        "loss_category": INFERRED_LOSS_CATEGORY,
+        "loss_quantity": rule.loss_quantity,
+        "per_unit_cost": _cost(rule.stored_per_unit_cost, place),
+        "total_loss_cost": _cost(rule.stored_total_loss_cost, place),
+        "notes": inferred_loss_note(expected, actual),
     }
+    return rule.production_status, rule.loss_quantity, [loss]
 
 
 def _transform_run(run: dict[str, Any], position: int, report: TransformReport) -> dict[str, Any]:
@@ -223,11 +231,10 @@ def _transform_run(run: dict[str, Any], position: int, report: TransformReport) 
         if actual < expected:
             missing = expected - actual
             if report.infer_losses:
-                status = "partial_loss" if actual > 0 else "total_loss"
-                loss_quantity = missing
-                losses = [_inferred_loss(run, missing, f"production_runs[{position}]")]
+                status, loss_quantity, losses = _inferred_loss(run, f"production_runs[{position}]")
             report.shortfalls.append(
-                YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses))
+                YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses),
+                         total_loss_cost=losses[0]["total_loss_cost"] if losses else None)
             )
         else:
             report.over_yield.append(YieldGap(**gap, units=actual - expected, recorded_as=status))

@@ -9,7 +9,9 @@ The checks, each a row of :attr:`VerifyResult.checks`:
 - every field of every run and consumption equals the original's (ids, links, timestamps to the
   microsecond; NUMERIC values at the column's scale, as the app reads them), and equals the
   before-document (the export taken from the original);
-- statuses and losses are what the migration policy says (``complete`` / 0, or the inferred losses).
+- statuses and losses are what the migration policy says: ``complete`` / 0 with no loss row, or
+  with inferred losses, field by field what bake-tracker 0.7's rules give
+  ([check_database][bakemigrate.loss_rules.check_database]).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from .db import inspect_database, open_database
 from .exporter import iter_runs
 from .jsonstream import RunStream, own_runs
+from .loss_rules import RuleCheck, check_database, shortfall_summary
 from .tables import PRODUCTION_TABLES_V06, PRODUCTION_TABLES_V07, V07_TABLES, table_columns, user_tables
 from .values import db_number_to_text
 
@@ -49,6 +52,8 @@ class VerifyResult:
     mismatches: pd.DataFrame
     status_mix: pd.DataFrame
     shortfalls: pd.DataFrame
+    infer_losses: bool = False
+    """True when the shortfalls were recorded as losses (the rules of 0.7 were checked)."""
 
     @property
     def verdict(self) -> str:
@@ -61,6 +66,13 @@ class VerifyResult:
             self.summary.to_string(index=False)
             + "\n\n"
             + self.checks.to_string(index=False)
+        )
+
+    def shortfall_summary(self) -> str:
+        """The runs that made fewer items than expected and what became of them, in plain words."""
+        return shortfall_summary(
+            len(self.shortfalls), int(self.shortfalls["unaccounted"].sum()),
+            int((self.shortfalls["actual_yield"] == 0).sum()), infer_losses=self.infer_losses,
         )
 
     def summary_line(self) -> str:
@@ -141,6 +153,7 @@ class _DatabaseFacts:
     untouched_tables: list[str]
     status_mix: pd.DataFrame
     statuses: dict[str, Any]
+    rules: RuleCheck
 
 
 def _compare_databases(
@@ -161,6 +174,7 @@ def _compare_databases(
         f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC)
         conn.execute("DETACH DATABASE original")
         status_mix, statuses = _statuses(conn, with_uuids=with_uuids)
+        rules = check_database(conn, infer_losses=with_uuids, limit=MAX_MISMATCHES)
     untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V06))
     return _DatabaseFacts(
         integrity=integrity, broken_references=broken, schema_differences=schema_diff,
@@ -168,7 +182,7 @@ def _compare_databases(
         fields=pd.concat([f1, f2], ignore_index=True),
         mismatches=pd.concat([m for m in (m1, m2) if len(m)] or [_empty_mismatches()], ignore_index=True),
         changed_tables=_changed_tables(db, staging, untouched), untouched_tables=untouched,
-        status_mix=status_mix, statuses=statuses,
+        status_mix=status_mix, statuses=statuses, rules=rules,
     )
 
 
@@ -230,7 +244,9 @@ def verify(
 
     f3, m3 = document.result()
     fields = pd.concat([facts.fields, f3], ignore_index=True)
-    mismatches = pd.concat([m for m in (facts.mismatches, m3) if len(m)] or [_empty_mismatches()], ignore_index=True)
+    m4 = _rule_mismatches(facts.rules)
+    mismatches = pd.concat([m for m in (facts.mismatches, m3, m4) if len(m)] or [_empty_mismatches()],
+                           ignore_index=True)
     db_fields = facts.fields
     check("every field", int(db_fields["different"].sum()) == 0,
           f"{int(db_fields['compared'].sum()):,} values compared with the original, "
@@ -239,7 +255,7 @@ def verify(
           f"{int(f3['compared'].sum()):,} values compared with {Path(before).name}, "
           f"{int(f3['different'].sum())} differ")
 
-    policy_ok, policy_detail = _status_policy(facts.statuses, after_counts, expected_runs, expected_losses)
+    policy_ok, policy_detail = _status_policy(facts.statuses, facts.rules, expected_runs, expected_losses)
     check("statuses and losses", policy_ok, policy_detail)
     passed = all(c["passed"] for c in checks)
     return VerifyResult(
@@ -250,6 +266,7 @@ def verify(
         mismatches=mismatches,
         status_mix=facts.status_mix,
         shortfalls=document.shortfalls(),
+        infer_losses=expected is not None,
     )
 
 
@@ -502,12 +519,7 @@ def _statuses(conn: sqlite3.Connection, *, with_uuids: bool) -> tuple[pd.DataFra
         ).fetchall(),
         columns=["production_status", "runs", "units_lost"],
     )
-    facts: dict[str, Any] = {
-        "not_complete": conn.execute(
-            "SELECT count(*) FROM production_runs "
-            "WHERE production_status IS NOT 'complete' OR loss_quantity IS NOT 0"
-        ).fetchone()[0],
-    }
+    facts: dict[str, Any] = {}
     if with_uuids:
         rows = conn.execute("SELECT uuid, production_status, loss_quantity FROM production_runs")
         facts["runs"] = {uuid: (status, int(quantity)) for uuid, status, quantity in rows}
@@ -525,15 +537,26 @@ def _expected_statuses(expected: str | os.PathLike[str]) -> tuple[dict[str, tupl
 
 
 def _status_policy(
-    facts: dict[str, Any], after_counts: dict[str, int], want: dict[str, Any] | None, expected_losses: int
+    facts: dict[str, Any], rules: RuleCheck, want: dict[str, Any] | None, expected_losses: int
 ) -> tuple[bool, str]:
+    """The rules field by field and, with inferred losses, the transformed document's statuses."""
     if want is None:
-        ok = facts["not_complete"] == 0 and after_counts.get("production_losses", 0) == 0
-        return ok, "every run complete with 0 losses" if ok else "some runs are not complete / 0"
+        return not rules.differences, rules.detail()
     got = facts["runs"]
     wrong = sum(1 for uuid, value in want.items() if got.get(uuid) != value)
-    ok = wrong == 0 and after_counts.get("production_losses", 0) == expected_losses
-    return ok, f"{wrong} runs differ from the transformed document; {expected_losses} loss rows expected"
+    detail = rules.detail()
+    if wrong or rules.loss_rows_expected != expected_losses:
+        detail += f"; {wrong} runs differ from the transformed document ({expected_losses} loss rows)"
+    return not rules.differences and not wrong and rules.loss_rows_expected == expected_losses, detail
+
+
+def _rule_mismatches(rules: RuleCheck) -> pd.DataFrame:
+    """The values that differ from the loss rules, in the shape of the other mismatches."""
+    if not rules.mismatches:
+        return _empty_mismatches()
+    frame = pd.DataFrame(rules.mismatches, columns=["table", "column", "key", "before", "after"], dtype=object)
+    frame["table"] = "rules: " + frame["table"]
+    return frame
 
 
 def _changed_tables(db: str | os.PathLike[str], staging: str | os.PathLike[str], tables: list[str]) -> list[str]:

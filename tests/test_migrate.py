@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -148,26 +149,42 @@ def test_demo_database_migrates(cli, demo_db: Path, tmp_path: Path) -> None:
 
 
 def test_infer_losses_follows_the_v07_rules(cli, fixture_db: Path, tmp_path: Path) -> None:
+    # bake-tracker 0.7's record_batch_production, worked out here with decimal.Decimal: per-item
+    # cost = the run's cost as the app reads it (4 decimals) / actual, exact, or 0.0000 when nothing
+    # was made; loss value = lost x that exact cost; a NUMERIC(10,4) value is read back as "%.4f".
     conn = sqlite3.connect(fixture_db)
-    yields = {u: (e, a) for u, e, a in conn.execute("SELECT uuid, expected_yield, actual_yield FROM production_runs")}
+    before = {u: (e, a, Decimal(f"{t:.4f}")) for u, e, a, t in conn.execute(
+        "SELECT uuid, expected_yield, actual_yield, total_ingredient_cost FROM production_runs")}
     conn.close()
     result = _migrate(cli, fixture_db, tmp_path / "work", "--infer-losses")
     assert result.returncode == 0, result.stderr
     conn = sqlite3.connect(fixture_db)
     runs = conn.execute("SELECT id, uuid, production_status, loss_quantity, finished_unit_id FROM production_runs")
-    losses = {r[0]: r for r in conn.execute(
-        "SELECT production_run_id, loss_category, loss_quantity, finished_unit_id, notes FROM production_losses")}
+    losses: dict = {}
+    for row in conn.execute("SELECT production_run_id, loss_category, loss_quantity, finished_unit_id, notes, "
+                            "per_unit_cost, total_loss_cost FROM production_losses"):
+        losses.setdefault(row[0], []).append(row)
+    total_losses = 0
     for run_id, uuid, status, loss, unit_id in runs:
-        expected, actual = yields[uuid]
+        expected, actual, cost = before[uuid]
         if actual < expected:
-            assert loss == expected - actual
+            lost = expected - actual
+            per_unit = cost / Decimal(actual) if actual else Decimal("0.0000")
+            assert loss == lost
             assert status == ("total_loss" if actual == 0 else "partial_loss")
-            assert losses[run_id][1:4] == ("other", loss, unit_id)
-            assert "inferred" in losses[run_id][4].lower()
+            [(_, category, quantity, unit, notes, stored_per_unit, stored_total)] = losses[run_id]
+            assert (category, quantity, unit) == ("other", lost, unit_id)
+            assert "inferred during migration" in notes.lower()
+            assert f"{stored_per_unit:.4f}" == f"{float(per_unit):.4f}"
+            assert f"{stored_total:.4f}" == f"{float(lost * per_unit):.4f}"
+            total_losses += actual == 0
+            if actual == 0:
+                assert (f"{stored_per_unit:.4f}", f"{stored_total:.4f}") == ("0.0000", "0.0000")
         else:
             assert (status, loss) == ("complete", 0)
             assert run_id not in losses
-    assert len(losses) == 16
+    assert len(losses) == 16 and total_losses == 4
+    assert "4 runs made nothing: total losses, valued at 0.0000 as bake-tracker 0.7 values them" in result.stdout
 
 
 def test_app_refuses_nothing_when_export_is_requested(

@@ -142,14 +142,19 @@ def test_infer_losses_records_shortfalls_as_v07_would(fixture_export: Path, tmp_
         assert uuid.UUID(loss["uuid"]).version == 4
         assert loss["loss_category"] == "other" and loss["loss_quantity"] == missing
         assert "inferred during migration" in loss["notes"].lower()
-        per_unit = (
-            Decimal(old["per_unit_cost"]) if actual else Decimal(old["total_ingredient_cost"]) / expected
-        ).quantize(Decimal("0.0001"))
-        assert loss["per_unit_cost"] == str(per_unit)
-        assert loss["total_loss_cost"] == str((per_unit * missing).quantize(Decimal("0.0001")))
+        # bake-tracker 0.7: exact total / actual (0 when nothing was made), exact product, and the
+        # NUMERIC(10,4) column reads the float back with 4 decimals
+        per_unit = Decimal(old["total_ingredient_cost"]) / Decimal(actual) if actual else Decimal("0.0000")
+        assert loss["per_unit_cost"] == f"{float(per_unit):.4f}"
+        assert loss["total_loss_cost"] == f"{float(per_unit * missing):.4f}"
+        if not actual:
+            assert (loss["per_unit_cost"], loss["total_loss_cost"]) == ("0.0000", "0.0000")
         assert COST.match(loss["per_unit_cost"]) and COST.match(loss["total_loss_cost"])
     assert statuses == {"complete": 44, "partial_loss": 12, "total_loss": 4}
     assert report.losses_recorded == 16 and len(report.over_yield) == 2
+    assert report.total_losses == 4
+    assert "4 runs made nothing: total losses, valued at 0.0000" in report.summary_line()
+    assert "ingredient cost stays on the runs" in report.summary_line()
     assert all(g.recorded_as in ("partial_loss", "total_loss") for g in report.shortfalls)
     uuids = [r["losses"][0]["uuid"] for r in after if r["losses"]]
     assert len(set(uuids)) == 16
