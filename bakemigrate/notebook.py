@@ -371,7 +371,8 @@ class Guide:
         hint = ""
         if status == "migrated" and self.migration.infer_losses:
             hint = ("Open bake-tracker 0.7: your production runs show the status *Complete* and the loss *-*, "
-                    "except the past shortfalls, now recorded as losses.")
+                    "except the past shortfalls, now recorded as losses (a batch that made nothing "
+                    "shows a loss valued at 0.0000, as 0.7 values it).")
         elif status == "migrated":
             hint = ("Open bake-tracker 0.7: your production runs show the status *Complete* "
                     "and the loss *-*.")

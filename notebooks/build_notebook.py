@@ -120,13 +120,15 @@ if guide.go("export"):
 The export is brought to version 1.1: every run gains three fields, `production_status`
 (*complete*), `loss_quantity` (0) and an empty list of `losses`. Runs that made fewer items than
 expected are listed: they stay *complete* unless `INFER_LOSSES` is True, which records the missing
-items as losses. (The 1.1 file was written in the same pass as the export: this step checks it and
+items as losses exactly as bake-tracker 0.7 would (a batch that made nothing is a total loss valued
+at 0.0000: its ingredient cost stays on the batch). (The 1.1 file was written in the same pass as the export: this step checks it and
 shows what changed.)
 """),
     code("step-3-transform", """
 if guide.go("transform"):
     transformed = guide.call(migration.transform)
     display(facts(transformed, "runs_total", "runs_transformed", "runs_already_v1_1", "shortfalls", "over_yield"))
+    display(say(transformed))
     display(transformed.shortfalls_frame().drop(columns=["position", "uuid"]))
 """),
     md("step-4", """
@@ -185,6 +187,7 @@ the past (they are listed so you know about them; nothing about them was lost).
 if guide.show("verify"):
     display(verification.status_mix)
     display(verification.shortfalls)
+    display(say(verification.shortfall_summary()))
 """),
     md("step-6-charts-text", """
 The same, as charts.

@@ -369,6 +369,11 @@ def test_infer_losses_records_past_shortfalls(fixture_db, tmp_path) -> None:
     shown = {r[1]: r[2] for r in table_rows(cell(nb, "step-6-statuses"))[1:]}
     assert shown == {status: str(count) for status, count in mix.items()}
     assert mix.get("partial_loss", 0) + mix.get("total_loss", 0) == losses > 0
+    # both the transform and the verification say how many total losses there are, valued at 0
+    for name in ("step-3-transform", "step-6-statuses"):
+        said = " ".join(o.data.get("text/markdown", "") for o in cell(nb, name).outputs if "data" in o)
+        assert f"{mix['total_loss']} runs made nothing: total losses, valued at 0.0000" in said, name
+        assert "ingredient cost stays on the runs and is not counted as loss value" in said, name
 
 
 def test_database_in_use_stops_in_the_preflight_cell(fixture_db, tmp_path) -> None:
