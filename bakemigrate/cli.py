@@ -126,6 +126,21 @@ def _cmd_notebook(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _cmd_locate(args: argparse.Namespace) -> int:
+    import json
+
+    from .locate import locate, not_found
+
+    found = locate(args.app_dir)
+    if args.json:
+        print(json.dumps(found.as_dict(), ensure_ascii=False))
+    elif not found.exists:
+        raise not_found(found)
+    else:
+        print(found.summary_line())
+    return 0 if found.exists and not found.problem else 2
+
+
 def _add(
     sub: argparse._SubParsersAction,
     name: str,
@@ -203,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
     p.add_argument("--infer-losses", action="store_true", help="record historical shortfalls as losses")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = _add(sub, "locate", _cmd_locate, "Show where bake-tracker keeps its database, and what is in it.")
+    p.add_argument("--app-dir", metavar="DIR", type=Path, default=None,
+                   help="the app's folder (holding run.py), for BAKING_TRACKER_ENV=development")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
 
     p = _add(sub, "notebook", _cmd_notebook, "Run the guided notebook headlessly and keep the record.")
     p.add_argument("--db", metavar="DB", type=Path, default=None, help="default: a fresh demo database")
