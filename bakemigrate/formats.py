@@ -10,6 +10,10 @@ Three kinds are known (see the format reference):
 Each kind has a JSON Schema file shipped in ``bakemigrate/schemas/``. Every problem found is reported
 at once, on one line, naming the place (``production_runs[12].expected_yield: expected integer, got
 "48"``).
+
+A document is first checked with a compiled yes/no check (fastjsonschema); only a document that it
+refuses is checked again with jsonschema, which names every problem. So jsonschema, slow to import
+where JupyterLab's packages are installed, is imported only for a document that needs it.
 """
 
 from __future__ import annotations
@@ -24,15 +28,17 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import fastjsonschema
-import jsonschema
 import orjson
 
 from .errors import InvalidDocument
 from .jsonio import load_json
+
+if TYPE_CHECKING:
+    import jsonschema
 
 MAX_ERRORS_SHOWN = 10
 """How many problems a validation error message lists before it only gives the total."""
@@ -158,43 +164,73 @@ def _inline_refs(node: Any, base: str, by_id: dict[str, Any]) -> Any:
 
 def _pattern_whole_text(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
     """``pattern`` where ``$`` means the end of the text, as in JSON Schema (not before a newline)."""
+    import jsonschema
+
     if isinstance(instance, str) and not re.search(pattern.replace("$", r"\Z"), instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_DetailedValidator = jsonschema.validators.extend(
-    jsonschema.Draft4Validator, {"pattern": _pattern_whole_text}
-)
-
-
-@dataclass(frozen=True)
-class _KindValidators:
-    """The checks of one kind: the top level, and each run (a fast yes/no and a detailed one)."""
-
-    top: Any
-    run_detailed: Any
-    run_is_valid: Callable[[Any], bool]
-
-
 @cache
-def _validators(kind: DocumentKind) -> _KindValidators:
+def _kind_schemas(kind: DocumentKind) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The self-contained schemas of ``kind``: the document without its runs, and one run."""
     schemas = _schemas()
     by_id = {schema["id"]: schema for schema in schemas.values()}
     schema = schemas[kind.schema_file]
     whole = _inline_refs(schema, schema["id"], by_id)
     run_schema = {"$schema": schema["$schema"], **whole["properties"]["production_runs"].pop("items")}
-    fast_run = fastjsonschema.compile(run_schema)
+    return whole, run_schema
 
-    def run_is_valid(run: Any) -> bool:
+
+def _yes_or_no(schema: dict[str, Any]) -> Callable[[Any], bool]:
+    """A compiled check of ``schema`` that only says whether a value is valid."""
+    check = fastjsonschema.compile(schema)
+
+    def is_valid(value: Any) -> bool:
         try:
-            fast_run(run)
+            check(value)
         except fastjsonschema.JsonSchemaException:
             return False
         return True
 
-    return _KindValidators(
-        top=_DetailedValidator(whole), run_detailed=_DetailedValidator(run_schema), run_is_valid=run_is_valid
-    )
+    return is_valid
+
+
+@dataclass(frozen=True)
+class _FastChecks:
+    """The yes/no checks of one kind: the document without its runs, and each run."""
+
+    top_is_valid: Callable[[Any], bool]
+    run_is_valid: Callable[[Any], bool]
+
+
+@cache
+def _fast_checks(kind: DocumentKind) -> _FastChecks:
+    top, run = _kind_schemas(kind)
+    return _FastChecks(top_is_valid=_yes_or_no(top), run_is_valid=_yes_or_no(run))
+
+
+@dataclass(frozen=True)
+class _DetailedChecks:
+    """The jsonschema validators of one kind, which name every problem."""
+
+    top: Any
+    run: Any
+
+
+@cache
+def _detailed_checks(kind: DocumentKind) -> _DetailedChecks:
+    import jsonschema
+
+    detailed = jsonschema.validators.extend(jsonschema.Draft4Validator, {"pattern": _pattern_whole_text})
+    top, run = _kind_schemas(kind)
+    return _DetailedChecks(top=detailed(top), run=detailed(run))
+
+
+def _named_problems(validator: Any, instance: Any, prefix: str, kind: DocumentKind) -> list[str]:
+    """The problems of a value the fast check refused, named by the detailed check."""
+    found = list(_problems(validator, instance, prefix))
+    # Both checks read the same schema, so the detailed one finds what the fast one refused.
+    return found or [f"{prefix or 'the document'}: does not match the {kind.value} format"]
 
 
 def _place(path: Iterable[Any], prefix: str = "") -> str:
@@ -251,13 +287,9 @@ def run_problems(kind: DocumentKind, run: Any, index: int) -> list[str]:
     Empty when the run is valid (the common case, checked fast). Lets a reader that streams the
     runs check them one by one with the same rules and words as :func:`validate_document`.
     """
-    checks = _validators(kind)
-    if checks.run_is_valid(run):
+    if _fast_checks(kind).run_is_valid(run):
         return []
-    place = f"production_runs[{index}]"
-    found = list(_problems(checks.run_detailed, run, place))
-    # Both checks read the same schema, so the detailed one finds what the fast one refused.
-    return found or [f"{place}: does not match the {kind.value} format"]
+    return _named_problems(_detailed_checks(kind).run, run, f"production_runs[{index}]", kind)
 
 
 def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], int]:
@@ -271,7 +303,8 @@ def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], i
     if isinstance(runs, list):
         top["production_runs"] = []
     found = ProblemList()
-    found.note(_problems(_validators(kind).top, top, ""))
+    if not _fast_checks(kind).top_is_valid(top):
+        found.note(_named_problems(_detailed_checks(kind).top, top, "", kind))
     if isinstance(runs, list):
         for index, run in enumerate(runs):
             found.note(run_problems(kind, run, index))

@@ -17,9 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select, text
-from sqlalchemy import exc as sa_exc
-
 from .db import inspect_database
 from .errors import InvalidDocument, MigrationError
 from .formats import MAX_ERRORS_SHOWN as MAX_ERRORS_SHOWN_SCHEMA
@@ -27,7 +24,6 @@ from .formats import detect_kind, find_problems, format_problems, run_problems, 
 from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .progress import progress_bar
-from .tables import V07_TABLES, production_consumptions_v07, production_losses_v07, production_runs_v07
 from .values import parse_decimal, parse_timestamp
 
 MAX_ERRORS_SHOWN = 5
@@ -233,6 +229,9 @@ def import_document(
     runs_in = _DocumentRuns(path, checked=checked)
     report = ImportReport(path=path, staging=target, version=runs_in.version)
 
+    from sqlalchemy import create_engine, event
+    from sqlalchemy import exc as sa_exc
+
     engine = create_engine(f"sqlite:///{target}")
 
     @event.listens_for(engine, "connect")
@@ -277,6 +276,8 @@ class _Batches:
     """Rows waiting to be inserted, written with the driver's ``executemany`` every ``size`` rows."""
 
     def __init__(self, conn, advance, size: int = 20_000) -> None:
+        from .tables import V07_TABLES
+
         self.conn, self.advance, self.size = conn, advance, size
         self.sql = {t.name: _insert_sql(t) for t in V07_TABLES}
         self.rows: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in V07_TABLES}
@@ -309,6 +310,10 @@ def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str, check
 
 
 def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
+    from sqlalchemy import select, text
+
+    from .tables import production_consumptions_v07, production_losses_v07, production_runs_v07
+
     resolver = _Resolver(conn)
     seen_runs = set(conn.execute(select(production_runs_v07.c.uuid)).scalars())
     seen_children = set(conn.execute(select(production_consumptions_v07.c.uuid)).scalars())
@@ -404,6 +409,8 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
 
 def _drop_indexes(conn) -> list[str]:
     """Drop the indexes of the production tables; return their ``CREATE INDEX`` statements."""
+    from .tables import V07_TABLES
+
     names = ", ".join(f"'{t.name}'" for t in V07_TABLES)
     found = conn.exec_driver_sql(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({names})"

@@ -26,12 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import MigrationError, VerificationFailed
 from .jsonio import atomic_writer, load_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NOTEBOOK_NAME = "migrate_v0.6_to_v0.7.ipynb"
 #: The names the ``parameters`` cell defines (the contract with a headless run).
@@ -127,6 +128,8 @@ def facts(result: Any, *names: str) -> pd.DataFrame:
 
     Lists are shown by their length; paths and other values as text.
     """
+    import pandas as pd
+
     if not is_dataclass(result):
         raise TypeError(f"facts() needs a step result, not {type(result).__name__}")
     available = [f.name for f in fields(result)]
@@ -144,6 +147,8 @@ def facts(result: Any, *names: str) -> pd.DataFrame:
 
 def export_preview(path: str | os.PathLike[str], runs: int = 5) -> pd.DataFrame:
     """The first ``runs`` production runs of an export document, one row each (consumptions counted)."""
+    import pandas as pd
+
     doc = load_json(path)
     rows = []
     for run in doc.get("production_runs", [])[:runs]:

@@ -17,9 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .backup import BackupResult, backup, read_manifest, verify_backup
 from .db import DatabaseInfo, broken_references, ensure_not_in_use, inspect_database, sha256_file
@@ -32,6 +30,9 @@ from .rollback import RollbackResult, rollback
 from .switch import SwitchResult, switch
 from .transform import TransformReport, transform_file, transform_report
 from .verify import VerifyResult, verify
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 JOURNAL_NAME = "journal.json"
 EXPORT_V10 = "export_v1.0.json"
@@ -66,9 +67,9 @@ class Preflight:
     needed_bytes: int
     already_migrated: bool
 
-    def frame(self) -> pd.DataFrame:
-        """The checks as a small table."""
-        rows = [
+    def rows(self) -> list[tuple[str, str]]:
+        """The checks, as ``(check, result)`` pairs."""
+        return [
             ("database", str(self.db)),
             ("schema version", f"bake-tracker v{self.info.schema_version}"),
             ("size", f"{self.info.size_bytes / 1e6:,.1f} MB"),
@@ -77,7 +78,19 @@ class Preflight:
             ("disk the migration needs", f"{self.needed_bytes / 1e6:,.1f} MB"),
             ("bake-tracker closed", "yes" if not self.already_migrated else "not checked (nothing to do)"),
         ]
-        return pd.DataFrame(rows, columns=["check", "result"])
+
+    def frame(self) -> pd.DataFrame:
+        """The checks as a small table."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=["check", "result"])
+
+    def table_text(self) -> str:
+        """The checks as plain text, each column aligned to the right (what `frame()` prints)."""
+        lines = [("check", "result"), *self.rows()]
+        widths = [max(len(line[i]) for line in lines) for i in range(2)]
+        return "\n".join(" ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+                         for line in lines)
 
     def summary_line(self) -> str:
         """One line for the terminal."""
@@ -428,7 +441,7 @@ class Migration:
                 return MigrationResult(0, f"{self.db} is already at bake-tracker v0.7: nothing to do")
         pre = self.preflight()
         if dry_run:
-            echo(pre.frame().to_string(index=False))
+            echo(pre.table_text())
             done = Journal(journal_file).data["steps"] if journal_file.exists() else {}
             plan = ["backup", "export", "transform", "reset", "import", "verify", "switch"]
             echo("plan: " + ", ".join(f"{s} ({'done' if s in done else 'to do'})" for s in plan))

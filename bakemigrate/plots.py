@@ -8,9 +8,11 @@ Each function takes one of :class:`~bakemigrate.verify.VerifyResult`'s tables an
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 #: The production statuses of bake-tracker v0.7, in the order the app lists them.
 STATUSES = ("complete", "partial_loss", "total_loss")
@@ -24,6 +26,9 @@ def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Fig
     ``summary`` is :attr:`VerifyResult.summary` (columns ``table``, ``before``, ``after``). Tables
     with no rows on either side are left out unless ``include_empty``.
     """
+    import pandas as pd
+    from matplotlib.figure import Figure
+
     frame = summary[["table", "before", "after"]].copy()
     frame[["before", "after"]] = frame[["before", "after"]].apply(pd.to_numeric, errors="coerce").fillna(0)
     if not include_empty:
@@ -49,6 +54,8 @@ def status_mix(mix: pd.DataFrame) -> Figure:
     ``mix`` is :attr:`VerifyResult.status_mix` (columns ``production_status``, ``runs``,
     ``units_lost``). Every status of v0.7 is shown, including those with no run.
     """
+    from matplotlib.figure import Figure
+
     counts = mix.set_index("production_status")
     statuses = list(STATUSES) + [s for s in counts.index if s not in STATUSES]
     runs = [int(counts["runs"].get(s, 0)) for s in statuses]

@@ -9,11 +9,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
-
 from .db import copy_database, inspect_database
 from .errors import MigrationError
-from .tables import PRODUCTION_TABLES_V06, V07_TABLES, metadata_v07
+from .tables import PRODUCTION_TABLES_V06
 
 
 @dataclass
@@ -34,6 +32,10 @@ class ResetResult:
 
 def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
     """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (SQLAlchemy DDL)."""
+    from sqlalchemy import create_engine, event
+
+    from .tables import V07_TABLES, metadata_v07
+
     engine = create_engine(f"sqlite:///{Path(path)}")
 
     @event.listens_for(engine, "connect")

@@ -4,28 +4,23 @@ They reproduce what bake-tracker's own ``create_all`` makes: column order, types
 CHECK constraints, foreign keys with their ``ON DELETE`` and every index (the duplicate ones too).
 Only the production tables are defined in full; the tables they reference appear as bare keys so
 that foreign keys resolve.
+
+The tables (``metadata_v06``, ``production_runs_v06``, ``production_consumptions_v06``,
+``metadata_v07``, ``production_runs_v07``, ``production_consumptions_v07``,
+``production_losses_v07``, ``V07_TABLES`` and ``NUMERIC_SCALE``) are made, and SQLAlchemy is
+imported, the first time one of them is used, not when this module is imported.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Literal
-
-from sqlalchemy import (
-    CheckConstraint,
-    Column,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    Numeric,
-    String,
-    Table,
-    Text,
-)
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import DatabaseRefused
+
+if TYPE_CHECKING:
+    from sqlalchemy import Column, MetaData, Table
 
 SchemaVersion = Literal["0.6", "0.7"]
 
@@ -38,11 +33,15 @@ APP_MARKER_TABLES = ("recipes", "finished_units", "events", "ingredients", "prod
 
 
 def _referenced(metadata: MetaData) -> None:
+    from sqlalchemy import Column, Integer, Table
+
     for name in ("recipes", "finished_units", "events"):
         Table(name, metadata, Column("id", Integer, primary_key=True))
 
 
 def _audit_columns() -> list[Column]:
+    from sqlalchemy import Column, DateTime, Integer, String
+
     return [
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("uuid", String(36), nullable=False),
@@ -52,6 +51,8 @@ def _audit_columns() -> list[Column]:
 
 
 def _production_runs(metadata: MetaData, *, v07: bool) -> Table:
+    from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Numeric, String, Table, Text
+
     loss_columns = (
         [
             Column("production_status", String(20), nullable=False),
@@ -100,6 +101,8 @@ def _production_runs(metadata: MetaData, *, v07: bool) -> Table:
 
 
 def _production_consumptions(metadata: MetaData) -> Table:
+    from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Numeric, String, Table
+
     table = Table(
         "production_consumptions",
         metadata,
@@ -124,6 +127,8 @@ def _production_consumptions(metadata: MetaData) -> Table:
 
 
 def _production_losses(metadata: MetaData) -> Table:
+    from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Numeric, String, Table, Text
+
     table = Table(
         "production_losses",
         metadata,
@@ -154,24 +159,37 @@ def _production_losses(metadata: MetaData) -> Table:
     return table
 
 
-metadata_v06 = MetaData()
-_referenced(metadata_v06)
-production_runs_v06 = _production_runs(metadata_v06, v07=False)
-production_consumptions_v06 = _production_consumptions(metadata_v06)
+@cache
+def _app_tables() -> dict[str, Any]:
+    """The SQLAlchemy tables of both versions, by the module-level name they are known by."""
+    from sqlalchemy import MetaData, Numeric
 
-metadata_v07 = MetaData()
-_referenced(metadata_v07)
-production_runs_v07 = _production_runs(metadata_v07, v07=True)
-production_consumptions_v07 = _production_consumptions(metadata_v07)
-production_losses_v07 = _production_losses(metadata_v07)
+    made: dict[str, Any] = {"metadata_v06": MetaData(), "metadata_v07": MetaData()}
+    _referenced(made["metadata_v06"])
+    made["production_runs_v06"] = _production_runs(made["metadata_v06"], v07=False)
+    made["production_consumptions_v06"] = _production_consumptions(made["metadata_v06"])
+    _referenced(made["metadata_v07"])
+    made["production_runs_v07"] = _production_runs(made["metadata_v07"], v07=True)
+    made["production_consumptions_v07"] = _production_consumptions(made["metadata_v07"])
+    made["production_losses_v07"] = _production_losses(made["metadata_v07"])
+    # The v0.7 production tables in creation order (parents first).
+    made["V07_TABLES"] = (made["production_runs_v07"], made["production_consumptions_v07"],
+                          made["production_losses_v07"])
+    # Columns of each table at v0.7 whose storage is NUMERIC, with their scale.
+    made["NUMERIC_SCALE"] = {
+        t.name: {c.name: c.type.scale for c in t.columns if isinstance(c.type, Numeric)} for t in made["V07_TABLES"]
+    }
+    return made
 
-#: The v0.7 production tables in creation order (parents first).
-V07_TABLES = (production_runs_v07, production_consumptions_v07, production_losses_v07)
 
-#: Columns of each table at v0.7 whose storage is NUMERIC, with their scale.
-NUMERIC_SCALE: dict[str, dict[str, int]] = {
-    t.name: {c.name: c.type.scale for c in t.columns if isinstance(c.type, Numeric)} for t in V07_TABLES
-}
+def __getattr__(name: str) -> Any:
+    """The SQLAlchemy tables, made on first use (``from bakemigrate.tables import V07_TABLES`` works)."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return _app_tables()[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def table_columns(conn: sqlite3.Connection, table: str, schema: str = "main") -> list[str]:
@@ -201,15 +219,16 @@ def detect_schema_version(conn: sqlite3.Connection, label: str = "the database")
             f"{label}: not a bake-tracker database (no table {', '.join(missing)})"
         )
     runs = table_columns(conn, "production_runs")
-    expected = {"0.6": [c.name for c in production_runs_v06.columns],
-                "0.7": [c.name for c in production_runs_v07.columns]}
+    app = _app_tables()
+    expected = {"0.6": [c.name for c in app["production_runs_v06"].columns],
+                "0.7": [c.name for c in app["production_runs_v07"].columns]}
     if runs == expected["0.7"]:
         if "production_losses" not in tables:
             raise DatabaseRefused(f"{label}: looks like v0.7 but has no production_losses table")
         return "0.7"
     if runs == expected["0.6"] and "production_losses" not in tables:
         if table_columns(conn, "production_consumptions") != [
-            c.name for c in production_consumptions_v06.columns
+            c.name for c in app["production_consumptions_v06"].columns
         ]:
             raise DatabaseRefused(f"{label}: production_consumptions is not as bake-tracker v0.6 makes it")
         return "0.6"

@@ -23,18 +23,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from sqlalchemy import create_engine
-from sqlalchemy.schema import CreateIndex, CreateTable
+from typing import TYPE_CHECKING, Any
 
 from .db import inspect_database, open_database
 from .exporter import iter_runs
 from .jsonstream import RunStream, own_runs
 from .loss_rules import RuleCheck, check_database, shortfall_summary
-from .tables import PRODUCTION_TABLES_V06, PRODUCTION_TABLES_V07, V07_TABLES, table_columns, user_tables
+from .tables import PRODUCTION_TABLES_V06, PRODUCTION_TABLES_V07, table_columns, user_tables
 from .values import db_number_to_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_MISMATCHES = 1000
 RUN_NUMERIC = {"total_ingredient_cost": 4, "per_unit_cost": 4}
@@ -85,6 +84,11 @@ class VerifyResult:
 
 
 def _expected_ddl() -> dict[str, str]:
+    from sqlalchemy import create_engine
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from .tables import V07_TABLES
+
     engine = create_engine("sqlite://")
     ddl = {}
     for table in V07_TABLES:
@@ -114,6 +118,8 @@ def compare_frames(
     different (a row present on one side only counts as different in every column), and the
     first differing values.
     """
+    import pandas as pd
+
     merged = before.merge(after, on=key, how="outer", suffixes=("_before", "_after"), indicator=True)
     both = merged["_merge"] == "both"
     rows, bad = [], []
@@ -135,6 +141,8 @@ def compare_frames(
 
 
 def _empty_mismatches() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(columns=["table", "column", "key", "before", "after"])
 
 
@@ -160,6 +168,8 @@ def _compare_databases(
     db: str | os.PathLike[str], staging: str | os.PathLike[str], *, with_uuids: bool
 ) -> _DatabaseFacts:
     """Every check made inside SQLite: integrity, references, schema, counts, fields, other tables."""
+    import pandas as pd
+
     with open_database(staging) as conn:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         broken = len(conn.execute("PRAGMA foreign_key_check").fetchall())
@@ -202,6 +212,8 @@ def verify(
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
     and the documents are read one run at a time, so memory stays flat at any size.
     """
+    import pandas as pd
+
     inspect_database(db, integrity=False)
     inspect_database(staging, integrity=False)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
@@ -280,6 +292,8 @@ def compare_tables(
     applied only where the stored values differ). Returns ``(fields, mismatches)`` as
     :func:`compare_frames` does.
     """
+    import pandas as pd
+
     conn.create_function("bakemigrate_number", 2, db_number_to_text, deterministic=True)
     columns = [c for c in table_columns(conn, table, "original") if c != key]
     after_columns = set(table_columns(conn, table))
@@ -404,6 +418,8 @@ class _FieldTally:
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(fields, mismatches)`` for the columns the document has."""
+        import pandas as pd
+
         rows, bad = [], []
         for column in self.columns:
             n = self.different.get(column, 0) + self.absent_different.get(column, 0)
@@ -476,6 +492,8 @@ class _DocumentComparison:
 
     def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(fields, mismatches)`` for the runs and consumptions of the document."""
+        import pandas as pd
+
         empty = pd.DataFrame(columns=["table", "column", "compared", "equal", "different"])
         if not self.documented and not self.pending_runs[1]:
             return empty, _empty_mismatches()
@@ -505,6 +523,8 @@ class _DocumentComparison:
 
     def shortfalls(self) -> pd.DataFrame:
         """The runs of the document that made fewer items than expected, oldest first."""
+        import pandas as pd
+
         columns = ["uuid", "recipe_name", "produced_at", "expected_yield", "actual_yield", "unaccounted"]
         frame = pd.DataFrame(self.gaps, columns=columns)
         return frame.sort_values("produced_at", kind="stable").reset_index(drop=True)[columns]
@@ -512,6 +532,8 @@ class _DocumentComparison:
 
 def _statuses(conn: sqlite3.Connection, *, with_uuids: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The mix of statuses of the staging runs, and the facts the policy check needs."""
+    import pandas as pd
+
     mix = pd.DataFrame(
         conn.execute(
             "SELECT production_status, count(*), sum(loss_quantity) FROM production_runs "
