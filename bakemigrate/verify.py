@@ -574,6 +574,8 @@ def _status_policy(
 
 def _rule_mismatches(rules: RuleCheck) -> pd.DataFrame:
     """The values that differ from the loss rules, in the shape of the other mismatches."""
+    import pandas as pd
+
     if not rules.mismatches:
         return _empty_mismatches()
     frame = pd.DataFrame(rules.mismatches, columns=["table", "column", "key", "before", "after"], dtype=object)

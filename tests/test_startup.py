@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -48,3 +49,43 @@ def test_a_valid_document_is_checked_without_jsonschema(fixture_export: Path) ->
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "production_runs[3].expected_yield: expected integer, got \"48\"" in done.stdout
+
+
+# Names under which modules use the heavy libraries, and the library each stands for.
+HEAVY_NAMES = {"pd": "pandas", "jsonschema": "jsonschema", "nbclient": "nbclient", "matplotlib": "matplotlib"}
+
+
+def _imports_name(node: ast.AST, name: str) -> bool:
+    return any(
+        isinstance(n, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name.split(".")[0]) == name for a in n.names)
+        for n in node.body  # type: ignore[attr-defined]
+    )
+
+
+def test_heavy_libraries_are_imported_inside_the_functions_that_use_them() -> None:
+    """A module-level import only for type checking is not there at run time: each use needs its import."""
+    unimported = []
+    for path in sorted((REPO / "bakemigrate").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                heavy = [a.name for a in node.names if a.name.split(".")[0] in HEAVY_NAMES.values()]
+                if heavy or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0]
+                             in {*HEAVY_NAMES.values(), "sqlalchemy"}):
+                    unimported.append(f"{path.name}:{node.lineno}: imported when the module is")
+
+        def visit(node: ast.AST, imported: frozenset[str], where: str) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    here = imported | {n for n in HEAVY_NAMES if _imports_name(child, n)}
+                    used = {n.id for b in child.body for n in ast.walk(b) if isinstance(n, ast.Name)}
+                    for name in sorted((used & set(HEAVY_NAMES)) - here):
+                        if not any(_imports_name(f, name) for f in ast.walk(child)
+                                   if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f is not child):
+                            unimported.append(f"{where}{child.name} (line {child.lineno}) uses {name}")
+                    visit(child, frozenset(here), f"{where}{child.name}.")
+                else:
+                    visit(child, imported, where)
+
+        visit(tree, frozenset(), f"{path.name}: ")
+    assert unimported == []
