@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import subprocess
 from pathlib import Path
 
 from fixture_paths import FIXTURES, REFERENCE, REPO
@@ -35,3 +37,21 @@ def test_no_code_reads_a_folder_beside_the_repository() -> None:
                 if OUTSIDE.search(line):
                     offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_package_data_names_only_files_that_exist() -> None:
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    section = re.search(r"^\[tool\.setuptools\.package-data\]\n(.*?)(?=^\[|\Z)", text, re.MULTILINE | re.DOTALL)
+    assert section
+    entries = re.findall(r"^(\w+) = (\[.*\])$", section.group(1), re.MULTILINE)
+    assert entries
+    for package, listed in entries:
+        for pattern in ast.literal_eval(listed):
+            assert list((REPO / package).glob(pattern)), f"{package}/{pattern} matches no file"
+
+
+def test_what_running_the_notebook_leaves_is_ignored_by_git() -> None:
+    left = ["notebooks/bakemigrate-work/journal.json", "notebooks/.ipynb_checkpoints/x-checkpoint.ipynb",
+            "docs/.ipynb_checkpoints/x-checkpoint.ipynb"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *left], cwd=REPO, capture_output=True, text=True)
+    assert done.stdout.split() == left
