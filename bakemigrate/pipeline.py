@@ -369,7 +369,8 @@ class Migration:
         source = self._backup_record()
         checked = self._vouched(self.export_v10, "export")
         result = verify(source.path, self.staging, self.export_v10,
-                        expected=self.export_v11 if self.infer_losses else None, checked=checked)
+                        expected=self.export_v11 if self.infer_losses else None, checked=checked,
+                        infer_losses=bool(self.infer_losses))
         self.journal.record("verify", verdict=result.verdict, staging_sha256=self._sha256(self.staging))
         return result
 

@@ -161,7 +161,6 @@ class _DatabaseFacts:
     untouched_tables: list[str]
     status_mix: pd.DataFrame
     statuses: dict[str, Any]
-    rules: RuleCheck
 
 
 def _compare_databases(
@@ -184,7 +183,6 @@ def _compare_databases(
         f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC)
         conn.execute("DETACH DATABASE original")
         status_mix, statuses = _statuses(conn, with_uuids=with_uuids)
-        rules = check_database(conn, infer_losses=with_uuids, limit=MAX_MISMATCHES)
     untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V06))
     return _DatabaseFacts(
         integrity=integrity, broken_references=broken, schema_differences=schema_diff,
@@ -192,7 +190,7 @@ def _compare_databases(
         fields=pd.concat([f1, f2], ignore_index=True),
         mismatches=pd.concat([m for m in (m1, m2) if len(m)] or [_empty_mismatches()], ignore_index=True),
         changed_tables=_changed_tables(db, staging, untouched), untouched_tables=untouched,
-        status_mix=status_mix, statuses=statuses, rules=rules,
+        status_mix=status_mix, statuses=statuses,
     )
 
 
@@ -203,11 +201,14 @@ def verify(
     *,
     expected: str | os.PathLike[str] | None = None,
     checked: bool = False,
+    infer_losses: bool | None = None,
 ) -> VerifyResult:
     """Compare ``staging`` (v0.7) with the original ``db`` (v0.6) and its export ``before``.
 
-    ``expected`` is the transformed (v1.1) document when losses were inferred; without it every run
-    must be ``complete`` with 0 losses. ``checked`` says ``before`` is bakemigrate's own export,
+    ``expected`` is the transformed (v1.1) document; without it every run must be ``complete`` with
+    0 losses. ``infer_losses`` says whether its shortfalls were recorded as losses, which every
+    run and loss row must then follow, as bake-tracker 0.7's rules give them (None: when the
+    document records any loss). ``checked`` says ``before`` is bakemigrate's own export,
     proven unchanged since it was written (it is then read by :func:`~bakemigrate.jsonstream.own_runs`).
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
     and the documents are read one run at a time, so memory stays flat at any size.
@@ -235,6 +236,9 @@ def verify(
           "production tables exactly as v0.7 creates them" if not facts.schema_differences
           else f"differs: {', '.join(facts.schema_differences)}")
     expected_runs, expected_losses = _expected_statuses(expected) if expected is not None else (None, 0)
+    inferred = expected is not None and (expected_losses > 0 if infer_losses is None else infer_losses)
+    with open_database(staging) as conn:
+        rules = check_database(conn, infer_losses=inferred, limit=MAX_MISMATCHES)
     before_counts, after_counts = facts.before_counts, facts.after_counts
     summary = pd.DataFrame(
         [
@@ -256,7 +260,7 @@ def verify(
 
     f3, m3 = document.result()
     fields = pd.concat([facts.fields, f3], ignore_index=True)
-    m4 = _rule_mismatches(facts.rules)
+    m4 = _rule_mismatches(rules)
     mismatches = pd.concat([m for m in (facts.mismatches, m3, m4) if len(m)] or [_empty_mismatches()],
                            ignore_index=True)
     db_fields = facts.fields
@@ -267,7 +271,7 @@ def verify(
           f"{int(f3['compared'].sum()):,} values compared with {Path(before).name}, "
           f"{int(f3['different'].sum())} differ")
 
-    policy_ok, policy_detail = _status_policy(facts.statuses, facts.rules, expected_runs, expected_losses)
+    policy_ok, policy_detail = _status_policy(facts.statuses, rules, expected_runs, expected_losses)
     check("statuses and losses", policy_ok, policy_detail)
     passed = all(c["passed"] for c in checks)
     return VerifyResult(
@@ -278,7 +282,7 @@ def verify(
         mismatches=mismatches,
         status_mix=facts.status_mix,
         shortfalls=document.shortfalls(),
-        infer_losses=expected is not None,
+        infer_losses=inferred,
     )
 
 

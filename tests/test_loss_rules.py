@@ -200,3 +200,21 @@ def test_without_the_option_any_loss_is_refused(fixture_db: Path, tmp_path: Path
     detail = result.checks.set_index("check").loc["statuses and losses"]
     assert not detail["passed"] and "differ from complete with 0 losses" in detail["detail"]
 
+
+
+@pytest.mark.parametrize("infer", [False, True])
+def test_step_by_step_switch_checks_the_rules_the_document_was_made_with(cli, fixture_db: Path, tmp_path: Path,
+                                                                         infer: bool) -> None:
+    work = tmp_path / "work"
+    backup = work / "backup" / fixture_db.name
+    v10, v11, staging = work / "export_v1.0.json", work / "export_v1.1.json", work / "staging.db"
+    steps = [("backup", fixture_db, "--workdir", work), ("export", backup, v10, "--quiet"),
+             ("transform", v10, v11, *(["--infer-losses"] if infer else [])), ("reset", backup, staging),
+             ("import", v11, staging, "--quiet"), ("switch", fixture_db, "--workdir", work, "--yes")]
+    for step in steps:
+        result = cli(*step)
+        assert result.returncode == 0, (step[0], result.stdout, result.stderr)
+    conn = sqlite3.connect(fixture_db)
+    statuses = dict(conn.execute("SELECT production_status, count(*) FROM production_runs GROUP BY 1"))
+    conn.close()
+    assert statuses == ({"complete": 44, "partial_loss": 12, "total_loss": 4} if infer else {"complete": 60})
