@@ -76,7 +76,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
-    result = verify(args.db, args.staging, args.before)
+    result = verify(args.db, args.staging, args.before, infer_losses=args.infer_losses)
     print(result.summary_table())
     print(result.summary_line())
     return 0 if result.passed else 1
@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("db", metavar="DB", type=Path, help="the original v0.6 database")
     p.add_argument("staging", metavar="STAGING", type=Path)
     p.add_argument("--before", metavar="EXPORT", type=Path, required=True, help="the v1.0 export")
+    p.add_argument("--infer-losses", action="store_true",
+                   help="shortfalls were recorded as losses: check them against 0.7's rules")
 
     p = _add(sub, "switch", _cmd_switch, "Replace the database with the verified staging copy.")
     p.add_argument("db", metavar="DB", type=Path)

@@ -205,11 +205,12 @@ def verify(
 ) -> VerifyResult:
     """Compare ``staging`` (v0.7) with the original ``db`` (v0.6) and its export ``before``.
 
-    ``expected`` is the transformed (v1.1) document; without it every run must be ``complete`` with
-    0 losses. ``infer_losses`` says whether its shortfalls were recorded as losses, which every
-    run and loss row must then follow, as bake-tracker 0.7's rules give them (None: when the
-    document records any loss). ``checked`` says ``before`` is bakemigrate's own export,
-    proven unchanged since it was written (it is then read by :func:`~bakemigrate.jsonstream.own_runs`).
+    ``expected`` is the transformed (v1.1) document, whose statuses the runs must have.
+    ``infer_losses`` says whether the shortfalls were recorded as losses: every run and loss row
+    must then be what bake-tracker 0.7's rules give, else every run must be ``complete`` with 0
+    losses (None: losses were inferred when ``expected`` records any). ``checked`` says ``before``
+    is bakemigrate's own export, proven unchanged since it was written (it is then read by
+    :func:`~bakemigrate.jsonstream.own_runs`).
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
     and the documents are read one run at a time, so memory stays flat at any size.
     """
@@ -236,15 +237,16 @@ def verify(
           "production tables exactly as v0.7 creates them" if not facts.schema_differences
           else f"differs: {', '.join(facts.schema_differences)}")
     expected_runs, expected_losses = _expected_statuses(expected) if expected is not None else (None, 0)
-    inferred = expected is not None and (expected_losses > 0 if infer_losses is None else infer_losses)
+    inferred = (expected is not None and expected_losses > 0) if infer_losses is None else infer_losses
     with open_database(staging) as conn:
         rules = check_database(conn, infer_losses=inferred, limit=MAX_MISMATCHES)
+    new_losses = expected_losses if expected is not None else rules.loss_rows_expected
     before_counts, after_counts = facts.before_counts, facts.after_counts
     summary = pd.DataFrame(
         [
             {
                 "table": t,
-                "before": before_counts.get(t, expected_losses if t == "production_losses" else None),
+                "before": before_counts.get(t, new_losses if t == "production_losses" else None),
                 "after": after_counts.get(t),
             }
             for t in sorted(set(before_counts) | set(after_counts))

@@ -210,10 +210,18 @@ def test_step_by_step_switch_checks_the_rules_the_document_was_made_with(cli, fi
     v10, v11, staging = work / "export_v1.0.json", work / "export_v1.1.json", work / "staging.db"
     steps = [("backup", fixture_db, "--workdir", work), ("export", backup, v10, "--quiet"),
              ("transform", v10, v11, *(["--infer-losses"] if infer else [])), ("reset", backup, staging),
-             ("import", v11, staging, "--quiet"), ("switch", fixture_db, "--workdir", work, "--yes")]
+             ("import", v11, staging, "--quiet")]
     for step in steps:
         result = cli(*step)
         assert result.returncode == 0, (step[0], result.stdout, result.stderr)
+    # the verify command checks what it is told: the rules of 0.7, or every run complete
+    for flag in (False, True):
+        result = cli("verify", backup, staging, "--before", v10, *(["--infer-losses"] if flag else []))
+        statuses = next(line for line in result.stdout.splitlines() if line.startswith("statuses and losses"))
+        assert result.returncode == (0 if flag == infer else 1), result.stdout
+        assert ("True" in statuses) == (flag == infer), statuses
+    result = cli("switch", fixture_db, "--workdir", work, "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
     conn = sqlite3.connect(fixture_db)
     statuses = dict(conn.execute("SELECT production_status, count(*) FROM production_runs GROUP BY 1"))
     conn.close()
