@@ -13,6 +13,10 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MigrationError
+from .locate import WORK_FOLDER_NAME
+
+DEMO_WORK_FOLDER = "bakemigrate-demo-work"
+"""The notebook's work folder for a demo rehearsal (no --db), in the current folder."""
 
 
 def _cmd_transform(args: argparse.Namespace) -> int:
@@ -94,8 +98,13 @@ def _cmd_switch(args: argparse.Namespace) -> int:
 def _cmd_rollback(args: argparse.Namespace) -> int:
     from .pipeline import Migration, confirm_or_refuse
 
-    confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?")
-    result = Migration(args.db, args.workdir, infer_losses=None).rollback(confirm=True)
+    migration = Migration(args.db, args.workdir, infer_losses=None)
+    plan = migration.rollback_plan()
+    if plan.needed:
+        for line in plan.lines():
+            print(line)
+        confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?")
+    result = migration.rollback(confirm=True)
     print(result.summary_line())
     return 0
 
@@ -141,6 +150,28 @@ def _cmd_locate(args: argparse.Namespace) -> int:
     return 0 if found.exists and not found.problem else 2
 
 
+def _add_database(parser: argparse.ArgumentParser, *, workdir: bool = True) -> None:
+    """The DB argument (optional: the database the app itself uses) and, with `workdir`, --workdir."""
+    parser.add_argument("db", metavar="DB", type=Path, nargs="?", default=None,
+                        help="the bake-tracker database (default: where the app keeps it; see `bakemigrate locate`)")
+    if workdir:
+        parser.add_argument("--workdir", metavar="DIR", type=Path, default=None,
+                            help=f"the work folder for backup, exports and journal (default: {WORK_FOLDER_NAME} "
+                                 "beside the database)")
+
+
+def _resolve_database(args: argparse.Namespace) -> None:
+    """Fill in an omitted DB (the app's own database, said in the first line) and --workdir."""
+    from .locate import default_workdir, located_database
+
+    if getattr(args, "db", "absent") is None and args.command != "notebook":
+        args.db = located_database()
+        print(f"database: {args.db} (where bake-tracker keeps it)",
+              file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+    if hasattr(args, "workdir") and args.workdir is None:
+        args.workdir = default_workdir(args.db) if args.db is not None else Path(DEMO_WORK_FOLDER)
+
+
 def _add(
     sub: argparse._SubParsersAction,
     name: str,
@@ -177,11 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace DB if it exists")
 
     p = _add(sub, "backup", _cmd_backup, "Make a verified copy of the database in the work folder.")
-    p.add_argument("db", metavar="DB", type=Path)
-    p.add_argument("--workdir", metavar="DIR", type=Path, required=True)
+    _add_database(p)
 
     p = _add(sub, "export", _cmd_export, "Export the production history (v1.0, with extension keys).")
-    p.add_argument("db", metavar="DB", type=Path)
+    _add_database(p, workdir=False)
     p.add_argument("output", metavar="OUTPUT", type=Path)
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -204,18 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shortfalls were recorded as losses: check them against 0.7's rules")
 
     p = _add(sub, "switch", _cmd_switch, "Replace the database with the verified staging copy.")
-    p.add_argument("db", metavar="DB", type=Path)
-    p.add_argument("--workdir", metavar="DIR", type=Path, required=True)
+    _add_database(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = _add(sub, "rollback", _cmd_rollback, "Put the pre-migration backup back in place.")
-    p.add_argument("db", metavar="DB", type=Path)
-    p.add_argument("--workdir", metavar="DIR", type=Path, required=True)
+    _add_database(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = _add(sub, "migrate", _cmd_migrate, "Run every step in order, with a journal in the work folder.")
-    p.add_argument("db", metavar="DB", type=Path)
-    p.add_argument("--workdir", metavar="DIR", type=Path, required=True)
+    _add_database(p)
     p.add_argument("--yes", action="store_true", help="switch without asking")
     p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
     p.add_argument("--infer-losses", action="store_true", help="record historical shortfalls as losses")
@@ -228,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "notebook", _cmd_notebook, "Run the guided notebook headlessly and keep the record.")
     p.add_argument("--db", metavar="DB", type=Path, default=None, help="default: a fresh demo database")
-    p.add_argument("--workdir", metavar="DIR", type=Path, required=True)
+    p.add_argument("--workdir", metavar="DIR", type=Path, default=None,
+                   help=f"the work folder (default: {WORK_FOLDER_NAME} beside DB, or {DEMO_WORK_FOLDER} for a demo)")
     p.add_argument("--output", metavar="OUT.ipynb", type=Path, required=True)
     p.add_argument("--infer-losses", action="store_true", help="record historical shortfalls as losses")
     return parser
@@ -239,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _resolve_database(args)
         return int(args.handler(args))
     except MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import Any
 from .errors import DatabaseRefused, MigrationError
 
 DB_NAME = "bake_tracker.db"
+WORK_FOLDER_NAME = "bakemigrate-work"
 ENV_VARIABLE = "BAKING_TRACKER_ENV"
 
 
@@ -141,3 +142,11 @@ def not_found(found: Location) -> DatabaseNotFound:
         f"no bake-tracker database at {places}; pass its path as DB "
         f"(or, for an app run with {ENV_VARIABLE}=development, --app-dir DIR)"
     )
+
+
+def default_workdir(db: str | os.PathLike[str]) -> Path:
+    """The work folder of `db` when none is given: `bakemigrate-work` beside it, whatever the current folder.
+
+    The CLI, the notebook and a later rollback therefore all find the same journal and backup.
+    """
+    return Path(os.path.abspath(db)).parent / WORK_FOLDER_NAME

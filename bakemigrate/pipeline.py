@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backup import BackupResult, backup, read_manifest, verify_backup
+from .changes import Changes, changes_since, table_marks
 from .db import DatabaseInfo, broken_references, ensure_not_in_use, inspect_database, sha256_file
 from .errors import DatabaseRefused, MigrationError, VerificationFailed
 from .exporter import ExportResult, export, export_and_transform
 from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
 from .reset import ResetResult, reset
-from .rollback import RollbackResult, rollback
+from .rollback import RollbackPlan, RollbackResult, keep_copy, rollback
 from .switch import SwitchResult, switch
 from .transform import TransformReport, transform_file, transform_report
 from .verify import VerifyResult, verify
@@ -199,7 +200,8 @@ class Migration:
                 self._journal.record("start", db=str(self.db.resolve()), infer_losses=self.infer_losses)
             elif started.get("db") != str(self.db.resolve()):
                 raise MigrationError(
-                    f"{self.workdir}: this work folder belongs to {started.get('db')}; use a new work folder"
+                    f"{self.workdir}: this work folder belongs to {started.get('db')}, not to "
+                    f"{self.db.resolve()}; use another work folder (--workdir DIR)"
                 )
             elif self.infer_losses is None:
                 self.infer_losses = bool(started.get("infer_losses"))
@@ -396,7 +398,7 @@ class Migration:
             verified is not None and verified["verdict"] == "PASS" and not self.staging.exists()
             and self.db.exists() and self._sha256(self.db) == verified["staging_sha256"]
         ):  # renamed into place, then stopped before the journal recorded it
-            self.journal.record("switch", sha256=verified["staging_sha256"])
+            self.journal.record("switch", sha256=verified["staging_sha256"], marks=table_marks(self.db))
             return SwitchResult(db=self.db, switched=True, sha256=verified["staging_sha256"])
         if verified is None or not self.staging.exists() or self._sha256(self.staging) != verified["staging_sha256"]:
             verified = self._verify_files()
@@ -408,16 +410,50 @@ class Migration:
         source = self._backup_record()
         result = switch(self.db, self.staging, original_sha256=(source.original_sha256, source.sha256),
                         staging_sha256=verified["staging_sha256"])
-        self.journal.record("switch", sha256=result.sha256)
+        self.journal.record("switch", sha256=result.sha256, marks=table_marks(self.db))
         return result
 
-    def rollback(self, confirm: bool) -> RollbackResult:
-        """Put the backup back in place of the database (only when ``confirm``)."""
+    def rollback_plan(self) -> RollbackPlan:
+        """What a rollback would do, before it does it: nothing, or restore the backup and discard `changes`.
+
+        Raises:
+            MigrationError: the database was never switched by this work folder (nothing to roll back;
+                the database is kept as it is, with everything the app wrote to it).
+        """
         source = self._backup_record()
+        current = self._sha256(self.db) if self.db.exists() else None
+        if current in (source.original_sha256, source.sha256):
+            return RollbackPlan(self.db, source.path, needed=False)
+        switched = self.journal.get("switch")
+        verified = self.journal.get("verify") or {}
+        if switched is None and current is not None and current == verified.get("staging_sha256"):
+            switched = {"sha256": current}  # renamed into place, stopped before the journal recorded it
+        if switched is None:
+            raise MigrationError(
+                f"nothing to roll back: {self.db} was never replaced by the migration in {self.workdir}; "
+                "it is kept as it is, with everything the app wrote to it"
+            )
+        changes = Changes()
+        if current is not None and current != switched.get("sha256"):
+            changes = changes_since(self.db, switched.get("marks") or {})
+            changes.file_changed = True
+        return RollbackPlan(self.db, source.path, needed=True, changes=changes)
+
+    def rollback(self, confirm: bool) -> RollbackResult:
+        """Put the backup back in place of the database (only when `confirm`).
+
+        The database as it is now is first kept as a new, timestamped copy in the work folder, so the
+        rollback itself can be undone; nothing the app wrote since the switch is lost.
+        """
+        plan = self.rollback_plan()
         if not confirm:
             raise MigrationError("rollback needs confirmation: nothing was changed")
+        source = self._backup_record()
+        kept = keep_copy(self.db, self.workdir) if plan.needed and self.db.exists() else None
         result = rollback(self.db, source)
-        self.journal.record("rollback", sha256=result.sha256)
+        result.kept = kept
+        result.changes = plan.changes
+        self.journal.record("rollback", sha256=result.sha256, kept=str(kept) if kept else None)
         self.journal.forget("switch")
         return result
 

@@ -5,13 +5,38 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from .backup import BackupResult, verify_backup
-from .db import sha256_file
+from .changes import Changes
+from .db import copy_database, sha256_file
 from .errors import MigrationError
+from .jsonio import temporary_beside
 from .switch import replace_database
+
+KEPT_PREFIX = "before-rollback-"
+
+
+@dataclass
+class RollbackPlan:
+    """What a rollback would do: restore the backup (`needed`) and discard `changes`."""
+
+    db: Path
+    backup: Path
+    needed: bool
+    changes: Changes = field(default_factory=Changes)
+
+    def lines(self) -> list[str]:
+        """What a person reads before agreeing."""
+        if not self.needed:
+            return []
+        if not self.changes.file_changed:
+            return [f"{self.db} is the migrated database as it was switched in; nothing entered since is lost"]
+        return [f"{self.db} changed since the switch; the rollback replaces it with the pre-migration backup:",
+                *self.changes.lines(),
+                "the current file is kept as a copy in the work folder first"]
 
 
 @dataclass
@@ -22,15 +47,40 @@ class RollbackResult:
     backup: Path
     restored: bool
     sha256: str
+    kept: Path | None = None
+    """The copy of the database as it was just before the rollback (never overwritten)."""
+    changes: Changes = field(default_factory=Changes)
 
     def summary_line(self) -> str:
         """One line for the terminal."""
         if not self.restored:
             return f"rollback: {self.db} already is the pre-migration database; nothing to do"
+        kept = f"; the database as it was is kept in {self.kept}" if self.kept else ""
         return (
             f"rolled back: {self.db} is the pre-migration database again "
-            f"(restored from {self.backup}, content proven equal)"
+            f"(restored from {self.backup}, content proven equal){kept}"
         )
+
+
+def keep_copy(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> Path:
+    """A consistent copy of `db` as it is now, under a new timestamped name in `workdir`."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = Path(workdir)
+    target = folder / f"{KEPT_PREFIX}{stamp}.db"
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{KEPT_PREFIX}{stamp}-{n}.db"
+    with temporary_beside(target) as partial:
+        try:
+            copy_database(db, partial)
+            partial.chmod(Path(db).stat().st_mode & 0o777)  # as private as the database itself
+            os.replace(partial, target)
+        except OSError as exc:
+            raise MigrationError(
+                f"{target}: cannot keep a copy of the database ({exc.strerror or exc}); nothing was changed"
+            ) from None
+    return target
 
 
 def rollback(db: str | os.PathLike[str], backup: BackupResult) -> RollbackResult:
