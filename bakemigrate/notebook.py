@@ -1,15 +1,21 @@
 """The guided notebook: the helpers its cells call, and a headless runner that keeps a record.
 
-Inside the notebook (``notebooks/migrate_v0.6_to_v0.7.ipynb``), :func:`start` checks the four
-parameters and returns a :class:`Guide`. Every step cell asks the guide whether to go on
-(:meth:`Guide.go`), calls one :class:`~bakemigrate.pipeline.Migration` method through
-:meth:`Guide.call` and displays the result. When a step cannot go on, the guide shows one sentence
-saying what is wrong and what to do, and stops the run with :class:`NotebookStopped` (no traceback).
-When the database is already migrated, the remaining steps say so and are skipped without error.
+Inside the notebook (`notebooks/migrate_v0.6_to_v0.7.ipynb`), every code cell starts from
+[here][bakemigrate.notebook.here], which reads the settings cell's parameters and returns the
+[Guide][bakemigrate.notebook.Guide] of this database and work folder (the same one each time, so
+re-running a cell keeps what is done; after a kernel restart a new one reads the work folder's
+journal). A cell therefore works alone, in any order: it runs its step when the steps before it
+are done, and otherwise says which cell to run. When a step refuses, the guide shows one sentence
+saying what is wrong and what to do and stops the run with
+[NotebookStopped][bakemigrate.notebook.NotebookStopped] (one line, no traceback). The
+verification is kept in the work folder when it runs, so after the switch the notebook still
+shows it, marked as recorded.
 
-Outside, :func:`run_notebook` executes the notebook in a fresh kernel of this very Python (whatever
-kernels the user has installed), injects the parameters after the ``parameters`` cell (as papermill
-does) and writes the executed notebook, with an HTML copy beside it, as the record of the run.
+Outside, [run_notebook][bakemigrate.notebook.run_notebook] executes the notebook in a fresh kernel
+of this very Python (whatever kernels the user has installed), injects the parameters (as
+papermill does) and writes the executed notebook, with an HTML copy beside it, as the record of
+the run: a record shows the parameters used in the settings cell and paths relative to the folder
+it ran in.
 """
 
 from __future__ import annotations
@@ -22,20 +28,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
+from . import readable as view
 from .errors import MigrationError, VerificationFailed
-from .jsonio import atomic_writer, load_json
-
-if TYPE_CHECKING:
-    import pandas as pd
+from .jsonio import atomic_writer, load_json, write_json_atomic
 
 NOTEBOOK_NAME = "migrate_v0.6_to_v0.7.ipynb"
-#: The names the ``parameters`` cell defines (the contract with a headless run).
+#: The names the `parameters` cell defines (the contract with a headless run).
 PARAMETERS = ("DB_PATH", "WORK_DIR", "INFER_LOSSES", "CONFIRM_SWITCH")
 #: The steps, in order, with the label a person reads.
 STEPS = {
@@ -49,12 +52,30 @@ STEPS = {
     "switch": "7 · switch",
     "rollback": "8 · rollback",
 }
-#: Key of the output metadata that carries a run's outcome, read back by :func:`run_notebook`.
+#: The step whose journal record a step needs before it runs.
+NEEDS = {"export": "backup", "transform": "export", "reset": "transform", "import": "reset",
+         "verify": "import", "switch": "verify"}
+_METHODS = {"import": "import_"}
+#: The parts of the verification the cells of step 6 show.
+VERIFICATION_PARTS = ("checks", "rows", "fields", "statuses", "charts", "verdict")
+#: The verification kept in the work folder, shown again after the switch.
+VERIFICATION_RECORD = "verification.json"
+_FRAMES = ("checks", "summary", "fields", "mismatches", "status_mix", "shortfalls")
+#: Key of the output metadata that carries a run's outcome, read back by `run_notebook`.
 OUTCOME_KEY = "bakemigrate"
 DEMO_FOLDER = "demo"
 DEMO_NAME = "bake_tracker.db"
 #: Seconds one cell may run in a headless run before it is stopped.
 CELL_TIMEOUT = 3600
+FROM_THE_TOP = "run the cells from the top (menu *Run › Run All Cells*); the steps already done are not redone"
+RECORD_INTRO = """
+# A real migration record
+
+This page is the guided notebook as it ran from start to finish on bake-tracker's demo database
+(200 production runs): what each step showed, the verification that proved nothing was lost, and
+the switch. Your own run shows the same tables for your data. The code of each step is left out
+here; open the notebook itself to run it on your database (see *With the notebook* in the guide).
+"""
 
 
 # =============================================================================================
@@ -65,7 +86,7 @@ CELL_TIMEOUT = 3600
 class NotebookStopped(Exception):
     """The run stops here for a reason a person can act on; the message is that one sentence.
 
-    IPython shows :meth:`_render_traceback_` instead of a traceback, so the cell's error output is
+    IPython shows `_render_traceback_` instead of a traceback, so the cell's error output is
     one line; a headless run reports the message and the exit code.
     """
 
@@ -78,7 +99,7 @@ class NotebookStopped(Exception):
 
 
 def _escape(text: object) -> str:
-    """``text`` made literal in Markdown (paths and names keep their ``_`` and ``*``)."""
+    """`text` made literal in Markdown (paths and names keep their `_` and `*`)."""
     return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", str(text))
 
 
@@ -92,6 +113,11 @@ def _markdown(text: str) -> Any:
     from IPython.display import Markdown
 
     return Markdown(text)
+
+
+def _note(text: str) -> None:
+    """Show one sentence in italics (a step skipped, or what to run first)."""
+    _display(_markdown(f"*{text}*"))
 
 
 def say(result: Any) -> Any:
@@ -112,10 +138,10 @@ def _announce(
 
 
 def stop(message: str, *, exit_code: int = 2, step: str | None = None, hint: str = "") -> NoReturn:
-    """Show ``message`` (one sentence) with what to do, then stop the run.
+    """Show `message` (one sentence) with what to do, then stop the run.
 
     Raises:
-        NotebookStopped: always, carrying ``message`` and ``exit_code``.
+        NotebookStopped: always, carrying `message` and `exit_code`.
     """
     status = "verification-failed" if exit_code == 1 else "refused"
     where = f"Stopped at step {STEPS[step]}:" if step in STEPS else "Stopped:"
@@ -123,46 +149,8 @@ def stop(message: str, *, exit_code: int = 2, step: str | None = None, hint: str
     raise NotebookStopped(message, exit_code)
 
 
-def facts(result: Any, *names: str) -> pd.DataFrame:
-    """Chosen fields of a step's result as a two-column table (``fact``, ``value``).
-
-    Lists are shown by their length; paths and other values as text.
-    """
-    import pandas as pd
-
-    if not is_dataclass(result):
-        raise TypeError(f"facts() needs a step result, not {type(result).__name__}")
-    available = [f.name for f in fields(result)]
-    rows = []
-    for name in names or available:
-        value = getattr(result, name)
-        if isinstance(value, (list, tuple)):
-            value = len(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            value = f"{value:,}"
-        label = re.sub(r"v(\d)_(\d)", r"v\1.\2", name).replace("_", " ")
-        rows.append((label, str(value)))
-    return pd.DataFrame(rows, columns=["fact", "value"])
-
-
-def export_preview(path: str | os.PathLike[str], runs: int = 5) -> pd.DataFrame:
-    """The first ``runs`` production runs of an export document, one row each (consumptions counted)."""
-    import pandas as pd
-
-    doc = load_json(path)
-    rows = []
-    for run in doc.get("production_runs", [])[:runs]:
-        row = {k: v for k, v in run.items() if not isinstance(v, (list, dict))}
-        row["consumptions"] = len(run.get("consumptions", []))
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    preferred = ["produced_at", "recipe_name", "num_batches", "expected_yield", "actual_yield",
-                 "total_ingredient_cost", "consumptions"]
-    return frame[[c for c in preferred if c in frame.columns]]
-
-
 def chart(fig: Any) -> Any:
-    """A matplotlib figure as a PNG image for ``display()`` (works with any matplotlib backend)."""
+    """A matplotlib figure as a PNG image for `display()` (works with any matplotlib backend)."""
     from IPython.display import Image
 
     from .plots import png
@@ -194,15 +182,18 @@ def start(
     *,
     infer_losses: bool = False,
     confirm_switch: bool = False,
+    quiet: bool = False,
 ) -> Guide:
-    """Check the parameters and set up the run; ``db_path=None`` makes a demo database in ``work_dir``.
+    """Check the parameters and set up the run; `db_path=None` makes a demo database in `work_dir`.
+
+    Unless `quiet`, the settings are shown as a short list.
 
     Raises:
         NotebookStopped: a parameter is wrong (one sentence naming it).
     """
     from .pipeline import Migration
 
-    hint = "Correct it in the parameters cell, then run the notebook again from the top."
+    hint = "Correct it in the settings cell, run that cell, then run the notebook again from the top."
     try:
         _check_parameters(db_path, work_dir, infer_losses, confirm_switch)
         demo_note = ""
@@ -212,13 +203,8 @@ def start(
         stop(str(exc), step=None, hint=hint)
     migration = Migration(db_path, work_dir, infer_losses=infer_losses, progress=False)
     guide = Guide(migration, confirm_switch=confirm_switch)
-    lines = [
-        f"- database: `{migration.db}`{demo_note}",
-        f"- work folder: `{migration.workdir}`",
-        f"- historical shortfalls recorded as losses: {'yes' if infer_losses else 'no'}",
-        f"- switch confirmed: {'yes' if confirm_switch else 'no (step 7 will wait for you)'}",
-    ]
-    _display(_markdown("\n".join(lines)))
+    if not quiet:
+        guide.settings(demo_note)
     return guide
 
 
@@ -236,12 +222,53 @@ def _demo_database(work_dir: Path) -> tuple[Path, str]:
     return path, f" (a new demo database: {summary.runs} production runs, {summary.consumptions} consumptions)"
 
 
+#: The guides of this kernel, by their parameters: re-running a cell finds the steps it has done.
+_GUIDES: dict[tuple[str, str, bool], Guide] = {}
+
+
+class _NoSettings:
+    """What a cell gets before the settings cell has run: every action says to run it first."""
+
+    def _explain(self, *args: Any, **kwargs: Any) -> None:
+        _note("The settings are not set yet: run the cell under *Settings* first (click in it and press "
+              "Shift+Enter), then this cell again.")
+
+    run = show = rollback = finish = _explain
+
+
+def here(namespace: dict[str, Any], *, show_settings: bool = False) -> Guide | _NoSettings:
+    """The guide of the parameters in `namespace` (a cell's `globals()`), made once per kernel.
+
+    The same parameters give the same guide, which keeps the results of the cells already run;
+    `CONFIRM_SWITCH` is read again each time. Before the settings cell has run, the guide returned
+    only says to run it.
+
+    Raises:
+        NotebookStopped: a parameter is wrong (one sentence naming it).
+    """
+    if any(name not in namespace for name in PARAMETERS):
+        return _NoSettings()
+    db, work, infer, confirm = (namespace[name] for name in PARAMETERS)
+    key = (repr(db), repr(work), repr(infer))
+    guide = _GUIDES.get(key)
+    if guide is None:
+        guide = start(db, work, infer_losses=infer, confirm_switch=confirm, quiet=not show_settings)
+        _GUIDES[key] = guide
+    else:
+        if not isinstance(confirm, bool):
+            _check_parameters(db, work, infer, confirm)  # names the parameter
+        guide.confirm_switch = confirm
+        if show_settings:
+            guide.settings(" (the steps run so far in this session are kept)")
+    return guide
+
+
 class Guide:
     """The state of one run of the notebook: which steps ran, and whether to go on.
 
     Attributes:
-        migration: the :class:`~bakemigrate.pipeline.Migration` the cells call.
-        results: each step's result, by step name, for the steps run in this session.
+        migration: the [Migration][bakemigrate.pipeline.Migration] the cells call.
+        results: each step's result, by step name, for the steps run in this kernel.
         finished: why the remaining steps are skipped (already migrated), or None.
     """
 
@@ -252,45 +279,81 @@ class Guide:
         self.finished: str | None = None
         self.current: str | None = None
 
-    # -- the cells' questions ---------------------------------------------------------------------
-    def go(self, step: str) -> bool:
-        """Whether the cell of ``step`` should run: False (said so) once the run is finished early.
+    def settings(self, demo_note: str = "") -> None:
+        """Show the settings in use, as a short list."""
+        migration = self.migration
+        lines = [
+            f"- database: `{view.shown_path(migration.db)}`{demo_note}",
+            f"- work folder: `{view.shown_path(migration.workdir)}`",
+            f"- past shortfalls recorded as losses: {'yes' if migration.infer_losses else 'no'}",
+            f"- switch confirmed: {'yes' if self.confirm_switch else 'no (step 7 will wait for you)'}",
+        ]
+        _display(_markdown("\n".join(lines)))
 
-        Step 0 starts the run over; a later step needs step 0 to have passed in this session.
+    # -- the journal of the work folder -----------------------------------------------------------
+    def _journal(self, step: str) -> dict[str, Any] | None:
+        """The work folder's journal record of `step` (None when not done or no journal yet)."""
+        from .pipeline import JOURNAL_NAME, Journal
+
+        path = self.migration.workdir / JOURNAL_NAME
+        if not path.exists():
+            return None
+        try:
+            return Journal(path).get(step)
+        except MigrationError:
+            return None
+
+    # -- the cells --------------------------------------------------------------------------------
+    def run(self, step: str) -> None:
+        """Run the cell of `step` and show its result (or say why not, and what to run first).
+
+        After the switch, the cell of step 6 shows the verification kept in the work folder.
 
         Raises:
-            NotebookStopped: step 0 has not run yet.
+            NotebookStopped: the step refused (one sentence, with what to do).
         """
-        if step not in STEPS:
+        if step not in STEPS or step == "rollback":
             raise ValueError(f"unknown step {step!r}")
+        if not self._ready(step):
+            return
+        method = getattr(self.migration, _METHODS.get(step, step))
+        result = self.call(method, confirm=self.confirm_switch) if step == "switch" else self.call(method)
+        if step == "verify":
+            self._keep_verification(result)
+        getattr(self, f"_show_{step}")(result)
+
+    def _ready(self, step: str) -> bool:
+        """Whether `step` can run now; when not, say what to do instead."""
+        self.current = step
         if step == "preflight":
             self.results.clear()
             self.finished = None
-        elif step != "rollback":
-            if self.finished:
-                _display(_markdown(f"*Skipped: {_escape(self.finished)}*"))
-                return False
-            if "preflight" not in self.results:
-                stop("run the cell of step 0, preflight, first (it checks that it is safe to start)",
-                     step=step, hint="Then run the notebook again from the top.")
-        self.current = step
+            return True
+        if "preflight" not in self.results:  # a cell run alone: check first, quietly
+            self.current = "preflight"
+            self.call(self.migration.preflight)
+            self.current = step
+        if self.finished:
+            done = self._journal(step)
+            if step == "switch" and done is not None:
+                _note(f"Switched on {view.when(done.get('at'))}: your database is the migrated one.")
+            elif step == "verify" and self._recorded_verification() is not None:
+                self.show("checks")
+            else:
+                _note(f"Skipped: {self.finished}.")
+            return False
+        needed = NEEDS.get(step)
+        if needed and needed not in self.results and self._journal(needed) is None:
+            _note(f"Step {STEPS[step]} needs step {STEPS[needed]} first: {FROM_THE_TOP}.")
+            return False
         return True
 
-    def show(self, step: str) -> bool:
-        """Whether ``step``'s result is here to be shown (skipped, with a word, when it is not)."""
-        if step in self.results:
-            return True
-        reason = self.finished or f"the cell of step {STEPS[step]} has not run yet"
-        _display(_markdown(f"*Skipped: {_escape(reason)}*"))
-        return False
-
-    # -- running a step ---------------------------------------------------------------------------
-    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one step function; on a refusal, show its sentence and stop the run.
 
         Raises:
-            NotebookStopped: the step raised a :class:`~bakemigrate.errors.MigrationError` (or
-                could not read or write a file).
+            NotebookStopped: the step raised a [MigrationError][bakemigrate.errors.MigrationError]
+                (or could not read or write a file).
         """
         step = self.current
         try:
@@ -312,54 +375,212 @@ class Guide:
         unchanged = "Your database has not been changed."
         if isinstance(exc, VerificationFailed):
             return f"{unchanged} Do not use the migrated copy: see *Troubleshooting, verification failed*."
-        return (
-            f"{unchanged} Do what the message says, then run the notebook again from the top: "
-            "the steps already done are not redone."
-        )
+        return f"{unchanged} Do what the message says, then {FROM_THE_TOP}."
 
     def _already_migrated(self) -> None:
-        db = self.migration.db
+        db = view.shown_path(self.migration.db)
         self.finished = f"{db} is already at bake-tracker v0.7, nothing to do"
-        backup = self.migration.workdir / "backup" / db.name
+        backup = self.migration.workdir / "backup" / self.migration.db.name
         hint = "The remaining steps are skipped."
+        if self._recorded_verification() is not None:
+            hint += " The verification of the migration is shown again from the work folder (step 6)."
         if backup.exists():
-            hint += f" The backup taken before the migration is `{backup}` (see step 8 to go back to it)."
+            hint += f" The backup taken before the migration is `{view.shown_path(backup)}` (step 8 can put it back)."
         _announce("already-migrated", 0, f"{db} is already at bake-tracker v0.7: nothing to do.",
                   title="Already migrated:", hint=hint, step="preflight")
 
+    # -- what each step shows ---------------------------------------------------------------------
+    def _show_preflight(self, preflight: Any) -> None:
+        frame = preflight.frame()
+        frame.loc[frame["check"] == "database", "result"] = view.shown_path(preflight.db)
+        _display(view.readable(frame, {"check": "Check", "result": "Result"}))
+
+    def _show_backup(self, backup: Any) -> None:
+        _display(view.facts([
+            ("Backup", view.shown_path(backup.path)),
+            ("Integrity", "✓ checked (integrity ok)"),
+            ("Fingerprint (SHA-256)", view.short_id(backup.sha256, 16)),
+            ("Production runs", view.count(backup.runs)),
+            ("Size", f"{backup.original_size / 1e6:,.1f} MB"),
+            ("Made at", view.when(backup.created_at)),
+        ]))
+
+    def _show_export(self, exported: Any) -> None:
+        _display(view.facts([
+            ("Export file", view.shown_path(exported.path)),
+            ("Format", f"bake-tracker export {exported.version}"),
+            ("Production runs", view.count(exported.runs)),
+            ("Ingredients used", view.count(exported.consumptions)),
+            ("Size", f"{exported.size_bytes / 1e6:,.1f} MB"),
+        ]))
+        runs = load_json(exported.path).get("production_runs", [])[:5]
+        _display(view.export_preview(runs))
+
+    def _show_transform(self, report: Any) -> None:
+        shortfalls = len(report.shortfalls)
+        _display(view.facts([
+            ("Production runs", view.count(report.runs_total)),
+            ("Given the 0.7 fields now", view.count(report.runs_transformed)),
+            ("Already in the 1.1 format", view.count(report.runs_already_v1_1)),
+            ("Made fewer items than expected", f"{shortfalls:,} (listed with the verification, step 6)"),
+            ("Made more items than expected", view.count(len(report.over_yield))),
+        ]))
+        _display(say(report))
+
+    def _show_reset(self, staged: Any) -> None:
+        _display(view.facts([
+            ("Staging copy", view.shown_path(staged.path)),
+            ("Other tables copied as they are", view.count(staged.kept_tables)),
+        ]))
+
+    def _show_import(self, imported: Any) -> None:
+        _display(view.facts([
+            ("Into", view.shown_path(imported.staging)),
+            ("From the format", imported.version),
+            ("Production runs", view.count(imported.runs)),
+            ("Ingredients used", view.count(imported.consumptions)),
+            ("Losses", view.count(imported.losses)),
+            ("Skipped", view.count(len(imported.skipped))),
+            ("Warnings", view.count(len(imported.warnings))),
+        ]))
+
+    def _show_verify(self, verification: Any) -> None:
+        _display(view.checks(verification.checks))
+
+    def _show_switch(self, switched: Any) -> None:
+        _display(say(switched))
+
+    # -- the verification, kept ---------------------------------------------------------------------
+    def _keep_verification(self, verification: Any) -> None:
+        """Write the verification's tables into the work folder, to be shown again after the switch."""
+        done = self._journal("verify") or {}
+        record = {
+            "at": done.get("at"), "passed": bool(verification.passed),
+            "infer_losses": bool(getattr(verification, "infer_losses", False)),
+            "summary_line": verification.summary_line(),
+            "tables": {name: getattr(verification, name).to_dict(orient="split", index=False) for name in _FRAMES},
+        }
+        write_json_atomic(self.migration.workdir / VERIFICATION_RECORD, record, force=True)
+
+    def _recorded_verification(self) -> tuple[Any, str] | None:
+        """The verification kept in the work folder and its date, or None."""
+        import pandas as pd
+
+        from .verify import VerifyResult
+
+        path = self.migration.workdir / VERIFICATION_RECORD
+        if not path.exists():
+            return None
+        try:
+            record = load_json(path)
+            tables = {name: pd.DataFrame(record["tables"][name]["data"], columns=record["tables"][name]["columns"])
+                      for name in _FRAMES}
+            result = VerifyResult(passed=bool(record["passed"]), infer_losses=bool(record.get("infer_losses")),
+                                  **tables)
+            return result, view.when(record.get("at"))
+        except (MigrationError, KeyError, TypeError, ValueError):
+            return None
+
+    def _verification(self) -> tuple[Any, str] | None:
+        """This session's verification (with no date), else the one kept in the work folder."""
+        if "verify" in self.results:
+            return self.results["verify"], ""
+        return self._recorded_verification()
+
+    def show(self, part: str) -> None:
+        """Show one part of the verification (`checks`, `rows`, `fields`, `statuses`, `charts`, `verdict`).
+
+        After the switch (or in a new session) it is the verification kept in the work folder,
+        marked with its date.
+
+        Raises:
+            NotebookStopped: `verdict` of a failed verification (exit code 1).
+        """
+        if part not in VERIFICATION_PARTS:
+            raise ValueError(f"unknown part {part!r}")
+        found = self._verification()
+        if found is None:
+            _note(f"Nothing to show yet: run the cell of step {STEPS['verify']} first, or {FROM_THE_TOP}.")
+            return
+        verification, recorded = found
+        if recorded:
+            _note(f"From the migration of {recorded} (the verification kept in the work folder).")
+        if part == "checks":
+            _display(view.checks(verification.checks))
+        elif part == "rows":
+            _display(view.rows_per_table(verification.summary))
+        elif part == "fields":
+            _display(view.fields(verification.fields))
+        elif part == "statuses":
+            _display(view.status_mix(verification.status_mix))
+            count = len(verification.shortfalls)
+            if count:
+                _display(say(verification.shortfall_summary()))
+                _display(view.shortfalls(verification.shortfalls))
+        elif part == "charts":
+            from . import plots
+
+            _display(chart(plots.rows_per_table(verification.summary)))
+            _display(chart(plots.status_mix(verification.status_mix)))
+        else:
+            self.verdict(verification)
+
     def verdict(self, verification: Any) -> None:
-        """Show the verdict; on FAIL show the differences and stop the run (exit code 1).
+        """Show the verdict banner; on FAIL show the differences and stop the run (exit code 1).
 
         Raises:
             NotebookStopped: the verification failed.
         """
+        from IPython.display import HTML
+
         if verification.passed:
-            _display(_markdown(f"**Verdict: PASS.** {_escape(verification.summary_line())}"))
+            sentence = ("Every check passed: the migrated copy holds every row and every value of your "
+                        f"database ({verification.summary_line().removeprefix('verify: PASS ').strip('()')}).")
+            _display(HTML(view.banner(True, sentence)))
             return
-        failed = verification.checks[~verification.checks["passed"]]
-        _display(failed)
+        _display(HTML(view.banner(False, "The migrated copy differs from your database: do not switch.")))
+        _display(view.checks(verification.checks[~verification.checks["passed"].astype(bool)]))
         if len(verification.mismatches):
-            _display(verification.mismatches.head(50))
+            _display(view.mismatches(verification.mismatches.head(50)))
         stop(verification.summary_line(), exit_code=1, step="verify",
              hint="Your database has not been changed. Do not switch: see *Troubleshooting, verification failed*.")
 
+    # -- undo ---------------------------------------------------------------------------------------
+    def rollback(self, wanted: bool) -> None:
+        """Put the backup back in place of the database when `wanted`; otherwise say nothing changes.
+
+        Raises:
+            NotebookStopped: the rollback refused (one sentence).
+        """
+        if wanted is not True:
+            if wanted is not False:
+                stop(f"ROLLBACK must be True or False, without quotes (it is {wanted!r})", step="rollback",
+                     hint="Correct it in the cell of step 8, then run that cell again.")
+            _display(say("No rollback asked for: your database stays as it is."))
+            return
+        self.current = "rollback"
+        restored = self.call(self.migration.rollback, confirm=True)
+        _display(say(restored))
+
     # -- the end ----------------------------------------------------------------------------------
     def outcome(self) -> tuple[str, int, str]:
-        """``(status, exit_code, message)`` of the run so far."""
-        db = self.migration.db
-        verified = self.results.get("verify")
-        switched = self.results.get("switch")
+        """`(status, exit_code, message)` of the run so far (this session's steps, else the journal)."""
+        db = view.shown_path(self.migration.db)
         restored = self.results.get("rollback")
-        if restored is not None and restored.restored:
+        if restored is not None and getattr(restored, "restored", False):
             return "rolled-back", 0, f"{db} is the pre-migration database again (restored from the backup)."
         if self.finished:
             return "already-migrated", 0, f"{db} is already at bake-tracker v0.7: nothing to do."
-        if verified is not None and verified.passed and switched is not None and switched.switched:
+        verified = self.results.get("verify")
+        passed = verified.passed if verified is not None else (self._journal("verify") or {}).get("verdict") == "PASS"
+        switched = self.results.get("switch")
+        if passed and switched is not None and switched.switched:
+            backup = self.migration.workdir / "backup" / self.migration.db.name
             return ("migrated", 0, f"PASS: {db} migrated to bake-tracker v0.7 and verified; "
-                    f"backup in {self.migration.workdir / 'backup' / db.name}.")
-        if verified is not None and verified.passed:
+                    f"backup in {view.shown_path(backup)}.")
+        if passed:
             return ("not-switched", 2, f"verified (PASS) but not switched: set CONFIRM_SWITCH = True; "
-                    f"the verified database waits in {self.migration.staging}.")
+                    f"the verified database waits in {view.shown_path(self.migration.staging)}.")
         missing = [STEPS[s] for s in ("preflight", "verify", "switch") if s not in self.results]
         return "incomplete", 2, f"the run is not complete: step {', '.join(missing)} did not run."
 
@@ -381,6 +602,8 @@ class Guide:
         elif status == "migrated":
             hint = ("Open bake-tracker 0.7: your production runs show the status *Complete* "
                     "and the loss *-*.")
+        elif status == "incomplete":
+            hint = f"To finish, {FROM_THE_TOP}."
         _announce(status, exit_code, message, title=titles[status], hint=hint)
 
 
@@ -492,6 +715,40 @@ def _kernel_env() -> dict[str, str]:
     return env
 
 
+def _as_given(path: str | os.PathLike[str]) -> str:
+    """`path` relative to the current folder when inside it (the kernel runs there), else absolute."""
+    absolute = Path(path).absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def as_record(nb: Any) -> Any:
+    """The executed notebook as a record: the introduction of a record, the parameters used shown
+    in the settings cell (no separate injected cell), and the prompts to press keys left out."""
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    if injected:
+        nb.cells = [c for c in nb.cells if c not in injected]
+        for cell in nb.cells:
+            if "parameters" in cell.metadata.get("tags", []):
+                cell.source = injected[0].source
+                cell.outputs = injected[0].outputs
+                cell.execution_count = injected[0].execution_count
+    for cell in nb.cells:
+        if cell.get("id") == "intro":
+            cell.source = RECORD_INTRO.strip("\n")
+        elif "interactive-only" in cell.metadata.get("tags", []):
+            cell.source = ""
+    nb.cells = [c for c in nb.cells if c.source.strip() or c.cell_type == "code"]
+    nb.metadata["title"] = "A real migration record"
+    nbformat.validate(nb)
+    return nb
+
+
 def _record_outcome(nb: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The last outcome the notebook recorded, and the id of the cell that shows it."""
     found: tuple[dict[str, Any] | None, str | None] = (None, None)
@@ -601,8 +858,8 @@ def run_notebook(
     nb = nbformat.read(notebook_path(), as_version=4)
     nb = inject_parameters(
         nb,
-        DB_PATH=None if db is None else str(Path(db).absolute()),
-        WORK_DIR=str(Path(workdir).absolute()),
+        DB_PATH=None if db is None else _as_given(db),
+        WORK_DIR=_as_given(workdir),
         INFER_LOSSES=bool(infer_losses),
         CONFIRM_SWITCH=True,
     )
@@ -625,9 +882,9 @@ def run_notebook(
         finally:
             shutil.rmtree(socket_folder, ignore_errors=True)
     seconds = time.perf_counter() - began
-    page, note = _write_record(nb, output, html)
-
     exit_code, status, message, cell = _judge(nb, failure)
+    page, note = _write_record(as_record(nb), output, html)
+
     return NotebookRun(exit_code, status, message, output, page, cell, seconds, note)
 
 

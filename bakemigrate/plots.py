@@ -7,8 +7,10 @@ Each function takes one of :class:`~bakemigrate.verify.VerifyResult`'s tables an
 
 from __future__ import annotations
 
+import functools
 import io
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -16,10 +18,40 @@ if TYPE_CHECKING:
 
 #: The production statuses of bake-tracker v0.7, in the order the app lists them.
 STATUSES = ("complete", "partial_loss", "total_loss")
-_BEFORE, _AFTER = "#b08968", "#4a7c59"
-_STATUS_COLOURS = {"complete": "#4a7c59", "partial_loss": "#e9a23b", "total_loss": "#b5453a"}
+_BEFORE, _AFTER = "#c08a5a", "#4f9a6a"
+_STATUS_COLOURS = {"complete": "#4f9a6a", "partial_loss": "#e9a23b", "total_loss": "#d0584a"}
+#: Text and lines in a mid grey that reads on a light and on a dark page; the background is transparent.
+_INK = "#8c8c8c"
+_THEME = {
+    "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK, "xtick.color": _INK,
+    "ytick.color": _INK, "grid.color": _INK, "legend.frameon": False,
+    "figure.facecolor": "none", "axes.facecolor": "none", "savefig.transparent": True,
+}
 
 
+def _figure(width: float, height: float) -> Figure:
+    """A figure with one plot (drawn inside `_themed()` by its caller)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.add_subplot()
+    return fig
+
+
+def _themed(draw: Callable[..., Figure]) -> Callable[..., Figure]:
+    """`draw`, run with the light-and-dark colours of `_THEME` for every text and line it makes."""
+
+    @functools.wraps(draw)
+    def themed(*args: Any, **kwargs: Any) -> Figure:
+        import matplotlib
+
+        with matplotlib.rc_context(_THEME):
+            return draw(*args, **kwargs)
+
+    return themed
+
+
+@_themed
 def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Figure:
     """Rows before and after the migration, per table, as paired horizontal bars.
 
@@ -27,7 +59,6 @@ def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Fig
     with no rows on either side are left out unless ``include_empty``.
     """
     import pandas as pd
-    from matplotlib.figure import Figure
 
     frame = summary[["table", "before", "after"]].copy()
     frame[["before", "after"]] = frame[["before", "after"]].apply(pd.to_numeric, errors="coerce").fillna(0)
@@ -35,35 +66,37 @@ def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Fig
         frame = frame[(frame["before"] > 0) | (frame["after"] > 0)]
     frame = frame.sort_values("table", ascending=False).reset_index(drop=True)
     height = 0.38
-    fig = Figure(figsize=(8, 0.34 * max(len(frame), 3) + 1.2), layout="constrained")
-    ax = fig.add_subplot()
+    fig = _figure(8, 0.34 * max(len(frame), 3) + 1.2)
+    ax = fig.axes[0]
     positions = range(len(frame))
     ax.barh([p + height / 2 for p in positions], frame["before"], height, label="before", color=_BEFORE)
     ax.barh([p - height / 2 for p in positions], frame["after"], height, label="after", color=_AFTER)
     ax.set_yticks(list(positions), frame["table"].tolist(), fontsize=8)
+    ax.tick_params(colors=_INK)
     ax.set_xlabel("rows")
     ax.set_title("Rows per table, before and after the migration")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", labelcolor=_INK)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
 
+@_themed
 def status_mix(mix: pd.DataFrame) -> Figure:
     """Production runs per status after the migration, with the units recorded as lost.
 
     ``mix`` is :attr:`VerifyResult.status_mix` (columns ``production_status``, ``runs``,
     ``units_lost``). Every status of v0.7 is shown, including those with no run.
     """
-    from matplotlib.figure import Figure
-
     counts = mix.set_index("production_status")
     statuses = list(STATUSES) + [s for s in counts.index if s not in STATUSES]
     runs = [int(counts["runs"].get(s, 0)) for s in statuses]
     lost = [int(counts["units_lost"].get(s, 0)) for s in statuses]
-    fig = Figure(figsize=(6, 3), layout="constrained")
-    ax = fig.add_subplot()
+    fig = _figure(6, 3)
+    ax = fig.axes[0]
     bars = ax.bar(statuses, runs, color=[_STATUS_COLOURS.get(s, "#888888") for s in statuses])
-    ax.bar_label(bars, labels=[f"{r:,} runs\n{u:,} lost" for r, u in zip(runs, lost, strict=True)], fontsize=8)
+    ax.bar_label(bars, labels=[f"{r:,} runs\n{u:,} lost" for r, u in zip(runs, lost, strict=True)], fontsize=8,
+                 color=_INK)
+    ax.tick_params(colors=_INK)
     ax.set_ylabel("production runs")
     ax.set_title("Status of the production runs after the migration")
     ax.set_ylim(0, max(runs + [1]) * 1.25)
@@ -74,5 +107,5 @@ def status_mix(mix: pd.DataFrame) -> Figure:
 def png(fig: Figure, *, dpi: int = 96) -> bytes:
     """The figure as PNG bytes (no software version or date inside, so the bytes are reproducible)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None}, transparent=True)
     return buffer.getvalue()

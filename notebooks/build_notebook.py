@@ -52,7 +52,9 @@ verification and confirmed. A backup is kept, and step 8 can put it back.
 
 **How to run it**: click in the first code cell below and press **Shift+Enter** to run it; go on cell
 by cell, reading each result. Running a cell again, or the whole notebook again, is safe: the work
-folder keeps a journal of the steps already done, and they are not redone.
+folder keeps a journal of the steps already done, and they are not redone. After a break (a restart
+of the kernel, or next week), run the settings cell, then the cell you need: it picks up from the
+work folder, or tells you which cell to run first.
 """),
     md("settings", """
 ## Settings
@@ -62,22 +64,19 @@ Change `DB_PATH` to the location of your database, in quotes, for example
 on a demo database first. Set `CONFIRM_SWITCH = True` only after you have read the verification (step 6).
 """),
     code("parameters", """
-DB_PATH = None                 # your database, e.g. "C:/Users/you/bake-tracker/data/bake_tracker.db"; None = a demo
-WORK_DIR = "bakemigrate-work"  # the folder for the backup, the exports and the migrated copy
-INFER_LOSSES = False           # True: past runs that made fewer items than expected are recorded as losses
-CONFIRM_SWITCH = False         # True: step 7 replaces your database (only after a PASS)
+# Your database, in quotes; None tries everything on a demo database.
+DB_PATH = None
+# The folder for the backup, the exports and the migrated copy.
+WORK_DIR = "bakemigrate-work"
+# True: past runs that made fewer items than expected become losses.
+INFER_LOSSES = False
+# True: step 7 replaces your database (only after a PASS).
+CONFIRM_SWITCH = False
 """, "parameters"),
     code("start", """
-import pandas as pd
-from IPython.display import display
+from bakemigrate.notebook import here
 
-from bakemigrate import plots
-from bakemigrate.notebook import chart, export_preview, facts, say, start
-
-pd.set_option("display.max_rows", 200)
-pd.set_option("display.max_colwidth", 100)
-guide = start(DB_PATH, WORK_DIR, infer_losses=INFER_LOSSES, confirm_switch=CONFIRM_SWITCH)
-migration = guide.migration
+guide = here(globals(), show_settings=True)
 """),
     md("step-0", """
 ## Step 0 · Preflight: is it safe to start?
@@ -87,9 +86,9 @@ is, its size, the free disk in the work folder, and that bake-tracker is closed.
 already at 0.7, the notebook says so and skips the remaining steps.
 """),
     code("step-0-preflight", """
-if guide.go("preflight"):
-    preflight = guide.call(migration.preflight)
-    display(preflight.frame())
+from bakemigrate.notebook import here
+
+here(globals()).run("preflight")
 """),
     md("step-1", """
 ## Step 1 · Backup
@@ -98,9 +97,9 @@ A copy of your database goes into the work folder's `backup` folder, checked for
 its checksum (a fingerprint of the file) recorded beside it. It is never overwritten.
 """),
     code("step-1-backup", """
-if guide.go("backup"):
-    backup = guide.call(migration.backup)
-    display(facts(backup, "path", "sha256", "runs", "original_size", "created_at"))
+from bakemigrate.notebook import here
+
+here(globals()).run("backup")
 """),
     md("step-2", """
 ## Step 2 · Export
@@ -109,27 +108,25 @@ Your production history is written from the backup to a file in bake-tracker's o
 (version 1.0), exactly as the app itself would write it. Below: the counts, then the first runs.
 """),
     code("step-2-export", """
-if guide.go("export"):
-    exported = guide.call(migration.export)
-    display(facts(exported, "path", "version", "runs", "consumptions", "size_bytes"))
-    display(export_preview(exported.path))
+from bakemigrate.notebook import here
+
+here(globals()).run("export")
 """),
     md("step-3", """
 ## Step 3 · Transform
 
 The export is brought to version 1.1: every run gains three fields, `production_status`
 (*complete*), `loss_quantity` (0) and an empty list of `losses`. Runs that made fewer items than
-expected are listed: they stay *complete* unless `INFER_LOSSES` is True, which records the missing
-items as losses exactly as bake-tracker 0.7 would (a batch that made nothing is a total loss valued
-at 0.0000: its ingredient cost stays on the batch). (The 1.1 file was written in the same pass as the export: this step checks it and
-shows what changed.)
+expected are counted here and listed with the verification (step 6): they stay *complete* unless
+`INFER_LOSSES` is True, which records the missing items as losses exactly as bake-tracker 0.7 would
+(a batch that made nothing is a total loss valued at 0.0000: its ingredient cost stays on the
+batch). (The 1.1 file was written in the same pass as the export: this step checks it and shows
+what changed.)
 """),
     code("step-3-transform", """
-if guide.go("transform"):
-    transformed = guide.call(migration.transform)
-    display(facts(transformed, "runs_total", "runs_transformed", "runs_already_v1_1", "shortfalls", "over_yield"))
-    display(say(transformed))
-    display(transformed.shortfalls_frame().drop(columns=["position", "uuid"]))
+from bakemigrate.notebook import here
+
+here(globals()).run("transform")
 """),
     md("step-4", """
 ## Step 4 · Reset
@@ -138,9 +135,9 @@ A fresh copy of the backup is made in the work folder (`staging.db`), with the p
 recreated empty in their 0.7 shape. Every other table (recipes, ingredients, events...) is copied as it is.
 """),
     code("step-4-reset", """
-if guide.go("reset"):
-    staged = guide.call(migration.reset)
-    display(facts(staged, "path", "kept_tables"))
+from bakemigrate.notebook import here
+
+here(globals()).run("reset")
 """),
     md("step-5", """
 ## Step 5 · Import
@@ -148,9 +145,9 @@ if guide.go("reset"):
 The version 1.1 file is imported into the staging copy, all or nothing.
 """),
     code("step-5-import", """
-if guide.go("import"):
-    imported = guide.call(migration.import_)
-    display(facts(imported, "staging", "version", "runs", "consumptions", "losses", "skipped", "warnings"))
+from bakemigrate.notebook import here
+
+here(globals()).run("import")
 """),
     md("step-6", """
 ## Step 6 · Verify: the proof
@@ -159,51 +156,54 @@ The migrated copy is compared with your original, table by table and field by fi
 checks, each with its result:
 """),
     code("step-6-verify", """
-if guide.go("verify"):
-    verification = guide.call(migration.verify)
-    display(verification.checks)
+from bakemigrate.notebook import here
+
+here(globals()).run("verify")
 """),
     md("step-6-rows-text", """
 **Rows per table**, before and after: every table must have as many rows as before
-(`production_losses` is new in 0.7).
+(the losses table is new in 0.7). The tables you know come first; the others are folded into one
+line, which opens with a click.
 """),
     code("step-6-rows", """
-if guide.show("verify"):
-    display(verification.summary)
+from bakemigrate.notebook import here
+
+here(globals()).show("rows")
 """),
     md("step-6-fields-text", """
 **Field by field**: for each column, how many values were compared, how many are equal and how many
 differ. Tables named *document* compare the migrated copy with the export of step 2.
 """),
     code("step-6-fields", """
-if guide.show("verify"):
-    display(verification.fields)
+from bakemigrate.notebook import here
+
+here(globals()).show("fields")
 """),
     md("step-6-statuses-text", """
 **Statuses and losses after the migration**, then the runs that made fewer items than expected in
-the past (they are listed so you know about them; nothing about them was lost).
+the past (listed once, here, so you know about them; nothing about them was lost).
 """),
     code("step-6-statuses", """
-if guide.show("verify"):
-    display(verification.status_mix)
-    display(verification.shortfalls)
-    display(say(verification.shortfall_summary()))
+from bakemigrate.notebook import here
+
+here(globals()).show("statuses")
 """),
     md("step-6-charts-text", """
 The same, as charts.
 """),
     code("step-6-charts", """
-if guide.show("verify"):
-    display(chart(plots.rows_per_table(verification.summary)))
-    display(chart(plots.status_mix(verification.status_mix)))
+from bakemigrate.notebook import here
+
+here(globals()).show("charts")
 """),
     md("step-6-verdict-text", """
 **The verdict.** PASS means every check above passed. On FAIL the notebook shows the differences and
 stops here: your database has not been changed; do not switch.
 """),
     code("step-6-verdict", """
-if guide.show("verify"):
-    guide.verdict(verification)
+from bakemigrate.notebook import here
+
+here(globals()).show("verdict")
 """),
     md("step-7", """
 ## Step 7 · Switch
@@ -211,12 +211,12 @@ if guide.show("verify"):
 This is the only step that changes your database: it is replaced by the verified copy in one move.
 It happens only when `CONFIRM_SWITCH = True`. If the cell below says *not switched*, read the
 verification above; when you are satisfied, set `CONFIRM_SWITCH = True` in the settings cell, run
-that cell, then run this one again. Keep bake-tracker closed until it has run.
+that cell, then run this one again (the steps before it are not redone). Keep bake-tracker closed until it has run.
 """),
     code("step-7-switch", """
-if guide.go("switch"):
-    switched = guide.call(migration.switch, confirm=CONFIRM_SWITCH)
-    display(say(switched))
+from bakemigrate.notebook import here
+
+here(globals()).run("switch")
 """),
     md("step-8", """
 ## Step 8 · Rollback (only if you need it)
@@ -227,18 +227,18 @@ replaces the database, and is checked to be equal to it. Anything you entered in
 since the switch is then lost. Leave `ROLLBACK = False` otherwise.
 """),
     code("step-8-rollback", """
+from bakemigrate.notebook import here
+
 ROLLBACK = False  # True puts the backup of step 1 back in place of your database
-if ROLLBACK and guide.go("rollback"):
-    restored = guide.call(migration.rollback, confirm=True)
-    display(say(restored))
-else:
-    display(say("No rollback asked for: your database stays as it is."))
+here(globals()).rollback(ROLLBACK)
 """),
     md("finish-text", """
 ## How it went
 """),
     code("finish", """
-guide.finish()
+from bakemigrate.notebook import here
+
+here(globals()).finish()
 """),
     md("next", """
 ## What's next in the app

@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -243,3 +244,17 @@ def test_shown_output_must_really_appear() -> None:
     assert missing_lines(["rows: 61"], output) == ["rows: 61"]
     assert missing_lines(["PASS", "rows: 60"], output) == ["rows: 60"]  # order matters
     assert line_pattern("a  b").fullmatch("a b")
+
+
+def test_the_record_page_is_a_bakers_view(built) -> None:
+    """No injected-parameters cell, no path of the machine that built it, no code, its own title."""
+    html = (built.site / "notebook" / "migration-record" / "index.html").read_text(encoding="utf-8")
+    assert "injected-parameters" not in html and "injected_parameters" not in html
+    for machine in (str(built.source), str(built.cache), tempfile.gettempdir() + "/", str(Path.home())):
+        assert machine not in html, machine
+    assert "here(globals())" not in html  # the code cells are left out
+    assert "Shift+Enter" not in html
+    # the nav entry, the page's title and its heading say the same
+    assert "<title>A real migration record - " in html
+    assert re.search(r"<h1[^>]*>A real migration record<", html)
+    assert "Verdict: PASS" in html and "work/backup/bake_tracker.db" in html

@@ -22,7 +22,6 @@ from bakemigrate.notebook import (
     NOTEBOOK_NAME,
     PARAMETERS,
     NotebookStopped,
-    facts,
     inject_parameters,
     notebook_path,
     run_notebook,
@@ -66,8 +65,18 @@ def errors(nb: nbformat.NotebookNode) -> list[tuple[str, dict]]:
 def table_rows(c: nbformat.NotebookNode, index: int = 0) -> list[list[str]]:
     """The rows of the index-th DataFrame a cell displayed, parsed from its HTML."""
     html_outputs = [o.data["text/html"] for o in c.outputs if "text/html" in o.get("data", {})]
-    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html_outputs[index], flags=re.S)
+    return table_rows_of(html_outputs[index])
+
+
+def table_rows_of(page: str) -> list[list[str]]:
+    """The rows of every table in an HTML page, as text."""
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page, flags=re.S)
     return [[re.sub(r"<.*?>", "", v).strip() for v in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)] for r in rows]
+
+
+def html_of(c: nbformat.NotebookNode) -> str:
+    """Every HTML the cell displayed, joined."""
+    return "\n".join(o.data["text/html"] for o in c.outputs if "text/html" in o.get("data", {}))
 
 
 def loaded_urls(page: str) -> list[str]:
@@ -152,10 +161,26 @@ def test_work_dir_that_is_a_file_is_refused(tmp_path) -> None:
         start(None, tmp_path / "w")
 
 
-def test_facts_table(fixture_db, tmp_path) -> None:
-    result = Migration(fixture_db, tmp_path / "w", progress=False).backup()
-    table = facts(result, "runs", "path")
-    assert table.to_dict("records") == [{"fact": "runs", "value": "60"}, {"fact": "path", "value": str(result.path)}]
+def test_tables_for_reading() -> None:
+    from bakemigrate import readable
+
+    summary = pd.DataFrame({"table": ["assembly_runs", "production_runs", "recipes", "compositions", "events"],
+                            "before": [0, 1200, 14, 3, 2], "after": [0, 1200, 14, 3, 1],
+                            "equal": [True, True, True, True, False]})
+    table = readable.rows_per_table(summary)
+    page = table._repr_html_()
+    known = [r[0] for r in table_rows_of(page)]
+    # the known tables in the baker's order, the one that differs never folded, the rest in one line
+    assert known[:4] == ["Table", "Production runs", "Recipes", "Events"]
+    assert "<details><summary>2 other tables: all equal</summary>" in page
+    assert "1,200" in page and "✗" in page and "index" not in page.split("<details>")[0].lower().replace(
+        "hide", "")
+    assert readable.when("2025-12-09T17:02:07.363404") == "2025-12-09 17:02"
+    assert readable.short_id("1479c1fb-8fca-4cfb-a758-32a8fee09a11") == "1479c1fb…"
+    assert readable.cost("18.8733") == "18.87"
+    checks = readable.checks(pd.DataFrame({"check": ["integrity"], "passed": [False], "detail": ["bad"]}))
+    assert table_rows_of(checks._repr_html_()) == [["Check", "Result", "What was found"], ["integrity", "✗", "bad"]]
+    assert "overflow-x:auto" in checks._repr_html_()
 
 
 # ---- the charts -------------------------------------------------------------------------------------
@@ -206,8 +231,11 @@ def test_demo_run_migrates_and_keeps_a_record(demo_run) -> None:
     demo = root / "work" / "demo" / "bake_tracker.db"
     info = inspect_database(demo)
     assert info.schema_version == "0.7" and info.runs == 200
-    assert texts(cell(nb, "step-6-verdict"))[0].startswith("**Verdict: PASS.** verify: PASS")
-    assert "CONFIRM_SWITCH = True" in cell(nb, "injected-parameters").source
+    assert "Verdict: PASS.</strong> Every check passed" in html_of(cell(nb, "step-6-verdict"))
+    # the record shows the parameters it ran with in the settings cell, with relative paths
+    assert "CONFIRM_SWITCH = True" in cell(nb, "parameters").source
+    assert not [c for c in nb.cells if c.id == "injected-parameters"]
+    assert "Shift+Enter" not in cell(nb, "intro").source and "record" in cell(nb, "intro").source
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
     charts = [o for o in cell(nb, "step-6-charts").outputs if "image/png" in o.get("data", {})]
     assert len(charts) == 2
@@ -218,6 +246,7 @@ def test_demo_record_html_loads_nothing_from_outside(demo_run) -> None:
     assert result.html == result.output.with_suffix(".html")
     page = result.html.read_text(encoding="utf-8")
     assert "jp-Notebook" in page and "Verdict: PASS" in page and "data:image/png;base64" in page
+    assert "injected-parameters" not in page
     assert [u for u in loaded_urls(page) if not u.startswith("data:")] == []
     for host in ("cdnjs", "unpkg", "jsdelivr", "googleapis"):
         assert host not in page
@@ -232,9 +261,16 @@ def test_rerun_of_a_migrated_database_says_so_and_stops_cleanly(demo_run) -> Non
     nb = nbformat.read(again.output, as_version=4)
     assert errors(nb) == []
     assert any("Already migrated" in t for t in texts(cell(nb, "step-0-preflight")))
-    for skipped in ("step-1-backup", "step-5-import", "step-6-rows", "step-6-verdict", "step-7-switch"):
+    for skipped in ("step-1-backup", "step-5-import"):
         assert texts(cell(nb, skipped)) == [texts(cell(nb, skipped))[0]]
         assert texts(cell(nb, skipped))[0].startswith("*Skipped:"), skipped
+    # the proof stays: the verification kept in the work folder, with the same tables and verdict
+    first = nbformat.read(demo_run[0].output, as_version=4)
+    for shown in ("step-6-verify", "step-6-rows", "step-6-fields", "step-6-statuses", "step-6-verdict"):
+        assert texts(cell(nb, shown))[0].startswith("*From the migration of 20"), shown
+        assert table_rows_of(html_of(cell(nb, shown))) == table_rows_of(html_of(cell(first, shown))), shown
+    assert "Verdict: PASS" in html_of(cell(nb, "step-6-verdict"))
+    assert texts(cell(nb, "step-7-switch"))[0].startswith("*Switched on 20")
 
 
 def test_fixture_through_the_cli(fixture_db, tmp_path, cli) -> None:
@@ -246,16 +282,16 @@ def test_fixture_through_the_cli(fixture_db, tmp_path, cli) -> None:
     assert done.stderr == ""
     nb = nbformat.read(record, as_version=4)
     assert errors(nb) == []
-    rows = {r[1]: r[2:] for r in table_rows(cell(nb, "step-6-rows"))[1:]}
-    assert rows["production_runs"] == ["60", "60", "True"]
-    assert rows["production_consumptions"] == ["271", "271", "True"]
-    assert rows["production_losses"] == ["0", "0", "True"]
+    rows = {r[0]: r[1:] for r in table_rows(cell(nb, "step-6-rows"))[1:]}
+    assert rows["Production runs"] == ["60", "60", "✓"]
+    assert rows["Ingredients used by the runs"] == ["271", "271", "✓"]
+    assert rows["Losses (new in 0.7)"] == ["0", "0", "✓"]
     fields = table_rows(cell(nb, "step-6-fields"))
     header, body = fields[0], fields[1:]
-    by_column = {(r[1], r[2]): dict(zip(header[1:], r[1:], strict=True)) for r in body}
-    assert by_column[("production_runs", "actual_yield")]["compared"] == "60"
-    assert all(r[header.index("different")] == "0" for r in body)
-    assert {r[1] for r in table_rows(cell(nb, "step-6-statuses"))[1:2]} == {"complete"}
+    by_column = {(r[0], r[1]): dict(zip(header, r, strict=True)) for r in body}
+    assert by_column[("production_runs", "actual_yield")]["Values compared"] == "60"
+    assert all(r[header.index("Different")] == "0" for r in body)
+    assert {r[0] for r in table_rows(cell(nb, "step-6-statuses"))[1:2]} == {"Complete"}
     # the database itself: v0.7, 60 runs, all complete with 0 losses, and changed only by the switch
     info = inspect_database(fixture_db)
     assert info.schema_version == "0.7" and info.runs == 60
@@ -343,7 +379,8 @@ def test_failed_verification_stops_at_the_verdict_and_switches_nothing(
     assert result.status == "verification-failed"
     assert result.summary_line().startswith(f"stopped at cell 'step-6-verdict': verify: FAIL ({failed}")
     nb = nbformat.read(result.output, as_version=4)
-    mismatches = table_rows(cell(nb, "step-6-verdict"), 1)
+    assert "Verdict: FAIL" in html_of(cell(nb, "step-6-verdict"))
+    mismatches = table_rows(cell(nb, "step-6-verdict"), 2)
     assert any("notes" in row and "changed on the way" in row for row in mismatches)
     assert cell(nb, "step-7-switch").execution_count is None
     assert sha256_file(fixture_db) == before
@@ -362,12 +399,13 @@ def test_infer_losses_records_past_shortfalls(fixture_db, tmp_path) -> None:
     result = run_notebook(fixture_db, tmp_path / "work", tmp_path / "record.ipynb", infer_losses=True, html=False)
     assert result.exit_code == 0, result.summary_line()
     nb = nbformat.read(result.output, as_version=4)
-    assert "INFER_LOSSES = True" in cell(nb, "injected-parameters").source
+    assert "INFER_LOSSES = True" in cell(nb, "parameters").source
     with sqlite3.connect(fixture_db) as conn:
         mix = dict(conn.execute("SELECT production_status, count(*) FROM production_runs GROUP BY 1").fetchall())
         losses = conn.execute("SELECT count(*) FROM production_losses").fetchone()[0]
-    shown = {r[1]: r[2] for r in table_rows(cell(nb, "step-6-statuses"))[1:]}
-    assert shown == {status: str(count) for status, count in mix.items()}
+    labels = {"complete": "Complete", "partial_loss": "Partial loss", "total_loss": "Total loss"}
+    shown = {r[0]: r[1] for r in table_rows(cell(nb, "step-6-statuses"))[1:] if r[0] in labels.values()}
+    assert shown == {labels[status]: f"{count:,}" for status, count in mix.items()}
     assert mix.get("partial_loss", 0) + mix.get("total_loss", 0) == losses > 0
     # both the transform and the verification say how many total losses there are, valued at 0
     for name in ("step-3-transform", "step-6-statuses"):
