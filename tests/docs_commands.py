@@ -11,7 +11,8 @@ Conventions in the Markdown pages (HTML comments, invisible on the site):
 - ``<!-- setup: COMMAND -->`` anywhere in a page runs COMMAND in the sandbox before its blocks.
 
 The sandbox holds ``data/bake_tracker.db``, a copy of the real v0.6 fixture database, as the app
-keeps it, and a ``bin/`` folder first on PATH where ``bakemigrate`` and ``python`` run the
+keeps it in development mode, another copy in ``home/Documents/BakeTracker/`` (``HOME``), where the
+app keeps it for a baker, and a ``bin/`` folder first on PATH where ``bakemigrate`` and ``python`` run the
 interpreter and package under test.
 """
 
@@ -136,6 +137,9 @@ def make_sandbox(root: Path) -> dict[str, str]:
     """Lay out the sandbox in ``root`` and return the environment to run commands with."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     shutil.copy2(FIXTURES / "bake_tracker.db", root / "data" / "bake_tracker.db")
+    # where the app itself keeps it (production mode), in the sandbox's own home folder
+    (root / "home" / "Documents" / "BakeTracker").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(FIXTURES / "bake_tracker.db", root / "home" / "Documents" / "BakeTracker" / "bake_tracker.db")
     bin_dir = root / "bin"
     bin_dir.mkdir(exist_ok=True)
     shims = {
@@ -154,7 +158,9 @@ def make_sandbox(root: Path) -> dict[str, str]:
         NO_COLOR="1",
         TERM="dumb",
         HOME=str(root / "home"),
+        USERPROFILE=str(root / "home"),
     )
+    env.pop("BAKING_TRACKER_ENV", None)
     return env
 
 
