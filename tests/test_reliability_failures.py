@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from reliability_helpers import (
     Reference,
     artefact_problems,
@@ -168,7 +169,7 @@ def test_disk_full_write_error_injected(
 def fail_on_insert(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[int]:
     """Make the ``nth`` INSERT the import sends fail as a disk I/O error; returns the count so far."""
     seen = [0]
-    create = bakemigrate.importer.create_engine
+    create = sqlalchemy.create_engine  # the import takes it from SQLAlchemy when it runs
 
     def engine_that_fails(*args, **kwargs):
         engine = create(*args, **kwargs)
@@ -182,7 +183,7 @@ def fail_on_insert(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[int]:
 
         return engine
 
-    monkeypatch.setattr(bakemigrate.importer, "create_engine", engine_that_fails)
+    monkeypatch.setattr(sqlalchemy, "create_engine", engine_that_fails)
     return seen
 
 
