@@ -13,10 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MigrationError
-from .locate import WORK_FOLDER_NAME
-
-DEMO_WORK_FOLDER = "bakemigrate-demo-work"
-"""The notebook's work folder for a demo rehearsal (no --db), in the current folder."""
+from .locate import DEMO_WORK_FOLDER, WORK_FOLDER_NAME
 
 
 def _cmd_transform(args: argparse.Namespace) -> int:
@@ -162,14 +159,14 @@ def _add_database(parser: argparse.ArgumentParser, *, workdir: bool = True) -> N
 
 def _resolve_database(args: argparse.Namespace) -> None:
     """Fill in an omitted DB (the app's own database, said in the first line) and --workdir."""
-    from .locate import default_workdir, located_database
+    from .locate import located_database, work_folder
 
     if getattr(args, "db", "absent") is None and args.command != "notebook":
         args.db = located_database()
         print(f"database: {args.db} (where bake-tracker keeps it)",
               file=sys.stderr if getattr(args, "json", False) else sys.stdout)
-    if hasattr(args, "workdir") and args.workdir is None:
-        args.workdir = default_workdir(args.db) if args.db is not None else Path(DEMO_WORK_FOLDER)
+    if hasattr(args, "workdir"):
+        args.workdir = work_folder(args.db, args.workdir)
 
 
 def _add(

@@ -20,6 +20,8 @@ from .errors import DatabaseRefused, MigrationError
 
 DB_NAME = "bake_tracker.db"
 WORK_FOLDER_NAME = "bakemigrate-work"
+DEMO_WORK_FOLDER = "bakemigrate-demo-work"
+"""The work folder of a rehearsal on a demo database (no database given), in the current folder."""
 ENV_VARIABLE = "BAKING_TRACKER_ENV"
 
 
@@ -150,3 +152,10 @@ def default_workdir(db: str | os.PathLike[str]) -> Path:
     The CLI, the notebook and a later rollback therefore all find the same journal and backup.
     """
     return Path(os.path.abspath(db)).parent / WORK_FOLDER_NAME
+
+
+def work_folder(db: str | os.PathLike[str] | None, workdir: str | os.PathLike[str] | None) -> Path:
+    """The work folder to use: `workdir` when given, else the default of `db` (or of a demo rehearsal)."""
+    if workdir is not None:
+        return Path(workdir)
+    return default_workdir(db) if db is not None else Path(DEMO_WORK_FOLDER)

@@ -36,6 +36,7 @@ from typing import Any, NoReturn
 from . import readable as view
 from .errors import MigrationError, VerificationFailed
 from .jsonio import atomic_writer, load_json, write_json_atomic
+from .locate import work_folder
 
 NOTEBOOK_NAME = "migrate_v0.6_to_v0.7.ipynb"
 #: The names the `parameters` cell defines (the contract with a headless run).
@@ -158,6 +159,23 @@ def chart(fig: Any) -> Any:
     return Image(data=png(fig), format="png")
 
 
+#: What a backslash in a plain string makes of a Windows path (`"D:\bake"` is `D:`, a backspace, `ake`).
+_ESCAPED = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+
+
+def mangled_path_problem(name: str, value: str) -> str | None:
+    """The explanation when `value` holds characters a backslash escape made of a Windows path, else None."""
+    found = sorted({_ESCAPED[c] for c in value if c in _ESCAPED})
+    if not found:
+        return None
+    return (
+        f"{name} looks like a Windows path whose backslashes Python read as special characters "
+        f"({', '.join(found)}): in a plain string, a backslash followed by a letter can mean something else. "
+        f'Write an r just before the opening quote, as in {name} = r"C:\\Users\\you\\Documents\\BakeTracker'
+        f'\\bake_tracker.db", or use forward slashes, as in "C:/Users/you/Documents/BakeTracker/bake_tracker.db"'
+    )
+
+
 def _check_parameters(db_path: Any, work_dir: Any, infer_losses: Any, confirm_switch: Any) -> None:
     """Refuse a parameter of the wrong kind, in one sentence naming it."""
     if db_path is not None and not isinstance(db_path, (str, os.PathLike)):
@@ -167,9 +185,13 @@ def _check_parameters(db_path: Any, work_dir: Any, infer_losses: Any, confirm_sw
         )
     if isinstance(db_path, str) and not db_path.strip():
         raise MigrationError("DB_PATH is empty: write the location of your database in quotes, or None")
-    if not isinstance(work_dir, (str, os.PathLike)) or not str(work_dir).strip():
-        raise MigrationError(f"WORK_DIR must be a folder name as text in quotes (it is {work_dir!r})")
-    if Path(work_dir).exists() and not Path(work_dir).is_dir():
+    if work_dir is not None and (not isinstance(work_dir, (str, os.PathLike)) or not str(work_dir).strip()):
+        raise MigrationError(f"WORK_DIR must be a folder name as text in quotes, or None (it is {work_dir!r})")
+    for name, value in (("DB_PATH", db_path), ("WORK_DIR", work_dir)):
+        problem = mangled_path_problem(name, str(value)) if value is not None else None
+        if problem:
+            raise MigrationError(problem)
+    if work_dir is not None and Path(work_dir).exists() and not Path(work_dir).is_dir():
         raise MigrationError(f"WORK_DIR {work_dir} is a file, not a folder: choose another name")
     for name, value in (("INFER_LOSSES", infer_losses), ("CONFIRM_SWITCH", confirm_switch)):
         if not isinstance(value, bool):
@@ -178,13 +200,16 @@ def _check_parameters(db_path: Any, work_dir: Any, infer_losses: Any, confirm_sw
 
 def start(
     db_path: str | os.PathLike[str] | None,
-    work_dir: str | os.PathLike[str],
+    work_dir: str | os.PathLike[str] | None,
     *,
     infer_losses: bool = False,
     confirm_switch: bool = False,
     quiet: bool = False,
 ) -> Guide:
     """Check the parameters and set up the run; `db_path=None` makes a demo database in `work_dir`.
+
+    `work_dir=None` is the database's own work folder, `bakemigrate-work` beside it (for a demo,
+    `bakemigrate-demo-work` in the notebook's folder): the command line finds the same one.
 
     Unless `quiet`, the settings are shown as a short list.
 
@@ -196,16 +221,37 @@ def start(
     hint = "Correct it in the settings cell, run that cell, then run the notebook again from the top."
     try:
         _check_parameters(db_path, work_dir, infer_losses, confirm_switch)
+        demo = db_path is None
+        work_dir = work_folder(db_path, work_dir)
         demo_note = ""
-        if db_path is None:
+        if demo:
             db_path, demo_note = _demo_database(Path(work_dir))
     except MigrationError as exc:
         stop(str(exc), step=None, hint=hint)
     migration = Migration(db_path, work_dir, infer_losses=infer_losses, progress=False)
     guide = Guide(migration, confirm_switch=confirm_switch)
+    guide.demo = demo
     if not quiet:
         guide.settings(demo_note)
     return guide
+
+
+def own_database_note() -> str:
+    """Where the baker's own database is (as the app finds it), with the settings line to paste."""
+    from .locate import DatabaseNotFound, locate
+
+    try:
+        found = locate()
+    except DatabaseNotFound as exc:
+        return f"This was a rehearsal on a demo database. To find your own: {_escape(exc)}."
+    if not found.exists:
+        return (f"This was a rehearsal on a demo database. bake-tracker keeps its database at "
+                f"`{found.path}`, but there is none there: write its location as `DB_PATH` in the settings cell.")
+    return (
+        f"This was a rehearsal on a demo database. Your own database is where bake-tracker keeps it, "
+        f"`{found.path}` ({found.summary_line().split(': ', 1)[-1]}). To migrate it, write this line "
+        f"in the settings cell and run the notebook again from the top:\n\n```python\nDB_PATH = r\"{found.path}\"\n```"
+    )
 
 
 def _demo_database(work_dir: Path) -> tuple[Path, str]:
@@ -278,6 +324,8 @@ class Guide:
         self.results: dict[str, Any] = {}
         self.finished: str | None = None
         self.current: str | None = None
+        self.demo = False
+        """True for a rehearsal on a demo database (no `DB_PATH`)."""
 
     def settings(self, demo_note: str = "") -> None:
         """Show the settings in use, as a short list."""
@@ -394,6 +442,8 @@ class Guide:
         frame = preflight.frame()
         frame.loc[frame["check"] == "database", "result"] = view.shown_path(preflight.db)
         _display(view.readable(frame, {"check": "Check", "result": "Result"}))
+        if self.demo:
+            _display(_markdown(own_database_note()))
 
     def _show_backup(self, backup: Any) -> None:
         _display(view.facts([
@@ -559,6 +609,14 @@ class Guide:
             _display(say("No rollback asked for: your database stays as it is."))
             return
         self.current = "rollback"
+        plan = self.call(self.migration.rollback_plan)
+        if plan.changes.file_changed:
+            listing = "\n".join(line.strip() for line in plan.lines()[1:-1])
+            _display(_markdown(
+                "Your database changed since the switch. What is listed here is **not** in the backup; "
+                "the database as it is now is kept as a copy in the work folder first:\n\n"
+                f"```text\n{listing}\n```"
+            ))
         restored = self.call(self.migration.rollback, confirm=True)
         _display(say(restored))
 

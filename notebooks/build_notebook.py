@@ -59,15 +59,23 @@ work folder, or tells you which cell to run first.
     md("settings", """
 ## Settings
 
-Change `DB_PATH` to the location of your database, in quotes, for example
-`DB_PATH = "C:/Users/you/bake-tracker/data/bake_tracker.db"`. Leave it at `None` to try everything
-on a demo database first. Set `CONFIRM_SWITCH = True` only after you have read the verification (step 6).
+Change `DB_PATH` to the location of your database, in quotes with an `r` before them, as bake-tracker
+keeps it (`bakemigrate locate` in a terminal shows it):
+
+- Windows: `DB_PATH = r"C:\\Users\\you\\Documents\\BakeTracker\\bake_tracker.db"`
+- macOS: `DB_PATH = r"/Users/you/Documents/BakeTracker/bake_tracker.db"`
+- Linux: `DB_PATH = r"/home/you/Documents/BakeTracker/bake_tracker.db"`
+
+The `r` keeps Windows' backslashes as they are. Leave `DB_PATH` at `None` to try everything on a demo
+database first (step 0 then shows where your own database is, with the line to paste here).
+`WORK_DIR = None` keeps the work in `bakemigrate-work` beside your database, where the command line
+finds it too. Set `CONFIRM_SWITCH = True` only after you have read the verification (step 6).
 """),
     code("parameters", """
 # Your database, in quotes; None tries everything on a demo database.
 DB_PATH = None
-# The folder for the backup, the exports and the migrated copy.
-WORK_DIR = "bakemigrate-work"
+# The folder for the backup, the exports and the migrated copy; None = beside the database.
+WORK_DIR = None
 # True: past runs that made fewer items than expected become losses.
 INFER_LOSSES = False
 # True: step 7 replaces your database (only after a PASS).

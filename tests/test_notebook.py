@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def test_committed_notebook_has_no_outputs_and_the_four_parameters() -> None:
         for node in ast.parse(tagged[0].source).body
         if isinstance(node, ast.Assign)
     }
-    assert assigned == {"DB_PATH": None, "WORK_DIR": "bakemigrate-work", "INFER_LOSSES": False,
+    assert assigned == {"DB_PATH": None, "WORK_DIR": None, "INFER_LOSSES": False,
                         "CONFIRM_SWITCH": False}
     assert tuple(assigned) == PARAMETERS
     assert nb.cells[0].cell_type == "markdown" and "untouched" in nb.cells[0].source
@@ -139,7 +140,10 @@ def test_injected_parameters_follow_the_parameters_cell() -> None:
     [
         (42, "w", False, False, "DB_PATH must be the location of your database"),
         ("  ", "w", False, False, "DB_PATH is empty"),
-        ("db", None, False, False, "WORK_DIR must be a folder name"),
+        ("db", 42, False, False, "WORK_DIR must be a folder name"),
+        ("D:\x08ake-tracker\\data\\bake_tracker.db", None, False, False, r"DB_PATH looks like a Windows path .*\\b"),
+        ("C:\\Users\\you\\BakeTracker\new\today.db", None, False, False, r"\\n, \\t"),
+        ("db", "C:\\work\run", False, False, r"WORK_DIR looks like a Windows path .*\\r"),
         ("db", "w", "yes", False, "INFER_LOSSES must be True or False"),
         ("db", "w", False, 1, "CONFIRM_SWITCH must be True or False"),
     ],
@@ -428,20 +432,30 @@ def test_database_in_use_stops_in_the_preflight_cell(fixture_db, tmp_path) -> No
     assert inspect_database(fixture_db).schema_version == "0.6"
 
 
-def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path) -> None:
+def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path, monkeypatch, demo_template) -> None:
     """The committed notebook, run top to bottom with its own settings: a demo, verified, not switched."""
     from nbclient import NotebookClient
 
     from bakemigrate.notebook import _judge, kernel_manager
 
+    home = tmp_path / "home"  # the baker's own database, where the app keeps it
+    own = home / "Documents" / "BakeTracker" / "bake_tracker.db"
+    own.parent.mkdir(parents=True)
+    shutil.copyfile(demo_template, own)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("BAKING_TRACKER_ENV", raising=False)
     nb = nbformat.read(COMMITTED, as_version=4)
     sockets = tmp_path / "k"  # the kernel's connection file and sockets, removed with tmp_path
     sockets.mkdir()
     resources = {"metadata": {"path": str(tmp_path)}}
     NotebookClient(nb, km=kernel_manager(sockets), timeout=300, resources=resources).execute()
     assert errors(nb) == []
-    demo = tmp_path / "bakemigrate-work" / "demo" / "bake_tracker.db"
+    demo = tmp_path / "bakemigrate-demo-work" / "demo" / "bake_tracker.db"
     assert inspect_database(demo).schema_version == "0.6"
+    preflight = " ".join(texts(cell(nb, "step-0-preflight")))
+    assert "rehearsal on a demo database" in preflight
+    assert f'DB_PATH = r"{own}"' in preflight
+    assert inspect_database(own).schema_version == "0.6"
     assert texts(cell(nb, "step-7-switch"))[0].startswith("not switched: confirmation needed")
     assert texts(cell(nb, "step-8-rollback")) == ["No rollback asked for: your database stays as it is."]
     exit_code, status, message, _ = _judge(nb, None)
@@ -472,3 +486,15 @@ def test_an_interrupted_migration_resumes_from_its_journal(fixture_db, tmp_path)
     assert result.exit_code == 0, result.summary_line()
     assert read_manifest(work, fixture_db).sha256 == backup.sha256
     assert inspect_database(fixture_db).schema_version == "0.7"
+
+
+def test_a_windows_path_mangled_by_escapes_is_explained_without_a_traceback(tmp_path) -> None:
+    mangled = "D:\x08ake-tracker\\data\x08ake_tracker.db"  # a plain "D:\bake-tracker\data\bake_tracker.db"
+    result = run_notebook(mangled, tmp_path / "work", tmp_path / "record.ipynb", html=False)
+    assert (result.exit_code, result.cell) == (2, "start")
+    assert "DB_PATH looks like a Windows path" in result.message and 'r"C:\\Users' in result.message
+    nb = nbformat.read(result.output, as_version=4)
+    shown = [o for o in cell(nb, "start").outputs if o.output_type == "error"]
+    assert len(shown) == 1 and "Traceback" not in "".join(shown[0].traceback)
+    assert len(shown[0].traceback) == 1
+    assert not (tmp_path / "work").exists()
