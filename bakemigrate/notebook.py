@@ -221,6 +221,7 @@ def start(
     hint = "Correct it in the settings cell, run that cell, then run the notebook again from the top."
     try:
         _check_parameters(db_path, work_dir, infer_losses, confirm_switch)
+        db_path, work_dir = (os.path.expanduser(v) if isinstance(v, str) else v for v in (db_path, work_dir))
         demo = db_path is None
         work_dir = work_folder(db_path, work_dir)
         demo_note = ""
@@ -244,14 +245,24 @@ def own_database_note() -> str:
         found = locate()
     except DatabaseNotFound as exc:
         return f"This was a rehearsal on a demo database. To find your own: {_escape(exc)}."
+    where = home_relative(found.path)
     if not found.exists:
         return (f"This was a rehearsal on a demo database. bake-tracker keeps its database at "
-                f"`{found.path}`, but there is none there: write its location as `DB_PATH` in the settings cell.")
+                f"`{where}`, but there is none there: write its location as `DB_PATH` in the settings cell.")
     return (
         f"This was a rehearsal on a demo database. Your own database is where bake-tracker keeps it, "
-        f"`{found.path}` ({found.summary_line().split(': ', 1)[-1]}). To migrate it, write this line "
-        f"in the settings cell and run the notebook again from the top:\n\n```python\nDB_PATH = r\"{found.path}\"\n```"
+        f"`{where}` ({found.summary_line().split(': ', 1)[-1]}). To migrate it, write this line "
+        f"in the settings cell and run the notebook again from the top:\n\n```python\nDB_PATH = r\"{where}\"\n```"
     )
+
+
+def home_relative(path: Path) -> str:
+    """`path` with the home folder written `~` (the settings cell accepts it), else as it is."""
+    home = Path(os.path.expanduser("~"))
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
 
 
 def _demo_database(work_dir: Path) -> tuple[Path, str]:

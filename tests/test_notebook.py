@@ -159,6 +159,14 @@ def test_bad_parameters_stop_with_one_sentence(tmp_path, monkeypatch, capsys, db
     assert not (tmp_path / "w").exists()
 
 
+def test_a_path_in_the_home_folder_may_be_written_with_a_tilde(tmp_path, monkeypatch, demo_template) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copyfile(demo_template, tmp_path / "bake_tracker.db")
+    guide = start("~/bake_tracker.db", None, quiet=True)
+    assert guide.migration.db == tmp_path / "bake_tracker.db"
+    assert guide.migration.workdir == tmp_path / "bakemigrate-work"
+
+
 def test_work_dir_that_is_a_file_is_refused(tmp_path) -> None:
     (tmp_path / "w").write_text("")
     with pytest.raises(NotebookStopped, match="is a file, not a folder"):
@@ -454,7 +462,8 @@ def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path, monkeypa
     assert inspect_database(demo).schema_version == "0.6"
     preflight = " ".join(texts(cell(nb, "step-0-preflight")))
     assert "rehearsal on a demo database" in preflight
-    assert f'DB_PATH = r"{own}"' in preflight
+    assert 'DB_PATH = r"~/Documents/BakeTracker/bake_tracker.db"' in preflight
+    assert str(home) not in preflight  # the home folder is written ~, which the settings cell accepts
     assert inspect_database(own).schema_version == "0.6"
     assert texts(cell(nb, "step-7-switch"))[0].startswith("not switched: confirmation needed")
     assert texts(cell(nb, "step-8-rollback")) == ["No rollback asked for: your database stays as it is."]
