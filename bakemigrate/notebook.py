@@ -290,7 +290,7 @@ class _NoSettings:
         _note("The settings are not set yet: run the cell under *Settings* first (click in it and press "
               "Shift+Enter), then this cell again.")
 
-    run = show = rollback = finish = _explain
+    run = show = rollback = finish = settings = _explain
 
 
 def here(namespace: dict[str, Any], *, show_settings: bool = False) -> Guide | _NoSettings:
@@ -304,7 +304,10 @@ def here(namespace: dict[str, Any], *, show_settings: bool = False) -> Guide | _
         NotebookStopped: a parameter is wrong (one sentence naming it).
     """
     if any(name not in namespace for name in PARAMETERS):
-        return _NoSettings()
+        unset = _NoSettings()
+        if show_settings:
+            unset.settings()
+        return unset
     db, work, infer, confirm = (namespace[name] for name in PARAMETERS)
     key = (repr(db), repr(work), repr(infer))
     guide = _GUIDES.get(key)
@@ -337,6 +340,7 @@ class Guide:
         self.current: str | None = None
         self.demo = False
         """True for a rehearsal on a demo database (no `DB_PATH`)."""
+        self._quiet = False
 
     def settings(self, demo_note: str = "") -> None:
         """Show the settings in use, as a short list."""
@@ -388,10 +392,8 @@ class Guide:
             self.results.clear()
             self.finished = None
             return True
-        if "preflight" not in self.results:  # a cell run alone: check first, quietly
-            self.current = "preflight"
-            self.call(self.migration.preflight)
-            self.current = step
+        self._checked()
+        self.current = step
         if self.finished:
             done = self._journal(step)
             if step == "switch" and done is not None:
@@ -406,6 +408,16 @@ class Guide:
             _note(f"Step {STEPS[step]} needs step {STEPS[needed]} first: {FROM_THE_TOP}.")
             return False
         return True
+
+    def _checked(self) -> None:
+        """Run the preflight quietly when this kernel has not (a cell run alone, after a restart)."""
+        if "preflight" not in self.results:
+            self.current = "preflight"
+            self._quiet = True
+            try:
+                self.call(self.migration.preflight)
+            finally:
+                self._quiet = False
 
     def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one step function; on a refusal, show its sentence and stop the run.
@@ -439,6 +451,8 @@ class Guide:
     def _already_migrated(self) -> None:
         db = view.shown_path(self.migration.db)
         self.finished = f"{db} is already at bake-tracker v0.7, nothing to do"
+        if self._quiet:
+            return
         backup = self.migration.workdir / "backup" / self.migration.db.name
         hint = "The remaining steps are skipped."
         if self._recorded_verification() is not None:
@@ -655,6 +669,8 @@ class Guide:
 
     def finish(self) -> None:
         """Show how the run ended (and record it for a headless run)."""
+        if "switch" not in self.results and "rollback" not in self.results:
+            self._checked()
         status, exit_code, message = self.outcome()
         titles = {
             "migrated": "Done.",

@@ -84,7 +84,7 @@ CONFIRM_SWITCH = False
     code("start", """
 from bakemigrate.notebook import here
 
-guide = here(globals(), show_settings=True)
+here(globals(), show_settings=True)
 """),
     md("step-0", """
 ## Step 0 · Preflight: is it safe to start?

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import re
@@ -507,3 +508,140 @@ def test_a_windows_path_mangled_by_escapes_is_explained_without_a_traceback(tmp_
     assert len(shown) == 1 and "Traceback" not in "".join(shown[0].traceback)
     assert len(shown[0].traceback) == 1
     assert not (tmp_path / "work").exists()
+
+
+# ---- any cell, alone, on a fresh kernel --------------------------------------------------------------
+
+CODE_CELLS = [c.id for c in nbformat.read(COMMITTED, as_version=4).cells if c.cell_type == "code"]
+
+
+def run_alone(folder: Path, cell_ids: list[str], *, settings: dict | None = None,
+              edits: dict[str, list[tuple[str, str]]] | None = None) -> nbformat.NotebookNode:
+    """The chosen cells of the committed notebook, run in order on a fresh kernel in `folder`.
+
+    With `settings`, an injected settings cell runs first; `edits` replaces text in a cell's source.
+    """
+    from nbclient import NotebookClient
+
+    from bakemigrate.notebook import kernel_manager
+
+    nb = nbformat.read(COMMITTED, as_version=4)
+    ids = list(cell_ids)
+    if settings is not None:
+        nb = inject_parameters(nb, **settings)
+        ids.insert(0, "injected-parameters")
+    for cell_id, changes in (edits or {}).items():
+        for old, new in changes:
+            assert old in cell(nb, cell_id).source
+            cell(nb, cell_id).source = cell(nb, cell_id).source.replace(old, new)
+    chosen = []
+    for i in ids:  # a cell run twice appears twice, the second time as "<id>-again"
+        again = copy.deepcopy(cell(nb, i))
+        if any(c.id == i for c in chosen):
+            again.id = f"{i}-again"
+        chosen.append(again)
+    nb.cells = chosen
+    with tempfile.TemporaryDirectory(prefix="bmk-") as sockets:
+        NotebookClient(nb, km=kernel_manager(sockets), timeout=300, allow_errors=True,
+                       resources={"metadata": {"path": str(folder)}}).execute()
+    return nb
+
+
+def shown(c: nbformat.NotebookNode) -> str:
+    return "\n".join(texts(c)) + html_of(c)
+
+
+def test_every_cell_alone_without_settings_says_to_run_them(tmp_path) -> None:
+    ids = [i for i in CODE_CELLS if i != "parameters"]
+    nb = run_alone(tmp_path, ids)
+    assert errors(nb) == []
+    for cell_id in ids:
+        assert "run the cell under *Settings* first" in shown(cell(nb, cell_id)), cell_id
+    assert list(tmp_path.iterdir()) == []  # nothing made: no work folder, no demo database
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell_id", [i for i in CODE_CELLS if i != "parameters"])
+def test_each_cell_alone_after_the_settings_explains_itself(tmp_path, cell_id) -> None:
+    """On a fresh work folder: a cell runs its step when it can, else says which cell to run."""
+    settings = {"DB_PATH": None, "WORK_DIR": "work", "INFER_LOSSES": False, "CONFIRM_SWITCH": True}
+    nb = run_alone(tmp_path, [cell_id], settings=settings)
+    assert errors(nb) == [], cell_id
+    text = shown(cell(nb, cell_id))
+    expected = {
+        "start": "- database: `work/demo/bake_tracker.db`",
+        "step-0-preflight": "bake-tracker v0.6",
+        "step-1-backup": "integrity ok",  # runs: the preflight runs quietly first
+        "step-2-export": "needs step 1 · backup first: run the cells from the top",
+        "step-3-transform": "needs step 2 · export first",
+        "step-4-reset": "needs step 3 · transform first",
+        "step-5-import": "needs step 4 · reset first",
+        "step-6-verify": "needs step 5 · import first",
+        "step-6-rows": "Nothing to show yet: run the cell of step 6 · verify first",
+        "step-6-verdict": "Nothing to show yet",
+        "step-7-switch": "needs step 6 · verify first",
+        "step-8-rollback": "No rollback asked for",
+        "finish": "Not finished yet.",
+    }.get(cell_id, "Nothing to show yet")
+    assert expected in text, (cell_id, text)
+    demo = tmp_path / "work" / "demo" / "bake_tracker.db"
+    assert inspect_database(demo).schema_version == "0.6"
+
+
+@pytest.fixture(scope="module")
+def switched_work(tmp_path_factory):
+    """A folder where the notebook ran to the end on a demo database (switched)."""
+    root = tmp_path_factory.mktemp("switched")
+    nb = run_alone(root, [i for i in CODE_CELLS if i != "parameters"], settings=SETTINGS_CONFIRMED)
+    assert errors(nb) == []
+    return root, nb
+
+
+SETTINGS_CONFIRMED = {"DB_PATH": None, "WORK_DIR": "work", "INFER_LOSSES": False, "CONFIRM_SWITCH": True}
+
+
+def test_after_the_switch_each_cell_alone_shows_the_record(switched_work) -> None:
+    """A fresh kernel after the switch: the verification kept in the work folder, no traceback."""
+    root, first = switched_work
+    ids = [i for i in CODE_CELLS if i.startswith("step-6") or i in ("step-7-switch", "finish")]
+    for cell_id in ids:
+        nb = run_alone(root, [cell_id], settings=SETTINGS_CONFIRMED)
+        assert errors(nb) == [], cell_id
+        text = shown(cell(nb, cell_id))
+        if cell_id.startswith("step-6"):
+            assert "From the migration of 20" in text, cell_id
+            assert table_rows_of(html_of(cell(nb, cell_id))) == table_rows_of(html_of(cell(first, cell_id)))
+        elif cell_id == "step-7-switch":
+            assert "Switched on 20" in text
+        else:
+            assert "Nothing to do." in text
+    assert inspect_database(root / "work" / "demo" / "bake_tracker.db").schema_version == "0.7"
+
+
+def test_rerunning_the_setup_cell_keeps_what_is_done(tmp_path) -> None:
+    """Settings changed to confirm, then the setup cell and the switch cell again: it switches."""
+    settings = dict(SETTINGS_CONFIRMED, CONFIRM_SWITCH=False)
+    ids = [i for i in CODE_CELLS if i not in ("parameters", "finish")]
+    confirmed = {"parameters": [('WORK_DIR = None', 'WORK_DIR = "work"'),
+                                ("CONFIRM_SWITCH = False", "CONFIRM_SWITCH = True")]}
+    nb = run_alone(tmp_path, [*ids, "parameters", "start", "step-7-switch", "finish"], settings=settings,
+                   edits=confirmed)
+    assert errors(nb) == []
+    assert texts(cell(nb, "step-7-switch"))[0].startswith("not switched: confirmation needed")
+    assert "steps run so far in this session are kept" in shown(cell(nb, "start-again"))
+    assert texts(cell(nb, "step-7-switch-again"))[0].startswith("switched: work/demo/bake")
+    assert "**Done.** PASS:" in shown(cell(nb, "finish"))
+    demo = tmp_path / "work" / "demo" / "bake_tracker.db"
+    assert inspect_database(demo).schema_version == "0.7"
+
+
+def test_the_rollback_cell_alone_on_a_fresh_kernel_puts_the_backup_back(tmp_path) -> None:
+    done = run_alone(tmp_path, [i for i in CODE_CELLS if i != "parameters"], settings=SETTINGS_CONFIRMED)
+    demo = tmp_path / "work" / "demo" / "bake_tracker.db"
+    assert errors(done) == [] and inspect_database(demo).schema_version == "0.7"
+    nb = run_alone(tmp_path, ["step-8-rollback"], settings=SETTINGS_CONFIRMED,
+                   edits={"step-8-rollback": [("ROLLBACK = False", "ROLLBACK = True")]})
+    assert errors(nb) == []
+    assert "restored" in shown(cell(nb, "step-8-rollback")).lower()
+    assert inspect_database(demo).schema_version == "0.6"
+    assert sha256_file(demo) == read_manifest(tmp_path / "work", demo).sha256  # the backup, back in place
