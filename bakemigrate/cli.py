@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import MigrationError
+from .errors import Declined, MigrationError
 from .locate import DEMO_WORK_FOLDER, WORK_FOLDER_NAME
 
 
@@ -86,7 +86,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_switch(args: argparse.Namespace) -> int:
     from .pipeline import Migration, confirm_or_refuse
 
-    confirm_or_refuse(args.yes, f"Replace {args.db} with the verified v0.7 database?")
+    confirm_or_refuse(args.yes, f"Replace {args.db} with the verified v0.7 database?", db=args.db,
+                      waiting="not switched; run again with --yes when you are ready")
     result = Migration(args.db, args.workdir, infer_losses=None).switch(confirm=True)
     print(result.summary_line())
     return 0
@@ -100,7 +101,8 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     if plan.needed:
         for line in plan.lines():
             print(line)
-        confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?")
+        confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?", db=args.db,
+                          waiting="not rolled back; the backup stays in the work folder")
     result = migration.rollback(confirm=True)
     print(result.summary_line())
     return 0
@@ -147,6 +149,12 @@ def _cmd_locate(args: argparse.Namespace) -> int:
     return 0 if found.exists and not found.problem else 2
 
 
+EXIT_CODES = (
+    "exit codes: 0 done (migrated, or already at v0.7, or nothing to do); 1 verification failed, or you "
+    "answered no (your database is kept as it is); 2 refused (one error: line says why, nothing was changed)"
+)
+
+
 def _add_database(parser: argparse.ArgumentParser, *, workdir: bool = True) -> None:
     """The DB argument (optional: the database the app itself uses) and, with `workdir`, --workdir."""
     parser.add_argument("db", metavar="DB", type=Path, nargs="?", default=None,
@@ -175,7 +183,7 @@ def _add(
     handler: Callable[[argparse.Namespace], int],
     help_text: str,
 ) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES)
     parser.set_defaults(handler=handler)
     return parser
 
@@ -185,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bakemigrate",
         description="Migrate a bake-tracker database from v0.6 to v0.7, safely and verifiably.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"bakemigrate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -266,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _resolve_database(args)
         return int(args.handler(args))
+    except Declined as exc:  # the person's choice, not an error: one line saying what was kept
+        print(exc)
+        return exc.exit_code
     except MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

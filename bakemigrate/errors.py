@@ -29,3 +29,9 @@ class VerificationFailed(MigrationError):
     """The migrated copy differs from the original: the original is left untouched (exit 1)."""
 
     exit_code = 1
+
+
+class Declined(MigrationError):
+    """The person answered no when asked to confirm: nothing was changed (exit 1, not an error)."""
+
+    exit_code = 1

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .backup import BackupResult, backup, read_manifest, verify_backup
 from .changes import Changes, changes_since, table_marks
 from .db import DatabaseInfo, broken_references, ensure_not_in_use, inspect_database, sha256_file
-from .errors import DatabaseRefused, MigrationError, VerificationFailed
+from .errors import DatabaseRefused, Declined, MigrationError, VerificationFailed
 from .exporter import ExportResult, export, export_and_transform
 from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
@@ -43,19 +43,23 @@ STAGING = "staging.db"
 EXPORT_BYTES_PER_ROW = 1200
 
 
-def confirm_or_refuse(yes: bool, question: str) -> None:
-    """Go on when ``yes``; otherwise ask at a terminal, and refuse where nobody can answer.
+def confirm_or_refuse(yes: bool, question: str, *, db: str | Path, waiting: str) -> None:
+    """Go on when `yes`; otherwise ask at a terminal, and refuse where nobody can answer.
+
+    `waiting` says what stays ready for later (e.g. where the verified copy waits), in both refusals.
 
     Raises:
-        MigrationError: the person said no, or there is no terminal to ask at (use ``--yes``).
+        Declined: the person said no (`db` is kept as it is; exit 1).
+        MigrationError: there is no terminal to ask at (use `--yes`; exit 2).
     """
     if yes:
         return
     if not sys.stdin or not sys.stdin.isatty():
-        raise MigrationError(f"{question} Needs confirmation: run again with --yes")
+        raise MigrationError(f"{question} Needs confirmation and there is no terminal to ask at: run again with "
+                             f"--yes; {db} is kept as it is ({waiting})")
     answer = input(f"{question} [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
-        raise MigrationError("stopped: nothing was changed")
+        raise Declined(f"declined: {db} is kept as it is ({waiting})")
 
 
 @dataclass
@@ -500,9 +504,10 @@ class Migration:
         if not result.passed:
             return MigrationResult(1, "FAIL: verification failed; the original is untouched", result)
         try:
-            confirm_or_refuse(yes, f"Verified. Replace {self.db} with the migrated database?")
-        except MigrationError as exc:
-            return MigrationResult(2, f"not switched: {exc}", result)
+            confirm_or_refuse(yes, f"Verified. Replace {self.db} with the migrated database?", db=self.db,
+                              waiting=f"not switched; the verified copy waits in {self.staging}")
+        except Declined as exc:
+            return MigrationResult(1, str(exc), result)
         switched = self.switch(confirm=True)
         echo(switched.summary_line())
         return MigrationResult(
