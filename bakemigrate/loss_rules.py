@@ -18,7 +18,8 @@ and [v07_loss][bakemigrate.loss_rules.v07_loss] follows it exactly:
 A total loss is therefore valued at 0.0000, whatever its ingredients cost: that cost stays on the
 run (`total_ingredient_cost`) and is not counted as loss value.
 
-The transform (`--infer-losses`), the verification and the import all call these functions.
+The transform (`--infer-losses`) and the verification both call these functions, so the rules
+live here alone; anything else that applies or checks them should call them too.
 """
 
 from __future__ import annotations
