@@ -137,14 +137,22 @@ def shortfall_summary(runs: int, items: int, made_nothing: int, *, infer_losses:
 # --------------------------------------------------------------------------------------------
 # The proof that a v0.7 database follows the rules
 
-_SHORTFALL = "r.actual_yield < r.expected_yield"
-_SHORTFALL_ROWS = f"""
+# Every statement is fixed text; whether losses were inferred is a bound parameter (1 or 0).
+_SHORTFALL_ROWS = """
 SELECT r.uuid, r.expected_yield, r.actual_yield, r.total_ingredient_cost, r.finished_unit_id,
        r.production_status, r.loss_quantity,
        l.uuid, l.finished_unit_id, l.loss_category, l.loss_quantity, l.per_unit_cost, l.total_loss_cost, l.notes
 FROM production_runs AS r LEFT JOIN production_losses AS l ON l.production_run_id = r.id
-WHERE {_SHORTFALL}
+WHERE r.actual_yield < r.expected_yield
 ORDER BY r.id, l.id
+"""
+_OTHER_RUNS = "FROM production_runs AS r WHERE NOT (? AND r.actual_yield < r.expected_yield)"
+_COUNT_OTHER_RUNS = f"SELECT count(*) {_OTHER_RUNS}"
+_WRONG_OTHER_RUNS = (f"SELECT r.uuid, r.production_status, r.loss_quantity {_OTHER_RUNS} "
+                     "AND (r.production_status IS NOT 'complete' OR r.loss_quantity IS NOT 0)")
+_STRAY_LOSSES = """
+SELECT l.uuid FROM production_losses AS l LEFT JOIN production_runs AS r ON r.id = l.production_run_id
+WHERE NOT (? AND r.id IS NOT NULL AND r.actual_yield < r.expected_yield)
 """
 RULE_FIELDS = (
     ("production_runs", "production_status"),
@@ -219,25 +227,17 @@ def check_database(conn: sqlite3.Connection, *, infer_losses: bool, limit: int =
     no loss row. Up to `limit` differing values are kept in `mismatches`.
     """
     check = RuleCheck(infer_losses=infer_losses, limit=limit)
-    others = f"NOT ({_SHORTFALL})" if infer_losses else "1"
-    count, = conn.execute(f"SELECT count(*) FROM production_runs AS r WHERE {others}").fetchone()
+    inferred = (int(infer_losses),)
+    count, = conn.execute(_COUNT_OTHER_RUNS, inferred).fetchone()
     check.runs = count
     check.compared[_STATUS] += count
     check.compared[_QUANTITY] += count
-    wrong = conn.execute(
-        f"SELECT r.uuid, r.production_status, r.loss_quantity FROM production_runs AS r "
-        f"WHERE ({others}) AND (r.production_status IS NOT 'complete' OR r.loss_quantity IS NOT 0)"
-    )
-    for key, status, quantity in wrong:
+    for key, status, quantity in conn.execute(_WRONG_OTHER_RUNS, inferred):
         if status != COMPLETE:
             check.differ(_STATUS, key, COMPLETE, status)
         if quantity != 0:
             check.differ(_QUANTITY, key, 0, quantity)
-    strays = f"r.id IS NULL OR NOT ({_SHORTFALL})" if infer_losses else "1"
-    for (key,) in conn.execute(
-        f"SELECT l.uuid FROM production_losses AS l LEFT JOIN production_runs AS r "
-        f"ON r.id = l.production_run_id WHERE {strays}"
-    ):
+    for (key,) in conn.execute(_STRAY_LOSSES, inferred):
         check.note(_ROWS, key, "no loss row", "a loss row")
     if infer_losses:
         _check_shortfalls(conn, check)
