@@ -645,3 +645,51 @@ def test_the_rollback_cell_alone_on_a_fresh_kernel_puts_the_backup_back(tmp_path
     assert "restored" in shown(cell(nb, "step-8-rollback")).lower()
     assert inspect_database(demo).schema_version == "0.6"
     assert sha256_file(demo) == read_manifest(tmp_path / "work", demo).sha256  # the backup, back in place
+
+
+# ---- the guide page says what the cells really show -------------------------------------------------
+
+GUIDE_SECTIONS = {
+    "Settings": ["start"],
+    "Preflight": ["step-0-preflight"],
+    "Backup": ["step-1-backup"],
+    "Export": ["step-2-export"],
+    "Transform": ["step-3-transform"],
+    "Reset, import": ["step-4-reset", "step-5-import"],
+    "Verify: the checks": ["step-6-verify"],
+    "Verify: rows per table": ["step-6-rows"],
+    "Verify: field by field": ["step-6-fields"],
+    "Verify: statuses": ["step-6-statuses"],
+    "Verify: the verdict": ["step-6-verdict"],
+    "Switch": ["step-7-switch"],
+    "Rollback": ["step-8-rollback"],
+    "How it went": ["finish"],
+}
+
+
+def visible_text(c: nbformat.NotebookNode) -> str:
+    """What a person reads in a cell's outputs: Markdown unescaped, HTML without its tags."""
+    parts = []
+    for o in c.outputs:
+        data = o.get("data", {})
+        if "text/html" in data:
+            page = re.sub(r"<style.*?</style>", " ", data["text/html"], flags=re.S)
+            parts.append(re.sub(r"<[^>]+>", " ", page))
+        elif "text/markdown" in data:
+            parts.append(re.sub(r"\\(.)", r"\1", data["text/markdown"]))
+    return " ".join(" ".join(parts).split())
+
+
+def test_the_guide_shows_what_each_cell_really_shows(demo_run) -> None:
+    result, _ = demo_run
+    record = nbformat.read(result.output, as_version=4)
+    page = (REPO / "docs" / "guide" / "notebook.md").read_text(encoding="utf-8")
+    table = page.split("<!-- cells-shown:", 1)[1].split("\n\n", 1)[0]
+    rows = [[v.strip() for v in line.strip("|").split("|")] for line in table.splitlines()[3:]]
+    assert [r[0] for r in rows] == list(GUIDE_SECTIONS)
+    for section, shown_there, _ in rows:
+        phrases = re.findall(r'"([^"]+)"', shown_there)
+        assert phrases, section
+        text = " ".join(visible_text(cell(record, i)) for i in GUIDE_SECTIONS[section])
+        for phrase in phrases:
+            assert phrase in text, (section, phrase)

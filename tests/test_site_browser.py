@@ -174,3 +174,23 @@ def test_dark_mode_toggle(tab: PageWatch) -> None:
     assert {before, after} == {"default", "slate"}
     tab.shot("command-line-dark", full_page=False)
     assert tab.problems == []
+
+
+def test_record_page_on_a_phone_scrolls_each_table_in_its_own_box(tab: PageWatch) -> None:
+    tab.page.set_viewport_size({"width": 390, "height": 844})
+    tab.open("notebook/migration-record/")
+    assert tab.page.locator("article h1").first.inner_text().strip() == "A real migration record"
+    assert tab.page.locator(".jp-CodeCell .jp-InputArea").count() == 0  # the code is left out
+    sizes = tab.page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert sizes[0] <= sizes[1]  # the page itself does not scroll sideways
+    boxes = tab.page.locator(".bakemigrate-table")
+    widths = boxes.evaluate_all("els => els.map(e => [e.scrollWidth, e.clientWidth, getComputedStyle(e).overflowX])")
+    assert all(client <= 390 for _, client, _ in widths)
+    wide = [w for w in widths if w[0] > w[1]]
+    assert wide and all(overflow == "auto" for _, _, overflow in wide)  # wider tables scroll in their box
+    boxes.nth(8).scroll_into_view_if_needed()
+    tab.shot("record-phone", full_page=False)
+    tab.page.set_viewport_size({"width": 1280, "height": 900})
+    tab.page.locator(".bakemigrate-verdict").scroll_into_view_if_needed()
+    tab.shot("record-desktop-verdict", full_page=False)
+    assert tab.problems == []
