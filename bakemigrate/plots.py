@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: The production statuses of bake-tracker v0.7, in the order the app lists them.
 STATUSES = ("complete", "partial_loss", "total_loss")
+#: The statuses as bake-tracker shows them.
+STATUS_LABELS = {"complete": "Complete", "partial_loss": "Partial loss", "total_loss": "Total loss"}
 _BEFORE, _AFTER = "#c08a5a", "#4f9a6a"
 _STATUS_COLOURS = {"complete": "#4f9a6a", "partial_loss": "#e9a23b", "total_loss": "#d0584a"}
 #: Text and lines in a mid grey that reads on a light and on a dark page; the background is transparent.
@@ -93,7 +95,9 @@ def status_mix(mix: pd.DataFrame) -> Figure:
     lost = [int(counts["units_lost"].get(s, 0)) for s in statuses]
     fig = _figure(6, 3)
     ax = fig.axes[0]
-    bars = ax.bar(statuses, runs, color=[_STATUS_COLOURS.get(s, "#888888") for s in statuses])
+    positions = list(range(len(statuses)))
+    bars = ax.bar(positions, runs, color=[_STATUS_COLOURS.get(s, "#888888") for s in statuses])
+    ax.set_xticks(positions, [STATUS_LABELS.get(s, s) for s in statuses])
     ax.bar_label(bars, labels=[f"{r:,} runs\n{u:,} lost" for r, u in zip(runs, lost, strict=True)], fontsize=8,
                  color=_INK)
     ax.tick_params(colors=_INK)

@@ -27,7 +27,6 @@ KNOWN_TABLES = {
     "finished_units": "Finished goods",
     "events": "Events",
 }
-STATUS_LABELS = {"complete": "Complete", "partial_loss": "Partial loss", "total_loss": "Total loss"}
 BOX_STYLE = "overflow-x:auto;max-width:100%;margin:0 0 0.6em 0"
 CELL_STYLES = [
     {"selector": "th", "props": "text-align:left;padding:2px 10px;white-space:nowrap"},
@@ -187,6 +186,8 @@ def mismatches(frame: pd.DataFrame) -> Readable:
 
 def status_mix(frame: pd.DataFrame) -> Readable:
     """Production runs per status after the migration, with the units recorded as lost."""
+    from .plots import STATUS_LABELS
+
     return readable(frame, {"production_status": "Status", "runs": "Production runs", "units_lost": "Units lost"},
                     {"production_status": lambda s: STATUS_LABELS.get(s, s), "runs": count, "units_lost": count})
 
