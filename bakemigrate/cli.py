@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,7 +29,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .formats import validate_file
 
     report = validate_file(args.file)
-    print(report.summary_line())
+    if args.json:
+        from .terminal import json_report
+
+        print(json_report("validate", "valid", 0, report.summary_line(), file=str(report.path),
+                          kind=report.kind.value, runs=report.runs,
+                          runs_with_loss_fields=report.runs_with_loss_fields))
+    else:
+        print(report.summary_line())
     return 0
 
 
@@ -75,12 +83,21 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from .terminal import full_tables, json_report, verification_block, verification_dict
     from .verify import verify
 
     result = verify(args.db, args.staging, args.before, infer_losses=args.infer_losses)
-    print(result.summary_table())
+    code = 0 if result.passed else 1
+    if args.json:
+        print(json_report("verify", "passed" if result.passed else "failed", code, result.summary_line(),
+                          database=str(args.db), staging=str(args.staging), before=str(args.before),
+                          verification=verification_dict(result)))
+        return code
+    print("\n".join(verification_block(result)))
+    if args.verbose:
+        print(full_tables(result))
     print(result.summary_line())
-    return 0 if result.passed else 1
+    return code
 
 
 def _cmd_switch(args: argparse.Namespace) -> int:
@@ -100,16 +117,45 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     plan = migration.rollback_plan()
     if plan.needed:
         for line in plan.lines():
-            print(line)
+            print(line, file=sys.stderr if args.json else sys.stdout)
         confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?", db=args.db,
                           waiting="not rolled back; the backup stays in the work folder")
     result = migration.rollback(confirm=True)
-    print(result.summary_line())
+    if args.json:
+        from .terminal import json_report
+
+        print(json_report("rollback", "rolled-back" if result.restored else "nothing-to-do", 0, result.summary_line(),
+                          database=str(result.db), backup=str(result.backup),
+                          kept=str(result.kept) if result.kept else None, discarded=result.changes.as_dict()))
+    else:
+        print(result.summary_line())
     return 0
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from .pipeline import migrate
+    from .terminal import (
+        final_line,
+        full_tables,
+        json_report,
+        step_line,
+        verification_block,
+        verification_dict,
+        write_reports,
+    )
+
+    steps: list[dict[str, object]] = []
+
+    def on_step(step: str, result: object, earlier: dict | None) -> None:
+        steps.append({"step": step, "status": "done earlier" if earlier else "ran",
+                      "at": (earlier or {}).get("at"), "summary": getattr(result, "summary_line", str)()})
+        if args.json:
+            return
+        print(step_line(step, result, earlier))
+        if step == "verify":
+            print("\n".join(verification_block(result)))
+            if args.verbose:
+                print(full_tables(result))
 
     result = migrate(
         args.db,
@@ -117,10 +163,19 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         yes=args.yes,
         dry_run=args.dry_run,
         infer_losses=args.infer_losses,
-        progress=not args.quiet,
-        echo=print,
+        progress=not (args.quiet or args.json) and sys.stderr.isatty(),
+        echo=(lambda text: print(text, file=sys.stderr)) if args.json else print,
+        on_step=on_step,
     )
-    print(result.summary_line())
+    verification = result.verification
+    text = json_report(
+        "migrate", result.outcome, result.exit_code, result.message, database=str(args.db),
+        workdir=str(args.workdir), steps=steps,
+        verification=verification_dict(verification) if verification is not None else None,
+    )
+    if verification is not None:  # a migration that ran keeps its report; a re-run after it does not replace it
+        write_reports(Path(args.workdir), text, verification)
+    print(text if args.json else "\n".join(final_line(result, args.db, args.workdir)))
     return result.exit_code
 
 
@@ -135,13 +190,15 @@ def _cmd_notebook(args: argparse.Namespace) -> int:
 
 
 def _cmd_locate(args: argparse.Namespace) -> int:
-    import json
-
     from .locate import locate, not_found
 
     found = locate(args.app_dir)
     if args.json:
-        print(json.dumps(found.as_dict(), ensure_ascii=False))
+        from .terminal import json_report
+
+        outcome = "found" if found.exists and not found.problem else "not-found" if not found.exists else "refused"
+        code = 0 if outcome == "found" else 2
+        print(json_report("locate", outcome, code, found.summary_line(), **found.as_dict()))
     elif not found.exists:
         raise not_found(found)
     else:
@@ -149,10 +206,11 @@ def _cmd_locate(args: argparse.Namespace) -> int:
     return 0 if found.exists and not found.problem else 2
 
 
-EXIT_CODES = (
-    "exit codes: 0 done (migrated, or already at v0.7, or nothing to do); 1 verification failed, or you "
-    "answered no (your database is kept as it is); 2 refused (one error: line says why, nothing was changed)"
-)
+EXIT_CODES = """\
+exit codes: 0 done (migrated, or already at v0.7, or nothing to do)
+            1 verification failed, or you answered no (your database is kept
+              as it is)
+            2 refused (one error: line says why, nothing was changed)"""
 
 
 def _add_database(parser: argparse.ArgumentParser, *, workdir: bool = True) -> None:
@@ -182,89 +240,158 @@ def _add(
     name: str,
     handler: Callable[[argparse.Namespace], int],
     help_text: str,
+    example: str,
 ) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES)
+    parser = sub.add_parser(
+        name, description=textwrap.fill(help_text, 78), formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"example:\n  {example}\n\n{EXIT_CODES}",
+    )
     parser.set_defaults(handler=handler)
     return parser
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--json and --verbose, for the commands a script reads."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+
+
+COMMAND_GROUPS = """\
+the whole migration (what a baker needs):
+  migrate      move your database to v0.7: backup, export, transform, reset,
+               import, verify, then switch after you say yes
+  rollback     put your pre-migration database back (keeps the current one)
+  locate       show where bake-tracker keeps your database
+
+the guided notebook:
+  notebook     run the step-by-step notebook by itself and keep its record
+
+step by step (what migrate does, one command each):
+  backup       make a checked copy of the database in the work folder
+  export       write the production history as the app's export file
+  reset        make a copy of the database with empty v0.7 production tables
+  import       load an export file into that copy
+  verify       compare the copy with the original, value by value
+  switch       put the verified copy in place of the database
+
+tools:
+  transform    turn an export file from format 1.0 into 1.1
+  validate     check that a file is a valid export
+  demo         make a sample v0.6 bakery database to practise on
+
+`bakemigrate COMMAND --help` describes a command, with an example."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (also used to render the CLI reference)."""
     parser = argparse.ArgumentParser(
         prog="bakemigrate",
-        description="Migrate a bake-tracker database from v0.6 to v0.7, safely and verifiably.",
+        description="Move a bake-tracker database from v0.6 to v0.7 safely, and prove nothing was lost.\n\n"
+        + COMMAND_GROUPS,
         epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bakemigrate {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, help="one of the commands above")
 
-    p = _add(sub, "transform", _cmd_transform, "Turn a production-history export v1.0 into v1.1.")
-    p.add_argument("input", metavar="INPUT", type=Path)
-    p.add_argument("output", metavar="OUTPUT", type=Path)
-    p.add_argument("--infer-losses", action="store_true", help="record historical shortfalls as losses")
+    p = _add(sub, "migrate", _cmd_migrate, "Move your database to v0.7: every step in order, with a journal in the "
+             "work folder, so a re-run goes on where it stopped. It asks before it replaces your database.",
+             "bakemigrate migrate --dry-run")
+    _add_database(p)
+    p.add_argument("--yes", action="store_true", help="replace the database without asking (after a PASS)")
+    p.add_argument("--dry-run", action="store_true", help="check everything, show the plan, change nothing")
+    p.add_argument("--infer-losses", action="store_true",
+                   help="record past runs that made fewer items than expected as losses, as bake-tracker 0.7 would")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="also show every table of the verification")
+    _add_output_options(p)
+
+    p = _add(sub, "rollback", _cmd_rollback, "Put the pre-migration backup back in place of the database. "
+             "What you entered since the switch is listed first, and the current file is kept in the work folder.",
+             "bakemigrate rollback")
+    _add_database(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _add_output_options(p)
+
+    p = _add(sub, "locate", _cmd_locate, "Show where bake-tracker keeps its database, and what is in it "
+             "(version, size, production runs), by the app's own rules.", "bakemigrate locate")
+    p.add_argument("--app-dir", metavar="DIR", type=Path, default=None,
+                   help="the app's folder (holding run.py), for BAKING_TRACKER_ENV=development")
+    _add_output_options(p)
+
+    p = _add(sub, "notebook", _cmd_notebook, "Run the guided notebook by itself (no browser) and keep the filled-in "
+             "notebook, with an HTML copy, as the record of the migration.",
+             "bakemigrate notebook --output record.ipynb")
+    p.add_argument("--db", metavar="DB", type=Path, default=None,
+                   help="the database to migrate (default: a fresh demo database, to practise)")
+    p.add_argument("--workdir", metavar="DIR", type=Path, default=None,
+                   help=f"the work folder (default: {WORK_FOLDER_NAME} beside DB, or {DEMO_WORK_FOLDER} for a demo)")
+    p.add_argument("--output", metavar="OUT.ipynb", type=Path, required=True,
+                   help="where to write the record (an .ipynb file; the .html copy goes beside it)")
+    p.add_argument("--infer-losses", action="store_true",
+                   help="record past runs that made fewer items than expected as losses, as bake-tracker 0.7 would")
+
+    p = _add(sub, "backup", _cmd_backup, "Step 1: make a checked copy of the database in the work folder, with "
+             "its SHA-256 fingerprint in a manifest.", "bakemigrate backup data/bake_tracker.db --workdir migration")
+    _add_database(p)
+
+    p = _add(sub, "export", _cmd_export, "Step 2: write the production history as the app's export file "
+             "(format 1.0, every run, with the facts the app's format leaves out kept in extra fields).",
+             "bakemigrate export data/bake_tracker.db migration/export_v1.0.json")
+    _add_database(p, workdir=False)
+    p.add_argument("output", metavar="OUTPUT", type=Path, help="the export file to write")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(sub, "reset", _cmd_reset, "Step 4: make a copy of the database whose production tables are "
+             "recreated, empty, as v0.7 makes them (the database itself is not changed).",
+             "bakemigrate reset data/bake_tracker.db migration/staging.db")
+    p.add_argument("db", metavar="DB", type=Path, help="the v0.6 database (only read)")
+    p.add_argument("staging", metavar="STAGING", type=Path, help="the copy to make")
+    p.add_argument("--force", action="store_true", help="replace STAGING if it exists")
+
+    p = _add(sub, "import", _cmd_import, "Step 5: load an export file (1.0 or 1.1) into the staging copy, all "
+             "or nothing.", "bakemigrate import migration/export_v1.1.json migration/staging.db")
+    p.add_argument("document", metavar="DOCUMENT", type=Path, help="the export file to load")
+    p.add_argument("staging", metavar="STAGING", type=Path, help="the staging copy made by reset")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _add(sub, "verify", _cmd_verify, "Step 6: compare the staging copy with the original database and its "
+             "export, value by value.",
+             "bakemigrate verify data/bake_tracker.db migration/staging.db --before migration/export_v1.0.json")
+    p.add_argument("db", metavar="DB", type=Path, help="the original v0.6 database")
+    p.add_argument("staging", metavar="STAGING", type=Path, help="the migrated copy to check")
+    p.add_argument("--before", metavar="EXPORT", type=Path, required=True,
+                   help="the export (1.0) taken from the original")
+    p.add_argument("--infer-losses", action="store_true",
+                   help="shortfalls were recorded as losses: check them against 0.7's rules")
+    p.add_argument("--verbose", action="store_true", help="also show every table of the verification")
+    _add_output_options(p)
+
+    p = _add(sub, "switch", _cmd_switch, "Step 7: put the verified copy in place of the database, in one atomic "
+             "step.", "bakemigrate switch data/bake_tracker.db --workdir migration --yes")
+    _add_database(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = _add(sub, "transform", _cmd_transform, "Turn a production-history export from format 1.0 into 1.1: every "
+             "run becomes complete with 0 losses (or, with --infer-losses, what 0.7 would have recorded).",
+             "bakemigrate transform export_v1.0.json export_v1.1.json")
+    p.add_argument("input", metavar="INPUT", type=Path, help="the export file (1.0) to read")
+    p.add_argument("output", metavar="OUTPUT", type=Path, help="the 1.1 file to write")
+    p.add_argument("--infer-losses", action="store_true",
+                   help="record past runs that made fewer items than expected as losses, as bake-tracker 0.7 would")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
 
-    p = _add(sub, "validate", _cmd_validate, "Check a document against its JSON Schema.")
-    p.add_argument("file", metavar="FILE", type=Path)
+    p = _add(sub, "validate", _cmd_validate, "Check that a file is a valid export (production history 1.0 or 1.1, "
+             "or the app's Export All file) against its JSON Schema.", "bakemigrate validate export_v1.1.json")
+    p.add_argument("file", metavar="FILE", type=Path, help="the file to check")
+    _add_output_options(p)
 
-    p = _add(sub, "demo", _cmd_demo, "Create a sample v0.6 bakery database.")
-    p.add_argument("db", metavar="DB", type=Path)
+    p = _add(sub, "demo", _cmd_demo, "Make a sample v0.6 bakery database to practise on.",
+             "bakemigrate demo practice/bake_tracker.db")
+    p.add_argument("db", metavar="DB", type=Path, help="the database file to create")
     p.add_argument("--runs", type=int, default=200, help="production runs to create (default 200)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--force", action="store_true", help="replace DB if it exists")
-
-    p = _add(sub, "backup", _cmd_backup, "Make a verified copy of the database in the work folder.")
-    _add_database(p)
-
-    p = _add(sub, "export", _cmd_export, "Export the production history (v1.0, with extension keys).")
-    _add_database(p, workdir=False)
-    p.add_argument("output", metavar="OUTPUT", type=Path)
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    p = _add(sub, "reset", _cmd_reset, "Build an empty-production v0.7 staging copy of the database.")
-    p.add_argument("db", metavar="DB", type=Path)
-    p.add_argument("staging", metavar="STAGING", type=Path)
-    p.add_argument("--force", action="store_true", help="replace STAGING if it exists")
-
-    p = _add(sub, "import", _cmd_import, "Import a v1.0 or v1.1 document into a staging database.")
-    p.add_argument("document", metavar="DOCUMENT", type=Path)
-    p.add_argument("staging", metavar="STAGING", type=Path)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    p = _add(sub, "verify", _cmd_verify, "Compare the staging database with the original.")
-    p.add_argument("db", metavar="DB", type=Path, help="the original v0.6 database")
-    p.add_argument("staging", metavar="STAGING", type=Path)
-    p.add_argument("--before", metavar="EXPORT", type=Path, required=True, help="the v1.0 export")
-    p.add_argument("--infer-losses", action="store_true",
-                   help="shortfalls were recorded as losses: check them against 0.7's rules")
-
-    p = _add(sub, "switch", _cmd_switch, "Replace the database with the verified staging copy.")
-    _add_database(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-
-    p = _add(sub, "rollback", _cmd_rollback, "Put the pre-migration backup back in place.")
-    _add_database(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-
-    p = _add(sub, "migrate", _cmd_migrate, "Run every step in order, with a journal in the work folder.")
-    _add_database(p)
-    p.add_argument("--yes", action="store_true", help="switch without asking")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
-    p.add_argument("--infer-losses", action="store_true", help="record historical shortfalls as losses")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-    p = _add(sub, "locate", _cmd_locate, "Show where bake-tracker keeps its database, and what is in it.")
-    p.add_argument("--app-dir", metavar="DIR", type=Path, default=None,
-                   help="the app's folder (holding run.py), for BAKING_TRACKER_ENV=development")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
-
-    p = _add(sub, "notebook", _cmd_notebook, "Run the guided notebook headlessly and keep the record.")
-    p.add_argument("--db", metavar="DB", type=Path, default=None, help="default: a fresh demo database")
-    p.add_argument("--workdir", metavar="DIR", type=Path, default=None,
-                   help=f"the work folder (default: {WORK_FOLDER_NAME} beside DB, or {DEMO_WORK_FOLDER} for a demo)")
-    p.add_argument("--output", metavar="OUT.ipynb", type=Path, required=True)
-    p.add_argument("--infer-losses", action="store_true", help="record historical shortfalls as losses")
     return parser
 
 
@@ -279,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc)
         return exc.exit_code
     except MigrationError as exc:
+        if getattr(args, "json", False):
+            from .terminal import json_report
+
+            print(json_report(args.command, "refused", exc.exit_code, str(exc)))
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -115,6 +115,9 @@ class MigrationResult:
     message: str
     verification: VerifyResult | None = None
     steps: list[str] = field(default_factory=list)
+    """Each step of this run and whether it ran or was kept from an earlier run, e.g. `backup (done earlier)`."""
+    outcome: str = ""
+    """`migrated`, `already-migrated`, `dry-run`, `verification-failed` or `declined`."""
 
     def summary_line(self) -> str:
         """One line for the terminal."""
@@ -255,7 +258,9 @@ class Migration:
     def backup(self) -> BackupResult:
         """Step 1: a checked copy of the database (kept, never overwritten)."""
         result = backup(self.db, self.workdir, progress=self.progress)
-        self.journal.record("backup", sha256=result.sha256)
+        recorded = self.journal.get("backup")
+        if recorded is None or recorded.get("sha256") != result.sha256:  # a backup kept is not recorded again
+            self.journal.record("backup", sha256=result.sha256)
         return result
 
     def export(self) -> ExportResult:
@@ -462,12 +467,23 @@ class Migration:
         return result
 
     # -- all at once ---------------------------------------------------------------------------
-    def run(self, *, yes: bool = False, dry_run: bool = False, echo: Callable[[str], Any] = print) -> MigrationResult:
-        """Every step in order: 0 migrated (or already v0.7), 1 verification failed, 2 refused.
+    def run(
+        self,
+        *,
+        yes: bool = False,
+        dry_run: bool = False,
+        echo: Callable[[str], Any] = print,
+        on_step: Callable[[str, Any, dict[str, Any] | None], Any] | None = None,
+    ) -> MigrationResult:
+        """Every step in order: 0 migrated (or already v0.7), 1 verification failed or declined, 2 refused.
 
-        ``dry_run`` prints the plan and touches nothing. Without ``yes`` the switch is confirmed at
-        the terminal.
+        `dry_run` prints the plan and touches nothing. Without `yes` the switch is confirmed at
+        the terminal. Each step's result goes to `on_step(step, result, earlier)`, where `earlier` is
+        the journal's record when the step was done by an earlier run and kept (None when it ran now);
+        without `on_step`, each result's summary line goes to `echo`.
         """
+        report = on_step or (lambda step, result, earlier: echo(
+            result.summary_table() + "\n" + result.summary_line() if step == "verify" else result.summary_line()))
         journal_file = self.workdir / JOURNAL_NAME
         if self.db.exists():
             try:
@@ -478,41 +494,51 @@ class Migration:
                 if journal_file.exists():
                     switched = self.switch(confirm=False) if self.journal.get("verify") else None
                     if switched is not None and switched.switched:
-                        return MigrationResult(0, f"{self.db} is already migrated to bake-tracker v0.7: nothing to do")
-                return MigrationResult(0, f"{self.db} is already at bake-tracker v0.7: nothing to do")
+                        return MigrationResult(0, f"{self.db} is already migrated to bake-tracker v0.7: nothing to do",
+                                               outcome="already-migrated")
+                return MigrationResult(0, f"{self.db} is already at bake-tracker v0.7: nothing to do",
+                                       outcome="already-migrated")
         pre = self.preflight()
         if dry_run:
             echo(pre.table_text())
             done = Journal(journal_file).data["steps"] if journal_file.exists() else {}
             plan = ["backup", "export", "transform", "reset", "import", "verify", "switch"]
             echo("plan: " + ", ".join(f"{s} ({'done' if s in done else 'to do'})" for s in plan))
-            return MigrationResult(0, "dry run: nothing was changed")
-        echo(pre.summary_line())
-        echo(self.backup().summary_line())
+            return MigrationResult(0, "dry run: nothing was changed", outcome="dry-run")
+        steps: list[str] = []
+        kept_before = dict(self.journal.data["steps"])  # the records of earlier runs, by identity
+
+        def done(step: str, result: Any) -> Any:
+            record = self.journal.get(step)
+            earlier = record if record is not None and kept_before.get(step) is record else None
+            steps.append(f"{step} ({'done earlier' if earlier else 'ran'})")
+            report(step, result, earlier)
+            return result
+
+        report("preflight", pre, None)
+        done("backup", self.backup())
         # The staging copy needs only the backup: it is built in a second thread during the export
         # (SQLite copies without the GIL), unless a sound one is already waiting.
         with ThreadPoolExecutor(max_workers=1) as pool:
             staged = None if self._imported() or self._staging_waiting() else pool.submit(self.reset)
-            echo(self.export().summary_line())
-            echo(self.transform().summary_line())
+            done("export", self.export())
+            done("transform", self.transform())
             if staged is not None:
-                staged.result()
-        echo(self.import_().summary_line())
-        result = self.verify()
-        echo(result.summary_table())
-        echo(result.summary_line())
+                done("reset", staged.result())
+        done("import", self.import_())
+        result = done("verify", self.verify())
         if not result.passed:
-            return MigrationResult(1, "FAIL: verification failed; the original is untouched", result)
+            return MigrationResult(1, "FAIL: verification failed; the original is untouched", result, steps,
+                                   outcome="verification-failed")
         try:
             confirm_or_refuse(yes, f"Verified. Replace {self.db} with the migrated database?", db=self.db,
                               waiting=f"not switched; the verified copy waits in {self.staging}")
         except Declined as exc:
-            return MigrationResult(1, str(exc), result)
-        switched = self.switch(confirm=True)
-        echo(switched.summary_line())
+            return MigrationResult(1, str(exc), result, steps, outcome="declined")
+        done("switch", self.switch(confirm=True))
         return MigrationResult(
             0, f"PASS: {self.db} migrated to bake-tracker v0.7 and verified; backup in {self._backup_record().path}",
-            result,
+            result, steps, outcome="migrated",
         )
 
 
@@ -525,8 +551,9 @@ def migrate(
     infer_losses: bool = False,
     progress: bool = True,
     echo: Callable[[str], Any] = print,
+    on_step: Callable[[str, Any, dict[str, Any] | None], Any] | None = None,
 ) -> MigrationResult:
-    """Run the whole migration of ``db`` with ``workdir`` as its work folder (see :class:`Migration`)."""
+    """Run the whole migration of `db` with `workdir` as its work folder (see `Migration.run`)."""
     return Migration(db, workdir, infer_losses=infer_losses, progress=progress).run(
-        yes=yes, dry_run=dry_run, echo=echo
+        yes=yes, dry_run=dry_run, echo=echo, on_step=on_step
     )

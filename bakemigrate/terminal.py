@@ -1,0 +1,228 @@
+"""What the command line shows a person: one short line per step, a compact verification, JSON.
+
+Only the command line uses this module; the steps return result objects and know nothing of it.
+Lines fit the terminal (80 columns when it cannot be measured): paths are shown relative to the
+current folder (or with `~` for the home folder), numbers with thousands separators, and the
+verification as one line per check with ✓ or ✗. The full tables go behind `--verbose` and into the
+work folder's `report.txt`; `--json` prints one object instead of the text (see `json_report`).
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import shutil
+import textwrap
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+#: The production tables a person reads in the verification; the others are folded into one line.
+KEY_TABLES = {"production_runs": "production runs", "production_consumptions": "ingredients used",
+              "production_losses": "losses"}
+REPORT_TEXT = "report.txt"
+REPORT_JSON = "report.json"
+
+
+def width() -> int:
+    """The terminal's width in columns (`COLUMNS` first; 80 when there is no terminal)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def shown(path: str | os.PathLike[str] | None) -> str:
+    """`path` as a person reads it: relative to the current folder, else with `~` for home."""
+    if path is None:
+        return "-"
+    absolute = Path(os.path.abspath(path))
+    for base, prefix in ((Path.cwd(), ""), (Path(os.path.expanduser("~")), "~")):
+        try:
+            rest = absolute.relative_to(base)
+        except ValueError:
+            continue
+        return str(Path(prefix) / rest) if prefix else str(rest)
+    return str(absolute)
+
+
+def fit(text: str, columns: int | None = None) -> str:
+    """`text` cut to the terminal's width with an ellipsis (a step line never wraps)."""
+    columns = columns or width()
+    return text if len(text) <= columns else text[: columns - 1] + "…"
+
+
+def when(stamp: str | None) -> str:
+    """A journal time (ISO, UTC) as local `YYYY-MM-DD HH:MM`."""
+    if not stamp:
+        return "earlier"
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
+
+
+def step_line(step: str, result: Any, earlier: dict[str, Any] | None) -> str:
+    """The one line of a step of `bakemigrate migrate`; `earlier` is its journal record when it was kept."""
+    if earlier is not None:
+        kept = {"verify": "verdict kept", "switch": "kept"}.get(step, "kept")
+        return fit(f"{step}: done earlier ({when(earlier.get('at'))}), {kept}")
+    text = _STEP_TEXT.get(step, lambda r: getattr(r, "summary_line", lambda: str(r))())(result)
+    return fit(f"{step}: {text}")
+
+
+def _preflight(p: Any) -> str:
+    gb = p.free_bytes / 1e9
+    return (f"{shown(p.db)} is v{p.info.schema_version}, {p.info.runs:,} production runs, "
+            f"{p.info.size_bytes / 1e6:,.1f} MB; {gb:,.1f} GB free")
+
+
+def _backup(b: Any) -> str:
+    return f"{shown(b.path)}, integrity ok, sha256 {b.sha256[:12]}…"
+
+
+def _export(e: Any) -> str:
+    return f"{e.runs:,} runs, {e.consumptions:,} ingredients used → {shown(e.path)}"
+
+
+def _transform(t: Any) -> str:
+    gaps = len(t.shortfalls)
+    kept = f"{t.losses_recorded:,} recorded as losses" if t.infer_losses else "kept complete"
+    short = f"; {gaps:,} made fewer than expected ({kept})" if gaps else ""
+    return f"{t.runs_total:,} runs → 1.1{short}"
+
+
+def _reset(r: Any) -> str:
+    return f"{shown(r.path)}: {r.kept_tables} tables copied, production tables v0.7"
+
+
+def _import(i: Any) -> str:
+    return f"{i.runs:,} runs, {i.consumptions:,} ingredients used, {i.losses:,} losses → {shown(i.staging)}"
+
+
+def _verify(v: Any) -> str:
+    return f"{v.verdict} ({len(v.checks)} checks)"
+
+
+def _switch(s: Any) -> str:
+    return f"{shown(s.db)} is now the v0.7 database" if s.switched else f"not switched ({s.reason})"
+
+
+_STEP_TEXT = {"preflight": _preflight, "backup": _backup, "export": _export, "transform": _transform,
+              "reset": _reset, "import": _import, "verify": _verify, "switch": _switch}
+
+
+def check_lines(result: Any) -> list[str]:
+    """One line per verification check: ✓ or ✗, its name and its figure."""
+    return [fit(f"  {'✓' if row.passed else '✗'} {row.check}: {row.detail}")
+            for row in result.checks.itertuples(index=False)]
+
+
+def table_lines(result: Any) -> list[str]:
+    """The production tables a person knows, before and after, and one line for all the others."""
+    lines = []
+    others = result.summary[~result.summary["table"].isin(list(KEY_TABLES))]
+    by_table = {row.table: row for row in result.summary.itertuples(index=False)}
+    for table, label in KEY_TABLES.items():
+        row = by_table.get(table)
+        if row is not None:
+            mark = "✓" if row.equal else "✗"
+            lines.append(f"  {mark} {label:<17} {row.before:>10,} before {row.after:>10,} after")
+    unequal = others[~others["equal"]]
+    if len(unequal):
+        lines += [f"  ✗ {row.table}: {row.before:,} before, {row.after:,} after" for row in unequal.itertuples()]
+    else:
+        lines.append(f"  ✓ {len(others)} other tables: identical row for row")
+    return [fit(line) for line in lines]
+
+
+def verification_block(result: Any) -> list[str]:
+    """The compact verification: the checks, the tables a person knows, the shortfalls in words."""
+    lines = ["verification:", *check_lines(result), "tables:", *table_lines(result)]
+    if len(result.shortfalls):
+        lines += textwrap.wrap(result.shortfall_summary(), width() - 2, initial_indent="  ", subsequent_indent="  ")
+    return lines
+
+
+def final_line(result: Any, db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> list[str]:
+    """The last lines of a migrate: its message with the paths shortened, the `PASS:` line last."""
+    message = result.message
+    for path in sorted({os.path.abspath(workdir), str(workdir), os.path.abspath(db), str(db)}, key=len, reverse=True):
+        message = message.replace(path, shown(path))
+    head, sep, backup = message.partition("; backup in ")
+    if sep and len(message) > width():
+        return [f"backup in {backup}", head]
+    return [message]
+
+
+def full_tables(result: Any, columns: int | None = None) -> str:
+    """Every table of the verification (rows per table, checks, fields, mismatches) as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=columns or width(), record=True, file=open(os.devnull, "w"), color_system=None,
+                      highlight=False)
+    frames = (("Rows per table", result.summary), ("Checks", result.checks), ("Fields compared", result.fields),
+              ("Differences", result.mismatches), ("Statuses", result.status_mix))
+    for title, frame in frames:
+        if frame is None or not len(frame):
+            continue
+        table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+        for name in frame.columns:
+            table.add_column(str(name).replace("_", " "), overflow="fold")
+        for row in frame.itertuples(index=False):
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+        console.print()
+    text = console.export_text()
+    console.file.close()
+    return text
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return "✓" if value else "✗"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    return str(value)
+
+
+def verification_dict(result: Any) -> dict[str, Any]:
+    """The verification as plain values (for `--json` and `report.json`)."""
+    return {
+        "verdict": result.verdict,
+        "checks": [{"check": r.check, "passed": bool(r.passed), "detail": str(r.detail)}
+                   for r in result.checks.itertuples(index=False)],
+        "tables": [{"table": r.table, "before": int(r.before), "after": int(r.after), "equal": bool(r.equal)}
+                   for r in result.summary.itertuples(index=False)],
+        "shortfalls": len(result.shortfalls),
+        "values_compared": int(result.fields["compared"].sum()) if len(result.fields) else 0,
+    }
+
+
+def json_report(command: str, outcome: str, exit_code: int, message: str, **facts: Any) -> str:
+    """The one JSON object a command prints with `--json`: what happened, its exit code, the facts."""
+    document = {"command": command, "outcome": outcome, "exit_code": exit_code, "message": message, **facts}
+    return json.dumps(document, ensure_ascii=False, default=str)
+
+
+def write_reports(workdir: Path, json_text: str, verification: Any | None) -> list[Path]:
+    """Keep the report of a migrate in the work folder (`report.json`, and `report.txt` with every table)."""
+    from .jsonio import write_json_atomic
+
+    written = []
+    if not workdir.is_dir():
+        return written
+    write_json_atomic(workdir / REPORT_JSON, json.loads(json_text), force=True)
+    written.append(workdir / REPORT_JSON)
+    if verification is not None:
+        from .jsonio import atomic_writer
+
+        with atomic_writer(workdir / REPORT_TEXT, force=True) as fh:
+            fh.write("\n".join(verification_block(verification)) + "\n\n" + full_tables(verification, 120))
+        written.append(workdir / REPORT_TEXT)
+    return written
+
+
+def lines_of(items: Iterable[str]) -> str:
+    """Lines joined for printing."""
+    return "\n".join(items)
