@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "verify", _cmd_verify, "Step 6: compare the staging copy with the original database and its "
              "export, value by value.",
-             "bakemigrate verify data/bake_tracker.db migration/staging.db --before migration/export_v1.0.json")
+             "bakemigrate verify bake_tracker.db staging.db --before export_v1.0.json")
     p.add_argument("db", metavar="DB", type=Path, help="the original v0.6 database")
     p.add_argument("staging", metavar="STAGING", type=Path, help="the migrated copy to check")
     p.add_argument("--before", metavar="EXPORT", type=Path, required=True,

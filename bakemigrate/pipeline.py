@@ -503,7 +503,7 @@ class Migration:
             echo(pre.table_text())
             done = Journal(journal_file).data["steps"] if journal_file.exists() else {}
             plan = ["backup", "export", "transform", "reset", "import", "verify", "switch"]
-            echo("plan: " + ", ".join(f"{s} ({'done' if s in done else 'to do'})" for s in plan))
+            echo("plan:\n" + "\n".join(f"  {s}: {'done' if s in done else 'to do'}" for s in plan))
             return MigrationResult(0, "dry run: nothing was changed", outcome="dry-run")
         steps: list[str] = []
         kept_before = dict(self.journal.data["steps"])  # the records of earlier runs, by identity

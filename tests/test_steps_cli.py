@@ -28,7 +28,7 @@ def test_each_step_by_hand_then_switch(cli, fixture_db: Path, tmp_path: Path) ->
     assert "recreated empty in v0.7 shape" in _ok(cli("reset", backup, staging))
     assert "imported 60 production runs" in _ok(cli("import", v11, staging, "--quiet"))
     out = _ok(cli("verify", backup, staging, "--before", v10))
-    assert "verify: PASS" in out and "production_runs" in out
+    assert "verify: PASS" in out and "✓ production runs" in out
     assert content_digest(fixture_db) == original
     assert "switched" in _ok(cli("switch", fixture_db, "--workdir", work, "--yes"))
     conn = sqlite3.connect(fixture_db)
