@@ -151,7 +151,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
                       "at": (earlier or {}).get("at"), "summary": getattr(result, "summary_line", str)()})
         if args.json:
             return
-        print(step_line(step, result, earlier))
+        print(step_line(step, result, earlier, args.workdir))
         if step == "verify":
             print("\n".join(verification_block(result)))
             if args.verbose:
@@ -229,7 +229,9 @@ def _resolve_database(args: argparse.Namespace) -> None:
 
     if getattr(args, "db", "absent") is None and args.command != "notebook":
         args.db = located_database()
-        print(f"database: {args.db} (where bake-tracker keeps it)",
+        from .terminal import shown
+
+        print(f"database: {shown(args.db)} (where bake-tracker keeps it)",
               file=sys.stderr if getattr(args, "json", False) else sys.stdout)
     if hasattr(args, "workdir"):
         args.workdir = work_folder(args.db, args.workdir)

@@ -31,12 +31,15 @@ def width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
-def shown(path: str | os.PathLike[str] | None) -> str:
-    """`path` as a person reads it: relative to the current folder, else with `~` for home."""
+def shown(path: str | os.PathLike[str] | None, workdir: str | os.PathLike[str] | None = None) -> str:
+    """`path` as a person reads it: inside `workdir` relative to it, else relative to the current
+    folder, else with `~` for the home folder."""
     if path is None:
         return "-"
     absolute = Path(os.path.abspath(path))
-    for base, prefix in ((Path.cwd(), ""), (Path(os.path.expanduser("~")), "~")):
+    bases = [(Path(os.path.abspath(workdir)), "")] if workdir is not None else []
+    bases += [(Path.cwd(), ""), (Path(os.path.expanduser("~")), "~")]
+    for base, prefix in bases:
         try:
             rest = absolute.relative_to(base)
         except ValueError:
@@ -61,49 +64,50 @@ def when(stamp: str | None) -> str:
         return stamp
 
 
-def step_line(step: str, result: Any, earlier: dict[str, Any] | None) -> str:
-    """The one line of a step of `bakemigrate migrate`; `earlier` is its journal record when it was kept."""
+def step_line(step: str, result: Any, earlier: dict[str, Any] | None, workdir: str | os.PathLike[str]) -> str:
+    """The one line of a step of `bakemigrate migrate`; `earlier` is its journal record when it was kept.
+
+    Files in the work folder are named relative to it (the preflight's line says where it is).
+    """
     if earlier is not None:
-        kept = {"verify": "verdict kept", "switch": "kept"}.get(step, "kept")
-        return fit(f"{step}: done earlier ({when(earlier.get('at'))}), {kept}")
-    text = _STEP_TEXT.get(step, lambda r: getattr(r, "summary_line", lambda: str(r))())(result)
-    return fit(f"{step}: {text}")
+        return fit(f"{step}: done earlier ({when(earlier.get('at'))}), kept")
+    text = _STEP_TEXT[step](result, workdir) if step in _STEP_TEXT else result.summary_line()
+    return "\n".join(fit(line) for line in f"{step}: {text}".splitlines())
 
 
-def _preflight(p: Any) -> str:
-    gb = p.free_bytes / 1e9
-    return (f"{shown(p.db)} is v{p.info.schema_version}, {p.info.runs:,} production runs, "
-            f"{p.info.size_bytes / 1e6:,.1f} MB; {gb:,.1f} GB free")
+def _preflight(p: Any, w: Any) -> str:
+    return (f"{shown(p.db)} is v{p.info.schema_version}, {p.info.runs:,} runs, "
+            f"{p.info.size_bytes / 1e6:,.1f} MB\nwork folder: {shown(w)}")
 
 
-def _backup(b: Any) -> str:
-    return f"{shown(b.path)}, integrity ok, sha256 {b.sha256[:12]}…"
+def _backup(b: Any, w: Any) -> str:
+    return f"{shown(b.path, w)}, integrity ok, {b.runs:,} runs, sha256 {b.sha256[:12]}…"
 
 
-def _export(e: Any) -> str:
-    return f"{e.runs:,} runs, {e.consumptions:,} ingredients used → {shown(e.path)}"
+def _export(e: Any, w: Any) -> str:
+    return f"{e.runs:,} runs, {e.consumptions:,} ingredients used → {shown(e.path, w)}"
 
 
-def _transform(t: Any) -> str:
+def _transform(t: Any, w: Any) -> str:
     gaps = len(t.shortfalls)
     kept = f"{t.losses_recorded:,} recorded as losses" if t.infer_losses else "kept complete"
     short = f"; {gaps:,} made fewer than expected ({kept})" if gaps else ""
     return f"{t.runs_total:,} runs → 1.1{short}"
 
 
-def _reset(r: Any) -> str:
-    return f"{shown(r.path)}: {r.kept_tables} tables copied, production tables v0.7"
+def _reset(r: Any, w: Any) -> str:
+    return f"{shown(r.path, w)}: {r.kept_tables} tables copied, production tables v0.7"
 
 
-def _import(i: Any) -> str:
-    return f"{i.runs:,} runs, {i.consumptions:,} ingredients used, {i.losses:,} losses → {shown(i.staging)}"
+def _import(i: Any, w: Any) -> str:
+    return f"{i.runs:,} runs, {i.consumptions:,} ingredients used, {i.losses:,} losses → {shown(i.staging, w)}"
 
 
-def _verify(v: Any) -> str:
+def _verify(v: Any, w: Any) -> str:
     return f"{v.verdict} ({len(v.checks)} checks)"
 
 
-def _switch(s: Any) -> str:
+def _switch(s: Any, w: Any) -> str:
     return f"{shown(s.db)} is now the v0.7 database" if s.switched else f"not switched ({s.reason})"
 
 
