@@ -46,10 +46,10 @@ class Trial:
         return self.windows["backup"][0]
 
 
-#: The line each step prints when it is done, in order (staging and import print one line together).
+#: The line each step prints when it is done, in order (the import's window includes the reset).
 STEP_LINES = (
-    ("backup", "backup "), ("export", "exported "), ("transform", "export_v1.1.json: "),
-    ("import", "imported "), ("verify", "verify: "), ("switch", "switched: "),
+    ("backup", "backup: "), ("export", "export: "), ("transform", "transform: "),
+    ("import", "import: "), ("verify", "verify: "), ("switch", "switch: "),
 )
 
 
@@ -63,7 +63,7 @@ def make_trial(folder: Path, runs: int) -> Trial:
     duration, lines = timed_migration(measured, measured.parent / "work")
     windows, start = {}, lines[0][0]  # the preflight line
     for step, prefix in STEP_LINES:
-        end = next(t for t, line in lines if line.startswith(prefix) or f"/{prefix}" in line)
+        end = next(t for t, line in lines if line.startswith(prefix))
         windows[step], start = (start, end), end
     ref = Reference(sha256_file(source), content_digest(measured), runs)
     assert database_state(measured, ref) == "migrated"

@@ -154,7 +154,7 @@ def test_document_values_are_never_used_as_file_paths(
 BAD_PARAMETERS = [
     ({"db_path": 42, "work_dir": "work"}, "DB_PATH"),
     ({"db_path": "   ", "work_dir": "work"}, "DB_PATH"),
-    ({"db_path": None, "work_dir": None}, "WORK_DIR"),
+    ({"db_path": None, "work_dir": 42}, "WORK_DIR"),
     ({"db_path": None, "work_dir": ""}, "WORK_DIR"),
     ({"db_path": None, "work_dir": "work", "infer_losses": "yes"}, "INFER_LOSSES"),
     ({"db_path": None, "work_dir": "work", "confirm_switch": 1}, "CONFIRM_SWITCH"),
