@@ -7,6 +7,7 @@ exit code 2 (refused input) or 1 (verification failed); never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -15,6 +16,11 @@ from pathlib import Path
 from . import __version__
 from .errors import Declined, MigrationError
 from .locate import DEMO_WORK_FOLDER, WORK_FOLDER_NAME
+
+
+def _absolute(path: str | Path) -> str:
+    """A path as scripts want it in `--json` output: absolute, whatever folder the command ran from."""
+    return os.path.abspath(path)
 
 
 def _cmd_transform(args: argparse.Namespace) -> int:
@@ -32,7 +38,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         from .terminal import json_report
 
-        print(json_report("validate", "valid", 0, report.summary_line(), file=str(report.path),
+        print(json_report("validate", "valid", 0, report.summary_line(), file=_absolute(report.path),
                           kind=report.kind.value, runs=report.runs,
                           runs_with_loss_fields=report.runs_with_loss_fields))
     else:
@@ -90,7 +96,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     code = 0 if result.passed else 1
     if args.json:
         print(json_report("verify", "passed" if result.passed else "failed", code, result.summary_line(),
-                          database=str(args.db), staging=str(args.staging), before=str(args.before),
+                          database=_absolute(args.db), staging=_absolute(args.staging), before=_absolute(args.before),
                           verification=verification_dict(result)))
         return code
     print("\n".join(verification_block(result)))
@@ -125,8 +131,8 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         from .terminal import json_report
 
         print(json_report("rollback", "rolled-back" if result.restored else "nothing-to-do", 0, result.summary_line(),
-                          database=str(result.db), backup=str(result.backup),
-                          kept=str(result.kept) if result.kept else None, discarded=result.changes.as_dict()))
+                          database=_absolute(result.db), backup=_absolute(result.backup),
+                          kept=_absolute(result.kept) if result.kept else None, discarded=result.changes.as_dict()))
     else:
         print(result.summary_line())
     return 0
@@ -169,8 +175,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     )
     verification = result.verification
     text = json_report(
-        "migrate", result.outcome, result.exit_code, result.message, database=str(args.db),
-        workdir=str(args.workdir), steps=steps,
+        "migrate", result.outcome, result.exit_code, result.message, database=_absolute(args.db),
+        workdir=_absolute(args.workdir), steps=steps,
         verification=verification_dict(verification) if verification is not None else None,
     )
     if verification is not None:  # a migration that ran keeps its report; a re-run after it does not replace it
@@ -405,7 +411,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _resolve_database(args)
         return int(args.handler(args))
     except Declined as exc:  # the person's choice, not an error: one line saying what was kept
-        print(exc)
+        if getattr(args, "json", False):
+            from .terminal import json_report
+
+            print(json_report(args.command, "declined", exc.exit_code, str(exc)))
+        else:
+            print(exc)
         return exc.exit_code
     except MigrationError as exc:
         if getattr(args, "json", False):
