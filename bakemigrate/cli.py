@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import Declined, MigrationError
 from .locate import DEMO_WORK_FOLDER, WORK_FOLDER_NAME
+from .terminal import say
 
 
 def _absolute(path: str | Path) -> str:
@@ -181,7 +182,14 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     )
     if verification is not None:  # a migration that ran keeps its report; a re-run after it does not replace it
         write_reports(Path(args.workdir), text, verification)
-    print(text if args.json else "\n".join(final_line(result, args.db, args.workdir)))
+    if args.json:
+        print(text)
+    else:  # the PASS: line stays whole, the last line scripts read; the others wrap on a terminal
+        for line in final_line(result, args.db, args.workdir):
+            if line.startswith("PASS:"):
+                print(line)
+            else:
+                say(line, sys.stdout)
     return result.exit_code
 
 
@@ -416,14 +424,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json_report(args.command, "declined", exc.exit_code, str(exc)))
         else:
-            print(exc)
+            say(str(exc), sys.stdout)
         return exc.exit_code
     except MigrationError as exc:
         if getattr(args, "json", False):
             from .terminal import json_report
 
             print(json_report(args.command, "refused", exc.exit_code, str(exc)))
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; nothing was switched, re-run to resume", file=sys.stderr)
@@ -433,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        say(f"error: {where}{exc.strerror or exc}", sys.stderr)
         return 2
 
 

@@ -54,6 +54,16 @@ def fit(text: str, columns: int | None = None) -> str:
     return text if len(text) <= columns else text[: columns - 1] + "…"
 
 
+def say(message: str, stream: Any) -> None:
+    """Print a message a person reads (an `error:` or `declined:` line): on a terminal it wraps at
+    word boundaries to the terminal's width, indented after the first line; to a file or a pipe it
+    stays one line, so scripts and logs get it whole."""
+    if stream.isatty() and len(message) > width():
+        message = textwrap.fill(message, width(), subsequent_indent="  ", break_long_words=False,
+                                break_on_hyphens=False)
+    print(message, file=stream)
+
+
 def when(stamp: str | None) -> str:
     """A journal time (ISO, UTC) as local `YYYY-MM-DD HH:MM`."""
     if not stamp:

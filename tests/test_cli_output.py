@@ -89,6 +89,9 @@ def test_json_is_one_object_with_the_checks_and_is_kept_as_report_json(here: Pat
     tables = {t["table"]: t for t in report["verification"]["tables"]}
     assert tables["production_runs"] == {"table": "production_runs", "before": 200, "after": 200, "equal": True}
     assert [s["step"] for s in report["steps"]][:4] == ["preflight", "backup", "export", "transform"]
+    # paths are absolute, whatever folder the command ran from
+    assert (report["database"], report["workdir"]) == (str(here / "bake" / "bake_tracker.db"),
+                                                       str(here / "bake" / "bakemigrate-work"))
     kept = json.loads((here / "bake" / "bakemigrate-work" / "report.json").read_text(encoding="utf-8"))
     assert kept == report
     # a re-run does not replace the migration's report
@@ -118,6 +121,7 @@ def test_verify_and_validate_json(here: Path, capsys) -> None:
     assert main(["validate", "e11.json", "--json"]) == 0
     valid = json.loads(capsys.readouterr().out)
     assert (valid["outcome"], valid["runs"]) == ("valid", 200)
+    assert valid["file"] == str(here / "e11.json")
     assert main(["verify", str(backup), "staging.db", "--before", "e10.json", "--json"]) == 0
     verified = json.loads(capsys.readouterr().out)
     assert verified["outcome"] == "passed" and verified["verification"]["verdict"] == "PASS"
