@@ -28,28 +28,29 @@ from .jsonio import fsync_dir, temporary_beside
 from .progress import progress_bar
 from .tables import app_schema_statements, user_tables
 
-#: Runs generated and inserted per batch, so memory stays bounded whatever the number of runs.
 CHUNK_RUNS = 20_000
+"""Runs generated and inserted per batch, so memory stays bounded whatever the number of runs."""
 
-#: From this many runs on, a progress bar is shown (on a terminal, see :func:`progress_bar`).
 PROGRESS_THRESHOLD = 50_000
+"""From this many runs on, a progress bar is shown (on a terminal, see `progress_bar`)."""
 
-#: Production runs are spread over this period (produced_at).
 PERIOD_START = datetime(2023, 9, 1)
+"""Production runs are spread from this moment (produced_at) up to `PERIOD_END`."""
 PERIOD_END = datetime(2026, 1, 1)
+"""The end of the period production runs are spread over."""
 
-#: The app's audit timestamps of production rows are produced_at plus this delay.
 AUDIT_DELAY = timedelta(seconds=41.25)
+"""The app's audit timestamps of production rows are produced_at plus this delay."""
 
-#: Catalogue rows (everything but production) are dated this moment plus their id in minutes.
 CATALOGUE_EPOCH = datetime(2023, 9, 1, 9, 0)
+"""Catalogue rows (everything but production) are dated this moment plus their id in minutes."""
 
 LONG_NOTE = ("Long note: " + "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 40).rstrip()
 
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What :func:`create_demo_database` made: where, from which seed, and rows per table."""
+    """What [create_demo_database][bakemigrate.create_demo_database] made: where, from which seed, rows per table."""
 
     path: Path
     runs: int
@@ -70,7 +71,6 @@ class DemoSummary:
 # The bakery catalogue (fixed names; ids, uuids, prices and counts come from the seed)
 # ---------------------------------------------------------------------------------------------
 
-#: The app's own ``units`` seed: code, display name, symbol, category, UN/CEFACT code, sort order.
 UNITS: tuple[tuple[str, str, str, str, str | None, int], ...] = (
     ("oz", "ounce", "oz", "weight", "ONZ", 0),
     ("lb", "pound", "lb", "weight", "LBR", 1),
@@ -108,6 +108,7 @@ UNITS: tuple[tuple[str, str, str, str, str | None, int], ...] = (
     ("tube", "tube", "tube", "package", "TU", 16),
     ("wrapper", "wrapper", "wrapper", "package", None, 17),
 )
+"""The app's own ``units`` seed: code, display name, symbol, category, UN/CEFACT code, sort order."""
 
 
 @dataclass(frozen=True)
@@ -527,7 +528,6 @@ RECIPES: tuple[_Recipe, ...] = (
     ),
 )
 
-#: name, date, notes.
 EVENTS: tuple[tuple[str, date, str | None], ...] = (
     ("Christmas 2024", date(2024, 12, 25), "Deliver by 3pm\nRing twice"),
     ("Hanukkah Cookie Swap 2024", date(2024, 12, 28), None),
@@ -535,25 +535,25 @@ EVENTS: tuple[tuple[str, date, str | None], ...] = (
     ('Bake Sale — St. Mary\'s "Spring Fling"', date(2025, 4, 26), "Table 7, bring the float 💵"),
     ("Neighborhood Cookie Exchange 🍪 — 2023", date(2023, 12, 16), None),
 )
+"""name, date, notes."""
 
-#: name, household, address.
 RECIPIENTS: tuple[tuple[str, str | None, str | None], ...] = (
     ("Aunt Zoë", "The O'Briens", "12 Main St\nApt 3"),
     ("Mr. José Núñez", None, None),
     ('Pat "Cookie" Lee', "Lee Household", None),
     ("Søren Kierkegaard Jr.", None, "Nørrebrogade 1, København"),
 )
+"""name, household, address."""
 
-#: slug, display name, assembly type.
 FINISHED_GOODS: tuple[tuple[str, str, str], ...] = (
     ("holiday-cookie-tin", "Holiday Cookie Tin", "HOLIDAY_SET"),
     ("sampler-box", "Sampler Box", "CUSTOM_ORDER"),
 )
+"""slug, display name, assembly type."""
 
 LOCATIONS = ("Pantry", "Basement Fridge", "Freezer", "Spice Drawer")
 SUPPLIERS = ("Costco", "Trader Joe's", "Mercado Brasil", "H Mart", "Whole Foods")
 
-#: Everyday run notes, drawn at random.
 EVERYDAY_NOTES: tuple[str, ...] = (
     "Perfect batch",
     "Slightly overbaked edges",
@@ -573,6 +573,7 @@ EVERYDAY_NOTES: tuple[str, ...] = (
     "Kids helped decorate 🧑‍🍳",
     "50% whole wheat, as an experiment",
 )
+"""Everyday run notes, drawn at random."""
 
 
 @dataclass(frozen=True)
@@ -593,7 +594,6 @@ class _EdgeCase:
 
 _NO_INGREDIENTS = RECIPES[7].name
 
-#: Run id -> the edge case it carries (the fixture README's list, in the same spirit).
 EDGE_CASES: dict[int, _EdgeCase] = {
     1: _EdgeCase(
         note="Perfect batch 🎄🍪 — family 👨‍👩‍👧 approved 🇺🇸, thumbs 👍🏽",
@@ -630,6 +630,7 @@ EDGE_CASES: dict[int, _EdgeCase] = {
     14: _EdgeCase(note='{"json": "looking", "list": [1, 2.5, null]}', yield_kind="over", batch_portion=False),
     15: _EdgeCase(note_is_null=True, zero_cost=True, yield_kind="short", batch_portion=False),
 }
+"""Run id -> the edge case it carries (the fixture README's list, in the same spirit)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1146,7 +1147,7 @@ def create_demo_database(
 
     The file is built beside ``path`` and renamed into place only when complete, in
     ``journal_mode=DELETE`` with no ``-wal``/``-shm`` file. With ``progress``, databases of
-    :data:`PROGRESS_THRESHOLD` runs or more show a progress bar on a terminal.
+    `PROGRESS_THRESHOLD` runs or more show a progress bar on a terminal.
 
     Raises:
         MigrationError: ``path`` exists (without ``force``), its folder is missing, or ``runs < 0``.

@@ -171,7 +171,7 @@ def write_document(
 ) -> int:
     """Stream ``header`` + ``production_runs`` as ``json.dump(doc, indent=2, ensure_ascii=False)`` would.
 
-    ``transform`` (a :class:`~bakemigrate.transform.StreamedTransform`) gets every run too, once it
+    ``transform`` (a `StreamedTransform`) gets every run too, once it
     is written. Returns the number of runs.
     """
     writer = RunsWriter(fh, header, numbers_checked=True)  # an export holds no float: numbers are texts

@@ -285,7 +285,7 @@ def run_problems(kind: DocumentKind, run: Any, index: int) -> list[str]:
     """The problems of one production run (``production_runs[index]``) under ``kind``'s schema.
 
     Empty when the run is valid (the common case, checked fast). Lets a reader that streams the
-    runs check them one by one with the same rules and words as :func:`validate_document`.
+    runs check them one by one with the same rules and words as `validate_document`.
     """
     if _fast_checks(kind).run_is_valid(run):
         return []
@@ -296,7 +296,7 @@ def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], i
     """Check ``doc`` against the schema of ``kind``.
 
     Returns:
-        The first :data:`MAX_ERRORS_SHOWN` problems (one line each) and the total number found.
+        The first `MAX_ERRORS_SHOWN` problems (one line each) and the total number found.
     """
     runs = doc.get("production_runs")
     top = dict(doc)
@@ -313,7 +313,7 @@ def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], i
 
 @dataclass
 class ProblemList:
-    """Problems gathered one by one: the first :data:`MAX_ERRORS_SHOWN` of them, and how many in all."""
+    """Problems gathered one by one: the first `MAX_ERRORS_SHOWN` of them, and how many in all."""
 
     shown: list[str] = field(default_factory=list)
     total: int = 0
@@ -409,7 +409,7 @@ def encode_document(
     orjson does the work (it is many times faster); Python's json takes over for what orjson writes
     differently or cannot write (floats in exponent form, integers beyond 64 bits, deep nesting).
     ``numbers_checked`` skips the search for such floats when it was done on reading
-    (:attr:`FileStyle.numbers_checked`) and nothing but integers and texts were added since.
+    (`FileStyle.numbers_checked`) and nothing but integers and texts were added since.
 
     Raises:
         InvalidDocument: a text holds an unpaired surrogate, or the nesting is too deep.
@@ -421,7 +421,7 @@ def encode_document(
 def _encode(
     doc: Any, *, ascii_only: bool, numbers_checked: bool, place: Callable[[list[Any]], str]
 ) -> bytes:
-    """:func:`encode_document` without the final newline; ``place`` names where a bad text sits."""
+    """`encode_document` without the final newline; ``place`` names where a bad text sits."""
     try:
         if not numbers_checked and _floats_written_differently(orjson.dumps(doc)):
             data = b""
@@ -454,13 +454,13 @@ _RUNS_EMPTY = b'\n  "production_runs": []'
 
 
 def encode_run(run: Any, index: int, *, ascii_only: bool = False, numbers_checked: bool = False) -> bytes:
-    """``production_runs[index]`` as :func:`encode_document` writes it inside its document.
+    """``production_runs[index]`` as `encode_document` writes it inside its document.
 
     The bytes are indented for their place in the list, without the separating comma, so that
-    :func:`encode_around_runs` and these pieces, joined, give the bytes of the whole document.
+    `encode_around_runs` and these pieces, joined, give the bytes of the whole document.
 
     Raises:
-        InvalidDocument: as :func:`encode_document`, the place naming ``production_runs[index]``.
+        InvalidDocument: as `encode_document`, the place naming ``production_runs[index]``.
     """
     data = _encode(
         {_RUNS: [run]},  # the run at its own depth, so deep nesting is handled as in the document
@@ -477,11 +477,11 @@ def encode_around_runs(
     """The bytes of a document before and after the runs of its ``production_runs`` list.
 
     ``top`` is the document with an empty ``production_runs``. Written in between: nothing and
-    ``]`` for no runs, else a newline, the runs (:func:`encode_run`) joined by ``,`` and a newline,
+    ``]`` for no runs, else a newline, the runs (`encode_run`) joined by ``,`` and a newline,
     then a newline and ``  ]``.
 
     Raises:
-        InvalidDocument: as :func:`encode_document`.
+        InvalidDocument: as `encode_document`.
     """
     data = encode_document(top, ascii_only=ascii_only, trailing_newline=trailing_newline)
     # A newline and two spaces start a top-level key: texts never hold a raw newline.
@@ -492,12 +492,12 @@ def encode_around_runs(
 class RunsWriter:
     """A production-history document written to ``fh`` one run at a time.
 
-    The bytes are those :func:`encode_document` gives for the whole document: ``top`` (its keys
-    other than ``production_runs``, in order) with every run passed to :meth:`write`, then
-    :meth:`close`. ``numbers_checked`` says that no run holds a float (see :func:`encode_document`).
+    The bytes are those `encode_document` gives for the whole document: ``top`` (its keys
+    other than ``production_runs``, in order) with every run passed to `write`, then
+    `close`. ``numbers_checked`` says that no run holds a float (see `encode_document`).
 
     Raises:
-        InvalidDocument: as :func:`encode_document`.
+        InvalidDocument: as `encode_document`.
     """
 
     def __init__(
@@ -583,7 +583,7 @@ def _parse_fast(raw: bytes) -> Any | None:
 def load_document(path: str | Path) -> tuple[Any, FileStyle]:
     """Read the JSON file ``path`` and how it is written.
 
-    The file is read as strictly as :func:`bakemigrate.jsonio.load_json` reads it (which gives
+    The file is read as strictly as `bakemigrate.jsonio.load_json` reads it (which gives
     the error messages), only faster for a large, well-formed file.
 
     Raises:
@@ -603,7 +603,7 @@ def load_document(path: str | Path) -> tuple[Any, FileStyle]:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """The result of :func:`validate_file`."""
+    """The result of `validate_file`."""
 
     path: Path
     kind: DocumentKind
@@ -623,7 +623,7 @@ LOSS_FIELDS = ("production_status", "loss_quantity", "losses")
 
 
 def has_loss_fields(run: Any) -> bool:
-    """True when ``run`` already carries all of :data:`LOSS_FIELDS`."""
+    """True when ``run`` already carries all of `LOSS_FIELDS`."""
     return isinstance(run, dict) and all(field in run for field in LOSS_FIELDS)
 
 

@@ -125,7 +125,7 @@ def _db_number(value: object, where: str) -> float:
 class _DocumentRuns:
     """The runs of a document, read one at a time when the file allows it, each checked once.
 
-    ``problems`` collects schema problems (as :func:`bakemigrate.formats.validate_document` words
+    ``problems`` collects schema problems (as `bakemigrate.formats.validate_document` words
     them); a run with a problem is passed over, and nothing is imported.
     """
 

@@ -136,7 +136,7 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
 def write_json_atomic(
     path: str | os.PathLike[str], doc: Any, *, force: bool = False
 ) -> None:
-    """Write ``doc`` as the app does (see :func:`dump_json`) through :func:`atomic_writer`."""
+    """Write ``doc`` as the app does (see `dump_json`) through `atomic_writer`."""
     try:
         with atomic_writer(path, force=force) as fh:
             dump_json(doc, fh)

@@ -1,9 +1,9 @@
-"""Reading a large document's ``production_runs`` one run at a time, as strictly as :func:`load_json`.
+"""Reading a large document's ``production_runs`` one run at a time, as strictly as `load_json`.
 
 A production-history export is one JSON object whose ``production_runs`` list holds almost all of
-its bytes. :class:`RunStream` reads the file in blocks and hands out the runs one by one, so memory
-stays flat whatever the size; the other top-level keys are kept (:attr:`RunStream.head` before the
-list, :attr:`RunStream.tail` after it). The rules are those of :func:`bakemigrate.jsonio.load_json`
+its bytes. `RunStream` reads the file in blocks and hands out the runs one by one, so memory
+stays flat whatever the size; the other top-level keys are kept (`RunStream.head` before the
+list, `RunStream.tail` after it). The rules are those of `bakemigrate.jsonio.load_json`
 (UTF-8 with an optional BOM, no NaN/Infinity, no duplicate keys); on any breach the file is read
 again by ``load_json`` so that the error message is exactly the one it gives.
 """
@@ -51,11 +51,11 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_
 
 
 class RunStream:
-    """The runs of the JSON file ``path``, one at a time (iterate over :meth:`runs` once).
+    """The runs of the JSON file ``path``, one at a time (iterate over `runs` once).
 
-    :attr:`head` holds the top-level keys before ``production_runs`` once the stream is open;
-    :attr:`tail` those after it once every run has been read. :attr:`streamable` is False when the
-    file is not an object with a ``production_runs`` list: :meth:`whole` then returns the document.
+    `head` holds the top-level keys before ``production_runs`` once the stream is open;
+    `tail` those after it once every run has been read. `streamable` is False when the
+    file is not an object with a ``production_runs`` list: `whole` then returns the document.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -187,7 +187,7 @@ class RunStream:
             self.close()
 
     def whole(self) -> Any:
-        """The whole document, read by :func:`load_json` (for a file that cannot be streamed)."""
+        """The whole document, read by `load_json` (for a file that cannot be streamed)."""
         self.close()
         return load_json(self.path)
 
@@ -209,10 +209,10 @@ _OWN_RUN_CLOSED = b"\n    }"
 
 
 def own_runs(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The runs of a document bakemigrate itself wrote (:class:`~bakemigrate.formats.RunsWriter`), fast.
+    """The runs of a document bakemigrate itself wrote (`RunsWriter`), fast.
 
     Only for a file proven unchanged since bakemigrate wrote it (its SHA-256 is in the journal):
-    the strict checks of :class:`RunStream` are for foreign files. In that layout each run starts at
+    the strict checks of `RunStream` are for foreign files. In that layout each run starts at
     ``{`` and ends at the next line that is exactly four spaces and ``}`` (a text never holds a raw
     newline, and the lines inside a run are indented further), so each run is cut out and parsed by
     orjson, several times faster than Python's json.

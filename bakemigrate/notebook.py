@@ -39,9 +39,8 @@ from .jsonio import atomic_writer, load_json, write_json_atomic
 from .locate import work_folder
 
 NOTEBOOK_NAME = "migrate_v0.6_to_v0.7.ipynb"
-#: The names the `parameters` cell defines (the contract with a headless run).
 PARAMETERS = ("DB_PATH", "WORK_DIR", "INFER_LOSSES", "CONFIRM_SWITCH")
-#: The steps, in order, with the label a person reads.
+"""The names the `parameters` cell defines (the contract with a headless run)."""
 STEPS = {
     "preflight": "0 · preflight",
     "backup": "1 · backup",
@@ -53,21 +52,22 @@ STEPS = {
     "switch": "7 · switch",
     "rollback": "8 · rollback",
 }
-#: The step whose journal record a step needs before it runs.
+"""The steps, in order, with the label a person reads."""
 NEEDS = {"export": "backup", "transform": "export", "reset": "transform", "import": "reset",
          "verify": "import", "switch": "verify"}
+"""The step whose journal record a step needs before it runs."""
 _METHODS = {"import": "import_"}
-#: The parts of the verification the cells of step 6 show.
 VERIFICATION_PARTS = ("checks", "rows", "fields", "statuses", "charts", "verdict")
-#: The verification kept in the work folder, shown again after the switch.
+"""The parts of the verification the cells of step 6 show."""
 VERIFICATION_RECORD = "verification.json"
+"""The verification kept in the work folder, shown again after the switch."""
 _FRAMES = ("checks", "summary", "fields", "mismatches", "status_mix", "shortfalls")
-#: Key of the output metadata that carries a run's outcome, read back by `run_notebook`.
 OUTCOME_KEY = "bakemigrate"
+"""Key of the output metadata that carries a run's outcome, read back by `run_notebook`."""
 DEMO_FOLDER = "demo"
 DEMO_NAME = "bake_tracker.db"
-#: Seconds one cell may run in a headless run before it is stopped.
 CELL_TIMEOUT = 3600
+"""Seconds one cell may run in a headless run before it is stopped."""
 FROM_THE_TOP = "run the cells from the top (menu *Run › Run All Cells*); the steps already done are not redone"
 RECORD_INTRO = """
 # A real migration record
@@ -159,8 +159,8 @@ def chart(fig: Any) -> Any:
     return Image(data=png(fig), format="png")
 
 
-#: What a backslash in a plain string makes of a Windows path (`"D:\bake"` is `D:`, a backspace, `ake`).
 _ESCAPED = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+"""What a backslash in a plain string makes of a Windows path (`"D:\bake"` is `D:`, a backspace, `ake`)."""
 
 
 def mangled_path_problem(name: str, value: str) -> str | None:
@@ -279,8 +279,8 @@ def _demo_database(work_dir: Path) -> tuple[Path, str]:
     return path, f" (a new demo database: {summary.runs} production runs, {summary.consumptions} consumptions)"
 
 
-#: The guides of this kernel, by their parameters: re-running a cell finds the steps it has done.
 _GUIDES: dict[tuple[str, str, bool], Guide] = {}
+"""The guides of this kernel, by their parameters: re-running a cell finds the steps it has done."""
 
 
 class _NoSettings:
@@ -699,7 +699,7 @@ class Guide:
 
 @dataclass
 class NotebookRun:
-    """The outcome of :func:`run_notebook`."""
+    """The outcome of `run_notebook`."""
 
     exit_code: int
     status: str

@@ -1,9 +1,9 @@
 """The migration as a whole: every step in order, with a journal in the work folder.
 
-:class:`Migration` holds one database and one work folder. Each of its methods runs one step and is
+`Migration` holds one database and one work folder. Each of its methods runs one step and is
 safe to call again: the journal (``journal.json``) and the files already in the work folder decide
 whether a step is done (its result is returned again) or must run. The original database is read
-for the backup and only written by :meth:`Migration.switch` and :meth:`Migration.rollback`.
+for the backup and only written by `Migration.switch` and `Migration.rollback`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ JOURNAL_NAME = "journal.json"
 EXPORT_V10 = "export_v1.0.json"
 EXPORT_V11 = "export_v1.1.json"
 STAGING = "staging.db"
-#: Bytes of export per run and consumption, to estimate the free disk a migration needs.
 EXPORT_BYTES_PER_ROW = 1200
+"""Bytes of export per run and consumption, to estimate the free disk a migration needs."""
 
 
 def confirm_or_refuse(yes: bool, question: str, *, db: str | Path, waiting: str) -> None:
@@ -109,7 +109,7 @@ class Preflight:
 
 @dataclass
 class MigrationResult:
-    """The outcome of :meth:`Migration.run`."""
+    """The outcome of [Migration.run][bakemigrate.Migration.run]."""
 
     exit_code: int
     message: str
@@ -553,7 +553,10 @@ def migrate(
     echo: Callable[[str], Any] = print,
     on_step: Callable[[str, Any, dict[str, Any] | None], Any] | None = None,
 ) -> MigrationResult:
-    """Run the whole migration of `db` with `workdir` as its work folder (see `Migration.run`)."""
+    """Run the whole migration of `db` with `workdir` as its work folder.
+
+    See [Migration.run][bakemigrate.Migration.run] for the outcome and the exit codes.
+    """
     return Migration(db, workdir, infer_losses=infer_losses, progress=progress).run(
         yes=yes, dry_run=dry_run, echo=echo, on_step=on_step
     )

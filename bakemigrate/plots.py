@@ -1,8 +1,8 @@
 """Charts of a verification, drawn with matplotlib for the guided notebook.
 
-Each function takes one of :class:`~bakemigrate.verify.VerifyResult`'s tables and returns a
-:class:`matplotlib.figure.Figure` (no global pyplot state, so a chart never leaks into the next cell).
-:func:`png` turns a figure into PNG bytes for places that want an image rather than a figure.
+Each function takes one of `VerifyResult`'s tables and returns a
+`matplotlib.figure.Figure` (no global pyplot state, so a chart never leaks into the next cell).
+`png` turns a figure into PNG bytes for places that want an image rather than a figure.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-#: The production statuses of bake-tracker v0.7, in the order the app lists them.
 STATUSES = ("complete", "partial_loss", "total_loss")
-#: The statuses as bake-tracker shows them.
+"""The production statuses of bake-tracker v0.7, in the order the app lists them."""
 STATUS_LABELS = {"complete": "Complete", "partial_loss": "Partial loss", "total_loss": "Total loss"}
+"""The statuses as bake-tracker shows them."""
 _BEFORE, _AFTER = "#c08a5a", "#4f9a6a"
 _STATUS_COLOURS = {"complete": "#4f9a6a", "partial_loss": "#e9a23b", "total_loss": "#d0584a"}
-#: Text and lines in a mid grey that reads on a light and on a dark page; the background is transparent.
 _INK = "#8c8c8c"
+"""Text and lines in a mid grey that reads on a light and on a dark page; the background is transparent."""
 _THEME = {
     "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK, "xtick.color": _INK,
     "ytick.color": _INK, "grid.color": _INK, "legend.frameon": False,
@@ -57,7 +57,7 @@ def _themed(draw: Callable[..., Figure]) -> Callable[..., Figure]:
 def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Figure:
     """Rows before and after the migration, per table, as paired horizontal bars.
 
-    ``summary`` is :attr:`VerifyResult.summary` (columns ``table``, ``before``, ``after``). Tables
+    ``summary`` is `VerifyResult.summary` (columns ``table``, ``before``, ``after``). Tables
     with no rows on either side are left out unless ``include_empty``.
     """
     import pandas as pd
@@ -86,7 +86,7 @@ def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Fig
 def status_mix(mix: pd.DataFrame) -> Figure:
     """Production runs per status after the migration, with the units recorded as lost.
 
-    ``mix`` is :attr:`VerifyResult.status_mix` (columns ``production_status``, ``runs``,
+    ``mix`` is `VerifyResult.status_mix` (columns ``production_status``, ``runs``,
     ``units_lost``). Every status of v0.7 is shown, including those with no run.
     """
     counts = mix.set_index("production_status")

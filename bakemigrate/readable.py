@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The tables a baker knows, in the order they are shown, with the name a baker uses.
 KNOWN_TABLES = {
     "production_runs": "Production runs",
     "production_consumptions": "Ingredients used by the runs",
@@ -27,6 +26,7 @@ KNOWN_TABLES = {
     "finished_units": "Finished goods",
     "events": "Events",
 }
+"""The tables a baker knows, in the order they are shown, with the name a baker uses."""
 BOX_STYLE = "overflow-x:auto;max-width:100%;margin:0 0 0.6em 0"
 CELL_STYLES = [
     {"selector": "th", "props": "text-align:left;padding:2px 10px;white-space:nowrap"},

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 
 SchemaVersion = Literal["0.6", "0.7"]
 
-#: Tables that the migration rebuilds; every other table is copied untouched.
 PRODUCTION_TABLES_V06 = ("production_runs", "production_consumptions")
+"""Tables that the migration rebuilds; every other table is copied untouched."""
 PRODUCTION_TABLES_V07 = ("production_runs", "production_consumptions", "production_losses")
 
-#: Tables that identify a bake-tracker database (present at both versions).
 APP_MARKER_TABLES = ("recipes", "finished_units", "events", "ingredients", "production_runs")
+"""Tables that identify a bake-tracker database (present at both versions)."""
 
 
 def _referenced(metadata: MetaData) -> None:

@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-#: The production tables a person reads in the verification; the others are folded into one line.
 KEY_TABLES = {"production_runs": "production runs", "production_consumptions": "ingredients used",
               "production_losses": "losses"}
+"""The production tables a person reads in the verification; the others are folded into one line."""
 REPORT_TEXT = "report.txt"
 REPORT_JSON = "report.json"
 

@@ -78,7 +78,8 @@ class YieldGap:
 
 @dataclass
 class TransformReport:
-    """What :func:`transform_v1_0_to_v1_1` did: counts, and the runs a person should know about."""
+    """What [transform_v1_0_to_v1_1][bakemigrate.transform_v1_0_to_v1_1] did: counts, and the runs a person
+    should know about."""
 
     kind: DocumentKind
     runs_total: int = 0
@@ -111,7 +112,7 @@ class TransformReport:
 
     @property
     def megabytes_per_second(self) -> float:
-        """Speed of :func:`transform_file` (input size over wall time)."""
+        """Speed of [transform_file][bakemigrate.transform_file] (input size over wall time)."""
         return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
 
     def shortfalls_frame(self) -> pd.DataFrame:
@@ -273,7 +274,7 @@ def transform_document(
 ) -> tuple[dict[str, Any], TransformReport]:
     """Validate ``doc`` and transform it; the result shares unchanged values with ``doc``.
 
-    Use :func:`transform_v1_0_to_v1_1` for an independent copy.
+    Use `transform_v1_0_to_v1_1` for an independent copy.
 
     Raises:
         InvalidDocument: ``doc`` is not a known kind or fails its JSON Schema.
@@ -302,7 +303,7 @@ def transform_v1_0_to_v1_1(doc: Any, *, infer_losses: bool = False) -> dict[str,
 
 
 def transform_report(doc: Any, *, infer_losses: bool = False) -> TransformReport:
-    """What :func:`transform_v1_0_to_v1_1` would do to ``doc`` (nothing is changed or written)."""
+    """What `transform_v1_0_to_v1_1` would do to ``doc`` (nothing is changed or written)."""
     return transform_document(doc, infer_losses=infer_losses)[1]
 
 
@@ -310,8 +311,8 @@ class StreamedTransform:
     """The v1.1 form of a production-history export, written run by run as the export's runs pass.
 
     For an export in the app's style (``indent=2``, UTF-8, final newline) whose top level is
-    ``top`` and whose runs are given to :meth:`add`, the bytes written to ``fh`` are those
-    :func:`transform_file` writes for it: an export can be transformed in the pass that writes it.
+    ``top`` and whose runs are given to `add`, the bytes written to ``fh`` are those
+    `transform_file` writes for it: an export can be transformed in the pass that writes it.
     The runs are trusted to be valid (they come from the database, not from a file).
 
     Raises:
@@ -411,7 +412,7 @@ def _transform_stream(source: Path, fh: BinaryIO, *, infer_losses: bool) -> Tran
 
     Returns None, having written nothing worth keeping, when the file must be read whole: it is
     not an object with a ``production_runs`` list, it is a full backup, or top-level keys follow
-    the runs. Errors are raised in the order :func:`_transform_whole` raises them: the JSON text,
+    the runs. Errors are raised in the order `_transform_whole` raises them: the JSON text,
     then every schema problem, then the first run that cannot be transformed, then the first
     text that cannot be written.
     """

@@ -1,6 +1,6 @@
 """Step 6, verify: prove the staging database holds everything the original held, as v0.7.
 
-The checks, each a row of :attr:`VerifyResult.checks`:
+The checks, each a row of `VerifyResult.checks`:
 
 - the staging database passes ``integrity_check`` and ``foreign_key_check``;
 - its production tables are exactly the ones bake-tracker v0.7 creates;
@@ -109,37 +109,6 @@ def _schema_differences(conn: sqlite3.Connection) -> list[str]:
     return sorted(n for n in set(actual) | set(expected) if actual.get(n) != expected.get(n))
 
 
-def compare_frames(
-    table: str, before: pd.DataFrame, after: pd.DataFrame, key: str, columns: Iterable[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compare two tables column by column, matching rows on ``key``.
-
-    Returns ``(fields, mismatches)``: per column how many values were compared, equal and
-    different (a row present on one side only counts as different in every column), and the
-    first differing values.
-    """
-    import pandas as pd
-
-    merged = before.merge(after, on=key, how="outer", suffixes=("_before", "_after"), indicator=True)
-    both = merged["_merge"] == "both"
-    rows, bad = [], []
-    for column in columns:
-        b, a = merged[f"{column}_before"], merged[f"{column}_after"]
-        same = (b == a) | (b.isna() & a.isna())
-        same &= both
-        different = int((~same).sum())
-        rows.append({"table": table, "column": column, "compared": len(merged),
-                     "equal": len(merged) - different, "different": different})
-        if different:
-            diff = merged.loc[~same, [key, f"{column}_before", f"{column}_after"]].head(MAX_MISMATCHES)
-            diff.columns = ["key", "before", "after"]
-            diff.insert(0, "column", column)
-            diff.insert(0, "table", table)
-            bad.append(diff)
-    mismatches = pd.concat(bad, ignore_index=True) if bad else _empty_mismatches()
-    return pd.DataFrame(rows), mismatches
-
-
 def _empty_mismatches() -> pd.DataFrame:
     import pandas as pd
 
@@ -148,7 +117,7 @@ def _empty_mismatches() -> pd.DataFrame:
 
 @dataclass
 class _DatabaseFacts:
-    """What the SQL side of the verification found (see :func:`_compare_databases`)."""
+    """What the SQL side of the verification found (see `_compare_databases`)."""
 
     integrity: str
     broken_references: int
@@ -209,8 +178,8 @@ def verify(
     ``infer_losses`` says whether the shortfalls were recorded as losses: every run and loss row
     must then be what bake-tracker 0.7's rules give, else every run must be ``complete`` with 0
     losses (None: losses were inferred when ``expected`` records any). ``checked`` says ``before``
-    is bakemigrate's own export, proven unchanged since it was written (it is then read by
-    :func:`~bakemigrate.jsonstream.own_runs`).
+    is bakemigrate's own export, proven unchanged since it was written (it is then read without
+    the checks meant for foreign files).
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
     and the documents are read one run at a time, so memory stays flat at any size.
     """
@@ -295,8 +264,9 @@ def compare_tables(
 
     Rows are matched on ``key``; every column of the original other than ``key`` is compared.
     NUMERIC columns are compared as the app reads them, at the column's scale (Python's rounding,
-    applied only where the stored values differ). Returns ``(fields, mismatches)`` as
-    :func:`compare_frames` does.
+    applied only where the stored values differ). Returns ``(fields, mismatches)``: per column
+    how many values were compared, equal and different (a row present on one side only counts as
+    different in every column), and the first differing values.
     """
     import pandas as pd
 

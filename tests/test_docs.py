@@ -12,6 +12,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -103,6 +104,39 @@ def test_python_api_reference_documents_the_functions(built) -> None:
     html = (built.site / "reference" / "python" / "index.html").read_text(encoding="utf-8")
     for name in ("transform_v1_0_to_v1_1", "create_demo_database", "Migration", "verify"):
         assert name in html, name
+
+
+# The step functions named like their own module, reached through it (the package attribute is the module).
+_STEP_FUNCTIONS = ("backup.backup", "reset.reset", "verify.verify", "switch.switch", "rollback.rollback",
+                   "loss_rules.v07_loss", "loss_rules.V07Loss")
+# Helpers of the package that are not its API: none may appear on the page.
+_INTERNALS = ("gc_paused", "compare_frames", "compare_tables", "Journal", "_free_bytes", "confirm_or_refuse",
+              "_recorded_artefact", "own_runs", "jsonstream", "RunsWriter", "table_marks")
+_SPHINX_ROLE = re.compile(r":(?:meth|func|class|attr|mod|data|exc|obj|ref|py:\w+):")
+
+
+def test_python_api_page_shows_the_public_api_only(built) -> None:
+    import bakemigrate
+
+    assert built.returncode == 0, built.log
+    html = (built.site / "reference" / "python" / "index.html").read_text(encoding="utf-8")
+    article = html[html.index("<article"):html.index("</article>")]
+    text = unescape(re.sub(r"<[^>]+>", " ", article))
+    public = {f"bakemigrate.{name}" for name in bakemigrate.__all__ if name != "__version__"}
+    public |= {f"bakemigrate.{name}" for name in _STEP_FUNCTIONS}
+    headings = set(re.findall(r'<h[2-6][^>]*\bid="(bakemigrate\.[^"]+)"', article))
+    assert sorted(public - headings) == []  # each public name has its heading
+    # and every heading is a public name or one of its members, never a private one
+    strays = [h for h in headings if not any(h == p or h.startswith(p + ".") for p in public)
+              or any(part.startswith("_") for part in h.split("."))]
+    assert strays == []
+    assert _SPHINX_ROLE.findall(text) == []
+    assert [name for name in _INTERNALS if re.search(rf"\b{name}\b", text)] == []
+    # cross-references are links to headings of the page, none left as Markdown text
+    targets = re.findall(r'href="#(bakemigrate\.[^"]+)"', article)
+    assert "bakemigrate.Migration.run" in targets
+    assert sorted(set(targets) - headings) == []
+    assert re.findall(r"\]\[bakemigrate\.", text) == []
 
 
 def test_notebook_record_page_shows_the_executed_notebook(built) -> None:
