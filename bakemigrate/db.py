@@ -27,6 +27,11 @@ class DatabaseInfo:
     row_counts: dict[str, int] = field(default_factory=dict)
 
     @property
+    def opened_by_v07(self) -> bool:
+        """True for a v0.6 file bake-tracker 0.7 has opened once: it added an empty ``production_losses``."""
+        return self.schema_version == "0.6" and "production_losses" in self.row_counts
+
+    @property
     def runs(self) -> int:
         """Number of production runs."""
         return self.row_counts.get("production_runs", 0)

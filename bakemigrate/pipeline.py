@@ -39,6 +39,11 @@ JOURNAL_NAME = "journal.json"
 EXPORT_V10 = "export_v1.0.json"
 EXPORT_V11 = "export_v1.1.json"
 STAGING = "staging.db"
+OPENED_BY_V07 = (
+    "bake-tracker 0.7 has opened this file once: it added an empty production_losses table; "
+    "the migration rebuilds it with the other production tables, as for a file 0.7 never opened"
+)
+"""What the preflight says of a v0.6 file that bake-tracker 0.7 has opened once."""
 EXPORT_BYTES_PER_ROW = 1200
 """Bytes of export per run and consumption, to estimate the free disk a migration needs."""
 
@@ -82,7 +87,12 @@ class Preflight:
             ("free disk in work folder", f"{self.free_bytes / 1e6:,.1f} MB"),
             ("disk the migration needs", f"{self.needed_bytes / 1e6:,.1f} MB"),
             ("bake-tracker closed", "yes" if not self.already_migrated else "not checked (nothing to do)"),
+            *([("opened by bake-tracker 0.7", OPENED_BY_V07)] if self.info.opened_by_v07 else []),
         ]
+
+    def notes(self) -> list[str]:
+        """What a person should know about the file before it is migrated (one sentence each)."""
+        return [OPENED_BY_V07] if self.info.opened_by_v07 else []
 
     def frame(self) -> pd.DataFrame:
         """The checks as a small table."""
@@ -101,10 +111,11 @@ class Preflight:
         """One line for the terminal."""
         if self.already_migrated:
             return f"{self.db} is already at bake-tracker v0.7: nothing to do"
-        return (
+        return "".join([
             f"preflight ok: {self.db} is bake-tracker v0.6 with {self.info.runs:,} production runs "
-            f"({self.info.size_bytes / 1e6:,.1f} MB); {self.free_bytes / 1e9:,.1f} GB free"
-        )
+            f"({self.info.size_bytes / 1e6:,.1f} MB); {self.free_bytes / 1e9:,.1f} GB free",
+            *(f"\n{note}" for note in self.notes()),
+        ])
 
 
 @dataclass

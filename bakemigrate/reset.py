@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .db import copy_database, inspect_database
 from .errors import MigrationError
-from .tables import PRODUCTION_TABLES_V06
+from .tables import PRODUCTION_TABLES_V07
 
 
 @dataclass
@@ -31,7 +31,11 @@ class ResetResult:
 
 
 def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
-    """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (SQLAlchemy DDL)."""
+    """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (SQLAlchemy DDL).
+
+    The empty ``production_losses`` that bake-tracker 0.7 adds to a v0.6 file it opens is dropped too,
+    so that file is rebuilt exactly as a v0.6 file that 0.7 never opened.
+    """
     from sqlalchemy import create_engine, event
 
     from .tables import V07_TABLES, metadata_v07
@@ -47,7 +51,7 @@ def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
 
     try:
         with engine.begin() as conn:
-            for name in reversed(PRODUCTION_TABLES_V06):
+            for name in reversed(PRODUCTION_TABLES_V07):
                 conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
             metadata_v07.create_all(conn, tables=list(V07_TABLES))
     finally:
@@ -90,5 +94,5 @@ def reset(
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
-    kept = len([t for t in info.row_counts if t not in PRODUCTION_TABLES_V06])
+    kept = len([t for t in info.row_counts if t not in PRODUCTION_TABLES_V07])
     return ResetResult(path=target, source=source, kept_tables=kept)

@@ -226,13 +226,70 @@ def detect_schema_version(conn: sqlite3.Connection, label: str = "the database")
         if "production_losses" not in tables:
             raise DatabaseRefused(f"{label}: looks like v0.7 but has no production_losses table")
         return "0.7"
-    if runs == expected["0.6"] and "production_losses" not in tables:
+    if runs == expected["0.6"]:
+        if "production_losses" in tables:
+            _refuse_unless_left_by_v07(conn, label)
         if table_columns(conn, "production_consumptions") != [
             c.name for c in app["production_consumptions_v06"].columns
         ]:
             raise DatabaseRefused(f"{label}: production_consumptions is not as bake-tracker v0.6 makes it")
         return "0.6"
     raise DatabaseRefused(f"{label}: production tables match neither bake-tracker v0.6 nor v0.7")
+
+
+@cache
+def v07_ddl() -> dict[str, str]:
+    """The ``CREATE`` statement of every v0.7 production table and index, by name, as ``create_all`` writes it."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    engine = create_engine("sqlite://")
+    ddl = {}
+    for table in _app_tables()["V07_TABLES"]:
+        ddl[table.name] = str(CreateTable(table).compile(engine)).strip()
+        for index in table.indexes:
+            ddl[index.name] = str(CreateIndex(index).compile(engine)).strip()
+    return ddl
+
+
+def losses_table_left_by_v07(conn: sqlite3.Connection, schema: str = "main") -> bool:
+    """True when a v0.6 file holds the empty ``production_losses`` bake-tracker 0.7 adds on opening it.
+
+    bake-tracker 0.7's ``create_all`` adds only the missing table (and its indexes) to a v0.6 file: the
+    table, its indexes and nothing else on it must be exactly what v0.7 creates, and it must hold no row.
+    """
+    objects = {
+        name: (sql or "").strip()
+        for name, sql in conn.execute(
+            f'SELECT name, sql FROM "{schema}".sqlite_master WHERE tbl_name = ?', ("production_losses",)
+        )
+    }
+    if not objects:
+        return False
+    ddl = v07_ddl()
+    wanted = {"production_losses": ddl["production_losses"], **{n: ddl[n] for n in _losses_index_names()}}
+    if objects != wanted:
+        return False
+    return conn.execute(f'SELECT count(*) FROM "{schema}".production_losses').fetchone()[0] == 0
+
+
+def _losses_index_names() -> set[str]:
+    return {index.name for index in _app_tables()["production_losses_v07"].indexes}
+
+
+def _refuse_unless_left_by_v07(conn: sqlite3.Connection, label: str) -> None:
+    """Refuse a v0.6 file whose ``production_losses`` is not the empty one bake-tracker 0.7 leaves."""
+    if losses_table_left_by_v07(conn):
+        return
+    if conn.execute("SELECT count(*) FROM production_losses").fetchone()[0]:
+        raise DatabaseRefused(
+            f"{label}: v0.6 production runs with a production_losses table that holds rows "
+            "(bake-tracker 0.7 only ever adds it empty); production tables match neither bake-tracker v0.6 nor v0.7"
+        )
+    raise DatabaseRefused(
+        f"{label}: v0.6 production runs with a production_losses table that is not the one bake-tracker 0.7 "
+        "creates; production tables match neither bake-tracker v0.6 nor v0.7"
+    )
 
 
 def app_schema_statements(version: SchemaVersion) -> list[str]:

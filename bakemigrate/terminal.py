@@ -86,8 +86,10 @@ def step_line(step: str, result: Any, earlier: dict[str, Any] | None, workdir: s
 
 
 def _preflight(p: Any, w: Any) -> str:
+    notes = "".join("\n" + textwrap.fill(note, width() - 1, initial_indent="  ", subsequent_indent="  ")
+                    for note in p.notes())
     return (f"{shown(p.db)} is v{p.info.schema_version}, {p.info.runs:,} runs, "
-            f"{p.info.size_bytes / 1e6:,.1f} MB\nwork folder: {shown(w)}")
+            f"{p.info.size_bytes / 1e6:,.1f} MB{notes}\nwork folder: {shown(w)}")
 
 
 def _backup(b: Any, w: Any) -> str:

@@ -29,7 +29,7 @@ from .db import inspect_database, open_database
 from .exporter import iter_runs
 from .jsonstream import RunStream, own_runs
 from .loss_rules import RuleCheck, check_database, shortfall_summary
-from .tables import PRODUCTION_TABLES_V06, PRODUCTION_TABLES_V07, table_columns, user_tables
+from .tables import PRODUCTION_TABLES_V07, table_columns, user_tables, v07_ddl
 from .values import db_number_to_text
 
 if TYPE_CHECKING:
@@ -83,21 +83,6 @@ class VerifyResult:
         return f"verify: FAIL ({', '.join(failed)}); the original is untouched"
 
 
-def _expected_ddl() -> dict[str, str]:
-    from sqlalchemy import create_engine
-    from sqlalchemy.schema import CreateIndex, CreateTable
-
-    from .tables import V07_TABLES
-
-    engine = create_engine("sqlite://")
-    ddl = {}
-    for table in V07_TABLES:
-        ddl[table.name] = str(CreateTable(table).compile(engine)).strip()
-        for index in table.indexes:
-            ddl[index.name] = str(CreateIndex(index).compile(engine)).strip()
-    return ddl
-
-
 def _schema_differences(conn: sqlite3.Connection) -> list[str]:
     actual = {
         name: (sql or "").strip()
@@ -105,7 +90,7 @@ def _schema_differences(conn: sqlite3.Connection) -> list[str]:
             "SELECT name, sql FROM sqlite_master WHERE tbl_name IN (?, ?, ?)", PRODUCTION_TABLES_V07
         )
     }
-    expected = _expected_ddl()
+    expected = v07_ddl()
     return sorted(n for n in set(actual) | set(expected) if actual.get(n) != expected.get(n))
 
 
@@ -152,7 +137,7 @@ def _compare_databases(
         f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC)
         conn.execute("DETACH DATABASE original")
         status_mix, statuses = _statuses(conn, with_uuids=with_uuids)
-    untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V06))
+    untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V07))
     return _DatabaseFacts(
         integrity=integrity, broken_references=broken, schema_differences=schema_diff,
         before_counts=before_counts, after_counts=after_counts,
@@ -185,7 +170,7 @@ def verify(
     """
     import pandas as pd
 
-    inspect_database(db, integrity=False)
+    original = inspect_database(db, integrity=False)
     inspect_database(staging, integrity=False)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
         in_sqlite = pool.submit(_compare_databases, db, staging, with_uuids=expected is not None)
@@ -215,7 +200,9 @@ def verify(
         [
             {
                 "table": t,
-                "before": before_counts.get(t, new_losses if t == "production_losses" else None),
+                # a v0.6 original has no loss row (0.7 may have added the table, empty)
+                "before": new_losses if t == "production_losses" and original.schema_version == "0.6"
+                else before_counts.get(t),
                 "after": after_counts.get(t),
             }
             for t in sorted(set(before_counts) | set(after_counts))

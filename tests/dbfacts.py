@@ -49,3 +49,14 @@ def rows(conn: sqlite3.Connection, table: str, columns: list[str], scales: dict[
             values.append(value)
         out[row[0]] = tuple(values)
     return out
+
+
+def reference_statements(version: str, tbl_name: str) -> list[str]:
+    """The app's own ``CREATE`` statements at ``version`` for the objects on ``tbl_name``, table first."""
+    text = (REFERENCE / f"schema_v{version}.sql").read_text(encoding="utf-8")
+    found = []
+    for block in text.split("\n\n"):
+        head, _, body = block.strip().partition("\n")
+        if f" tbl_name={tbl_name}" in f"{head} " and head.endswith(f"tbl_name={tbl_name}") and body:
+            found.append(body.strip().rstrip(";"))
+    return sorted(found, key=lambda s: not s.startswith("CREATE TABLE"))
