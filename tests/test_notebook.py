@@ -445,7 +445,8 @@ def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path, monkeypa
     """The committed notebook, run top to bottom with its own settings: a demo, verified, not switched."""
     from nbclient import NotebookClient
 
-    from bakemigrate.notebook import _judge, kernel_manager
+    from bakemigrate.notebook import kernel_manager
+    from bakemigrate.notebook.runner import _judge
 
     home = tmp_path / "home"  # the baker's own database, where the app keeps it
     own = home / "Documents" / "BakeTracker" / "bake_tracker.db"
@@ -474,14 +475,14 @@ def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path, monkeypa
 
 
 def test_record_without_html_copy_says_why(tmp_path, monkeypatch) -> None:
-    from bakemigrate import notebook
+    from bakemigrate.notebook import runner
 
     def broken(nb):
         raise ValueError("No template sub-directory with name 'lab'")
 
-    monkeypatch.setattr(notebook, "html_record", broken)
+    monkeypatch.setattr(runner, "html_record", broken)
     nb = nbformat.read(COMMITTED, as_version=4)
-    page, note = notebook._write_record(nb, tmp_path / "r.ipynb", True)
+    page, note = runner._write_record(nb, tmp_path / "r.ipynb", True)
     assert page is None and not (tmp_path / "r.html").exists()
     assert note == "no HTML copy (ValueError: No template sub-directory with name 'lab')"
     assert nbformat.read(tmp_path / "r.ipynb", as_version=4) == nb

@@ -65,7 +65,7 @@ def _imports_name(node: ast.AST, name: str) -> bool:
 def test_heavy_libraries_are_imported_inside_the_functions_that_use_them() -> None:
     """A module-level import only for type checking is not there at run time: each use needs its import."""
     unimported = []
-    for path in sorted((REPO / "bakemigrate").glob("*.py")):
+    for path in sorted((REPO / "bakemigrate").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):

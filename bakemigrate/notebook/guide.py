@@ -1,46 +1,29 @@
-"""The guided notebook: the helpers its cells call, and a headless runner that keeps a record.
+"""The guide the notebook's cells call, inside the kernel.
 
-Inside the notebook (`notebooks/migrate_v0.6_to_v0.7.ipynb`), every code cell starts from
-[here][bakemigrate.notebook.here], which reads the settings cell's parameters and returns the
-[Guide][bakemigrate.notebook.Guide] of this database and work folder (the same one each time, so
-re-running a cell keeps what is done; after a kernel restart a new one reads the work folder's
-journal). A cell therefore works alone, in any order: it runs its step when the steps before it
-are done, and otherwise says which cell to run. When a step refuses, the guide shows one sentence
-saying what is wrong and what to do and stops the run with
-[NotebookStopped][bakemigrate.notebook.NotebookStopped] (one line, no traceback). The
-verification is kept in the work folder when it runs, so after the switch the notebook still
-shows it, marked as recorded.
-
-Outside, [run_notebook][bakemigrate.notebook.run_notebook] executes the notebook in a fresh kernel
-of this very Python (whatever kernels the user has installed), injects the parameters (as
-papermill does) and writes the executed notebook, with an HTML copy beside it, as the record of
-the run: a record shows the parameters used in the settings cell and paths relative to the folder
-it ran in.
+Every code cell of the guided notebook (`notebooks/migrate_v0.6_to_v0.7.ipynb`) starts from
+`here`, which reads the settings cell's parameters and returns the `Guide` of this database and
+work folder (the same one each time, so re-running a cell keeps what is done; after a kernel
+restart a new one reads the work folder's journal). A cell therefore works alone, in any order: it
+runs its step when the steps before it are done, and otherwise says which cell to run. When a step
+refuses, the guide shows one sentence saying what is wrong and what to do and stops the run with
+`NotebookStopped` (one line, no traceback). The verification is kept in the work folder when it
+runs, so after the switch the notebook still shows it, marked as recorded.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import readable as view
-from .errors import MigrationError, VerificationFailed
-from .jsonio import atomic_writer, load_json, write_json_atomic
-from .locate import work_folder
+from .. import readable as view
+from ..backup import backup_paths
+from ..errors import MigrationError, VerificationFailed
+from ..jsonio import load_json, write_json_atomic
+from ..locate import work_folder
+from .contract import OUTCOME_KEY, PARAMETERS
 
-NOTEBOOK_NAME = "migrate_v0.6_to_v0.7.ipynb"
-PARAMETERS = ("DB_PATH", "WORK_DIR", "INFER_LOSSES", "CONFIRM_SWITCH")
-"""The names the `parameters` cell defines (the contract with a headless run)."""
 STEPS = {
     "preflight": "0 · preflight",
     "backup": "1 · backup",
@@ -62,26 +45,9 @@ VERIFICATION_PARTS = ("checks", "rows", "fields", "statuses", "charts", "verdict
 VERIFICATION_RECORD = "verification.json"
 """The verification kept in the work folder, shown again after the switch."""
 _FRAMES = ("checks", "summary", "fields", "mismatches", "status_mix", "shortfalls")
-OUTCOME_KEY = "bakemigrate"
-"""Key of the output metadata that carries a run's outcome, read back by `run_notebook`."""
 DEMO_FOLDER = "demo"
 DEMO_NAME = "bake_tracker.db"
-CELL_TIMEOUT = 3600
-"""Seconds one cell may run in a headless run before it is stopped."""
 FROM_THE_TOP = "run the cells from the top (menu *Run › Run All Cells*); the steps already done are not redone"
-RECORD_INTRO = """
-# A real migration record
-
-This page is the guided notebook as it ran from start to finish on bake-tracker's demo database
-(200 production runs): what each step showed, the verification that proved nothing was lost, and
-the switch. Your own run shows the same tables for your data. The code of each step is left out
-here; open the notebook itself to run it on your database (see *With the notebook* in the guide).
-"""
-
-
-# =============================================================================================
-# Inside the notebook
-# =============================================================================================
 
 
 class NotebookStopped(Exception):
@@ -154,7 +120,7 @@ def chart(fig: Any) -> Any:
     """A matplotlib figure as a PNG image for `display()` (works with any matplotlib backend)."""
     from IPython.display import Image
 
-    from .plots import png
+    from ..plots import png
 
     return Image(data=png(fig), format="png")
 
@@ -216,7 +182,7 @@ def start(
     Raises:
         NotebookStopped: a parameter is wrong (one sentence naming it).
     """
-    from .pipeline import Migration
+    from ..pipeline import Migration
 
     hint = "Correct it in the settings cell, run that cell, then run the notebook again from the top."
     try:
@@ -239,7 +205,7 @@ def start(
 
 def own_database_note() -> str:
     """Where the baker's own database is (as the app finds it), with the settings line to paste."""
-    from .locate import DatabaseNotFound, locate
+    from ..locate import DatabaseNotFound, locate
 
     try:
         found = locate()
@@ -266,7 +232,7 @@ def home_relative(path: Path) -> str:
 
 
 def _demo_database(work_dir: Path) -> tuple[Path, str]:
-    from .demo import create_demo_database
+    from ..demo import create_demo_database
 
     path = work_dir / DEMO_FOLDER / DEMO_NAME
     if path.exists():
@@ -356,7 +322,7 @@ class Guide:
     # -- the journal of the work folder -----------------------------------------------------------
     def _journal(self, step: str) -> dict[str, Any] | None:
         """The work folder's journal record of `step` (None when not done or no journal yet)."""
-        from .pipeline import JOURNAL_NAME, Journal
+        from ..pipeline import JOURNAL_NAME, Journal
 
         path = self.migration.workdir / JOURNAL_NAME
         if not path.exists():
@@ -453,7 +419,7 @@ class Guide:
         self.finished = f"{db} is already at bake-tracker v0.7, nothing to do"
         if self._quiet:
             return
-        backup = self.migration.workdir / "backup" / self.migration.db.name
+        backup, _ = backup_paths(self.migration.db, self.migration.workdir)
         hint = "The remaining steps are skipped."
         if self._recorded_verification() is not None:
             hint += " The verification of the migration is shown again from the work folder (step 6)."
@@ -541,7 +507,7 @@ class Guide:
         """The verification kept in the work folder and its date, or None."""
         import pandas as pd
 
-        from .verify import VerifyResult
+        from ..verify import VerifyResult
 
         path = self.migration.workdir / VERIFICATION_RECORD
         if not path.exists():
@@ -593,7 +559,7 @@ class Guide:
                 _display(say(verification.shortfall_summary()))
                 _display(view.shortfalls(verification.shortfalls))
         elif part == "charts":
-            from . import plots
+            from .. import plots
 
             _display(chart(plots.rows_per_table(verification.summary)))
             _display(chart(plots.status_mix(verification.status_mix)))
@@ -658,7 +624,7 @@ class Guide:
         passed = verified.passed if verified is not None else (self._journal("verify") or {}).get("verdict") == "PASS"
         switched = self.results.get("switch")
         if passed and switched is not None and switched.switched:
-            backup = self.migration.workdir / "backup" / self.migration.db.name
+            backup, _ = backup_paths(self.migration.db, self.migration.workdir)
             return ("migrated", 0, f"PASS: {db} migrated to bake-tracker v0.7 and verified; "
                     f"backup in {view.shown_path(backup)}.")
         if passed:
@@ -690,298 +656,3 @@ class Guide:
         elif status == "incomplete":
             hint = f"To finish, {FROM_THE_TOP}."
         _announce(status, exit_code, message, title=titles[status], hint=hint)
-
-
-# =============================================================================================
-# Headless
-# =============================================================================================
-
-
-@dataclass
-class NotebookRun:
-    """The outcome of `run_notebook`."""
-
-    exit_code: int
-    status: str
-    message: str
-    output: Path
-    html: Path | None = None
-    cell: str | None = None
-    """The id of the cell that stopped the run, if one did."""
-    seconds: float = 0.0
-    note: str = ""
-    """Something about the record itself (e.g. why there is no HTML copy)."""
-
-    def summary_line(self) -> str:
-        """One line: the outcome, the cell that stopped the run if any, and where the record is."""
-        record = f"record in {self.output}" + (f" and {self.html}" if self.html else "")
-        if self.note:
-            record += f" ({self.note})"
-        if self.cell and self.exit_code:
-            return f"stopped at cell '{self.cell}': {self.message.rstrip('.')}; {record}"
-        return f"{self.message.rstrip('.')}; {record}"
-
-
-def notebook_path() -> Path:
-    """The guided notebook: shipped inside the package (a link to ``notebooks/`` in a checkout)."""
-    shipped = resources.files("bakemigrate") / "notebooks" / NOTEBOOK_NAME
-    candidates = [Path(str(shipped)), Path(__file__).resolve().parents[1] / "notebooks" / NOTEBOOK_NAME]
-    for candidate in candidates:
-        # a checkout made without symbolic links holds the link's target path as text instead
-        if candidate.is_file() and candidate.read_bytes()[:1] == b"{":
-            return candidate
-    raise MigrationError(f"{NOTEBOOK_NAME}: the notebook is missing from the installation; reinstall bakemigrate")
-
-
-def inject_parameters(nb: Any, **values: Any) -> Any:
-    """A copy of ``nb`` with a cell ``injected-parameters`` setting ``values``, after the ``parameters`` cell."""
-    import nbformat
-
-    unknown = set(values) - set(PARAMETERS)
-    if unknown:
-        raise ValueError(f"not notebook parameters: {', '.join(sorted(unknown))}")
-    nb = copy.deepcopy(nb)
-    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
-    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
-    if not tagged:
-        raise MigrationError(f"{NOTEBOOK_NAME}: no cell tagged 'parameters'; reinstall bakemigrate")
-    source = "# Parameters of this run\n" + "".join(f"{k} = {v!r}\n" for k, v in values.items())
-    cell = nbformat.v4.new_code_cell(source.rstrip("\n"), id="injected-parameters")
-    cell.metadata["tags"] = ["injected-parameters"]
-    nb.cells.insert(tagged[0] + 1, cell)
-    return nb
-
-
-class _PackageKernelSpecs:
-    """A kernel spec source that always answers with this Python's own ipykernel."""
-
-    @staticmethod
-    def spec() -> Any:
-        from jupyter_client.kernelspec import KernelSpec
-
-        return KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            display_name=f"Python {sys.version_info.major}.{sys.version_info.minor} (bakemigrate)",
-            language="python",
-            name="bakemigrate",
-        )
-
-
-def kernel_manager(socket_folder: str | os.PathLike[str] | None = None) -> Any:
-    """A kernel manager that starts ``sys.executable -m ipykernel_launcher`` (no installed kernelspec needed).
-
-    With ``socket_folder`` the kernel's connection file is written there (removed with the folder)
-    and, except on Windows, the kernel talks over local sockets made in that folder (``ipc``) rather
-    than over TCP.
-    """
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
-
-    class PackageKernelSpecManager(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name: str) -> Any:
-            return _PackageKernelSpecs.spec()
-
-    manager = KernelManager(kernel_name="bakemigrate", kernel_spec_manager=PackageKernelSpecManager())
-    if socket_folder is not None:
-        manager.connection_file = str(Path(socket_folder) / "connection.json")
-        if sys.platform != "win32":
-            manager.transport = "ipc"
-            manager.ip = str(Path(socket_folder) / "kernel")
-    return manager
-
-
-def _kernel_env() -> dict[str, str]:
-    """The kernel's environment: this bakemigrate importable first, matplotlib without a display."""
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    env.setdefault("MPLBACKEND", "Agg")
-    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-    return env
-
-
-def _as_given(path: str | os.PathLike[str]) -> str:
-    """`path` relative to the current folder when inside it (the kernel runs there), else absolute."""
-    absolute = Path(path).absolute()
-    try:
-        return str(absolute.relative_to(Path.cwd()))
-    except ValueError:
-        return str(absolute)
-
-
-def as_record(nb: Any) -> Any:
-    """The executed notebook as a record: the introduction of a record, the parameters used shown
-    in the settings cell (no separate injected cell), and the prompts to press keys left out."""
-    import nbformat
-
-    nb = copy.deepcopy(nb)
-    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    if injected:
-        nb.cells = [c for c in nb.cells if c not in injected]
-        for cell in nb.cells:
-            if "parameters" in cell.metadata.get("tags", []):
-                cell.source = injected[0].source
-                cell.outputs = injected[0].outputs
-                cell.execution_count = injected[0].execution_count
-    for cell in nb.cells:
-        if cell.get("id") == "intro":
-            cell.source = RECORD_INTRO.strip("\n")
-        elif "interactive-only" in cell.metadata.get("tags", []):
-            cell.source = ""
-    nb.cells = [c for c in nb.cells if c.source.strip() or c.cell_type == "code"]
-    nb.metadata["title"] = "A real migration record"
-    nbformat.validate(nb)
-    return nb
-
-
-def _record_outcome(nb: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """The last outcome the notebook recorded, and the id of the cell that shows it."""
-    found: tuple[dict[str, Any] | None, str | None] = (None, None)
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            outcome = out.get("metadata", {}).get(OUTCOME_KEY)
-            if isinstance(outcome, dict) and "exit_code" in outcome:
-                found = (dict(outcome), cell.get("id"))
-    return found
-
-
-def _error_cell(nb: Any) -> tuple[str | None, str, str]:
-    """The id, error name and value of the first cell with an error output."""
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return cell.get("id"), out.get("ename", ""), out.get("evalue", "")
-    return None, "", ""
-
-
-def html_record(nb: Any) -> str:
-    """The executed notebook as one self-contained HTML page (no script or style from another host).
-
-    The JupyterLab look is kept; the loaders for RequireJS, MathJax, Mermaid and widgets, which
-    the notebook does not need and which come from CDNs, are left out.
-    """
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-
-    template = (
-        "{%- extends 'lab/index.html.j2' -%}\n"
-        "{% block html_head_js %}{% endblock html_head_js %}\n"
-        "{% block jupyter_widgets %}{% endblock jupyter_widgets %}\n"
-        "{% block html_head_js_mathjax %}{% endblock html_head_js_mathjax %}\n"
-        "{% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}\n"
-    )
-    # nbconvert looks for its templates under this environment's prefix; a virtual environment
-    # that borrows the system's packages has them under the base prefix
-    folders = {Path(p) / "share" / "jupyter" / "nbconvert" / "templates"
-               for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    folders = sorted(str(f) for f in folders if (f / "lab").is_dir())
-    exporter = HTMLExporter(
-        template_name="lab", extra_loaders=[DictLoader({"bakemigrate_record.html.j2": template})],
-        template_file="bakemigrate_record.html.j2", embed_images=True,
-        extra_template_basedirs=folders, extra_template_paths=folders,
-    )
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": "bakemigrate migration record"}})
-    return body
-
-
-def _write_record(nb: Any, output: Path, with_html: bool) -> tuple[Path | None, str]:
-    """Write the executed notebook, then its HTML copy; return the copy (or None) and a note."""
-    import nbformat
-
-    with atomic_writer(output, force=True) as fh:
-        nbformat.write(nb, fh)
-    if not with_html:
-        return None, ""
-    try:
-        page_text = html_record(nb)
-    except Exception as exc:  # nbconvert and jinja2 template errors share no base class
-        return None, f"no HTML copy ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
-    page = output.with_suffix(".html")
-    with atomic_writer(page, force=True) as fh:
-        fh.write(page_text)
-    return page, ""
-
-
-def run_notebook(
-    db: str | os.PathLike[str] | None,
-    workdir: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    infer_losses: bool = False,
-    *,
-    html: bool = True,
-    timeout: int = CELL_TIMEOUT,
-) -> NotebookRun:
-    """Run the guided notebook headlessly on ``db`` (None: a fresh demo database in ``workdir``).
-
-    The switch is confirmed (``CONFIRM_SWITCH = True``): it happens only when the verification
-    passes. The executed notebook is written to ``output`` (and ``output`` with ``.html`` beside
-    it, unless ``html`` is False) whatever the outcome, as the record of the run.
-
-    Exit code (``NotebookRun.exit_code``): 0 migrated and verified, or already at v0.7 (said so);
-    1 the verification failed; 2 refused (the message names the cell and what to do).
-
-    A kernel that cannot start or dies, or a cell that runs longer than ``timeout`` seconds, ends
-    the run with exit code 2 and says so.
-
-    Raises:
-        MigrationError: ``output`` is not a ``.ipynb`` path in a folder that can be made.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
-    output = Path(output)
-    if output.suffix != ".ipynb":
-        raise MigrationError(f"{output}: the record must be a notebook file ending in .ipynb")
-    if output.is_dir():
-        raise MigrationError(f"{output}: is a folder; give a file name ending in .ipynb")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MigrationError(f"{output.parent}: cannot create the folder ({exc.strerror})") from None
-
-    nb = nbformat.read(notebook_path(), as_version=4)
-    nb = inject_parameters(
-        nb,
-        DB_PATH=None if db is None else _as_given(db),
-        WORK_DIR=_as_given(workdir),
-        INFER_LOSSES=bool(infer_losses),
-        CONFIRM_SWITCH=True,
-    )
-    socket_folder = tempfile.mkdtemp(prefix="bmk-")  # short: socket paths have a length limit
-    manager = kernel_manager(socket_folder)
-    client = NotebookClient(nb, km=manager, timeout=timeout, allow_errors=False,
-                            resources={"metadata": {"path": os.getcwd()}})
-    began = time.perf_counter()
-    failure: str | None = None
-    with tempfile.TemporaryFile(mode="w+", prefix="bakemigrate-kernel-") as kernel_log:
-        try:
-            client.execute(env=_kernel_env(), stdout=subprocess.DEVNULL, stderr=kernel_log)
-        except CellExecutionError:
-            pass  # the record and its outcome tell what happened
-        except (CellTimeoutError, DeadKernelError, RuntimeError) as exc:
-            kernel_log.seek(0)
-            last = [line for line in kernel_log.read().splitlines() if line.strip()][-1:]
-            detail = last[0].strip() if last else " ".join(str(exc).split())[:200]
-            failure = f"the notebook's Python kernel stopped ({detail})"
-        finally:
-            shutil.rmtree(socket_folder, ignore_errors=True)
-    seconds = time.perf_counter() - began
-    exit_code, status, message, cell = _judge(nb, failure)
-    page, note = _write_record(as_record(nb), output, html)
-
-    return NotebookRun(exit_code, status, message, output, page, cell, seconds, note)
-
-
-def _judge(nb: Any, failure: str | None) -> tuple[int, str, str, str | None]:
-    """``(exit_code, status, message, cell)`` of an executed notebook, from the outcome it recorded."""
-    outcome, outcome_cell = _record_outcome(nb)
-    error_cell, ename, evalue = _error_cell(nb)
-    if failure is not None:
-        return 2, "kernel-failed", failure, error_cell
-    if outcome is not None and (error_cell is None or error_cell == outcome_cell):
-        return int(outcome["exit_code"]), str(outcome["status"]), str(outcome["message"]), error_cell
-    if error_cell is not None:
-        message = " ".join(f"{ename}: {evalue}".split()).strip(": ") or "an unexpected error"
-        return 2, "error", message, error_cell
-    return 2, "incomplete", "the notebook ended without saying how the run went", None
