@@ -124,7 +124,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     plan = migration.rollback_plan()
     if plan.needed:
         for line in plan.lines():
-            print(line, file=sys.stderr if args.json else sys.stdout)
+            say(line, sys.stderr if args.json else sys.stdout)
         confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?", db=args.db,
                           waiting="not rolled back; the backup stays in the work folder")
     result = migration.rollback(confirm=True)
@@ -135,7 +135,10 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
                           database=_absolute(result.db), backup=_absolute(result.backup),
                           kept=_absolute(result.kept) if result.kept else None, discarded=result.changes.as_dict()))
     else:
-        print(result.summary_line())
+        from .terminal import rollback_lines
+
+        for line in rollback_lines(result, migration.workdir):
+            say(line, sys.stdout)
     return 0
 
 

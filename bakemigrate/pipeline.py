@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backup import BackupResult, backup, read_manifest, verify_backup
+from .backup import BackupResult, backup, backup_paths, read_manifest, verify_backup
 from .changes import Changes, changes_since, table_marks
 from .db import DatabaseInfo, broken_references, ensure_not_in_use, inspect_database, sha256_file
 from .errors import DatabaseRefused, Declined, MigrationError, VerificationFailed
@@ -478,6 +478,27 @@ class Migration:
         return result
 
     # -- all at once ---------------------------------------------------------------------------
+    def plan_lines(self) -> list[str]:
+        """What a run would do, one line a step: kept from an earlier run (the journal records it and
+        its file is still there) or to run, and why. Reads the journal; writes nothing."""
+        from .terminal import when
+
+        journal_file = self.workdir / JOURNAL_NAME
+        records = Journal(journal_file).data["steps"] if journal_file.exists() else {}
+        outputs = {"backup": backup_paths(self.db, self.workdir)[0], "export": self.export_v10,
+                   "transform": self.export_v11, "reset": self.staging, "import": self.staging,
+                   "verify": self.staging}
+        lines, redo = [], False
+        for step in ("backup", "export", "transform", "reset", "import", "verify", "switch"):
+            record, output = records.get(step), outputs.get(step)
+            if record is not None and not redo and output is not None and output.exists():
+                lines.append(f"{step}: done earlier ({when(record.get('at'))}), kept")
+                continue
+            gone = record is not None and not redo and output is not None
+            lines.append(f"{step}: to run ({output.name} is not there any more)" if gone else f"{step}: to run")
+            redo = True
+        return lines
+
     def run(
         self,
         *,
@@ -512,9 +533,7 @@ class Migration:
         pre = self.preflight()
         if dry_run:
             echo(pre.table_text())
-            done = Journal(journal_file).data["steps"] if journal_file.exists() else {}
-            plan = ["backup", "export", "transform", "reset", "import", "verify", "switch"]
-            echo("plan:\n" + "\n".join(f"  {s}: {'done' if s in done else 'to do'}" for s in plan))
+            echo("plan:\n" + "\n".join(f"  {line}" for line in self.plan_lines()))
             return MigrationResult(0, "dry run: nothing was changed", outcome="dry-run")
         steps: list[str] = []
         kept_before = dict(self.journal.data["steps"])  # the records of earlier runs, by identity

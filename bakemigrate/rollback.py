@@ -33,7 +33,7 @@ class RollbackPlan:
         if not self.needed:
             return []
         if not self.changes.file_changed:
-            return [f"{self.db} is the migrated database as it was switched in; nothing entered since is lost"]
+            return ["nothing was entered since the switch: the rollback loses nothing"]
         return [f"{self.db} changed since the switch; the rollback replaces it with the pre-migration backup:",
                 *self.changes.lines(),
                 "the current file is kept as a copy in the work folder first"]

@@ -202,6 +202,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def rollback_lines(result: Any, workdir: str | os.PathLike[str]) -> list[str]:
+    """What a rollback did, in short lines: the database restored, where the file as it was is kept."""
+    if not result.restored:
+        return [f"rollback: {shown(result.db)} already is the pre-migration database; nothing to do"]
+    lines = [f"rolled back: {shown(result.db)} is the pre-migration database again",
+             f"  (restored from {shown(result.backup, workdir)}, content proven equal)"]
+    if result.kept:
+        lines.append(f"kept the file as it was in the work folder: {shown(result.kept, workdir)}")
+    return lines
+
+
 def verification_dict(result: Any) -> dict[str, Any]:
     """The verification as plain values (for `--json` and `report.json`)."""
     return {

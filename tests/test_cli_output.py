@@ -66,7 +66,27 @@ def test_dry_run_and_rollback_fit(here: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["rollback", "bake/bake_tracker.db", "--yes"]) == 0
     out = capsys.readouterr().out
-    assert "rolled back" in out
+    assert_fits(out)
+    assert out.startswith("nothing was entered since the switch: the rollback loses nothing")
+    assert "rolled back: bake/bake_tracker.db is the pre-migration database again" in out
+    assert "kept the file as it was in the work folder: before-rollback-" in out
+
+
+def test_dry_run_plan_is_what_the_real_run_then_does(here: Path, capsys) -> None:
+    assert main(["migrate", "bake/bake_tracker.db", "--yes", "--quiet"]) == 0
+    assert main(["rollback", "bake/bake_tracker.db", "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["migrate", "bake/bake_tracker.db", "--dry-run"]) == 0
+    plan = lines_of(capsys.readouterr().out.split("plan:\n", 1)[1])
+    planned = {line.split(":")[0].strip(): "kept" in line for line in plan if line.startswith("  ")}
+    # the switch put the staging database in place: the steps before it stay, the rest runs again
+    assert planned == {"backup": True, "export": True, "transform": True, "reset": False, "import": False,
+                       "verify": False, "switch": False}
+    assert "  reset: to run (staging.db is not there any more)" in plan
+    assert main(["migrate", "bake/bake_tracker.db", "--yes"]) == 0
+    ran = {line.split(":")[0]: "done earlier" in line for line in lines_of(capsys.readouterr().out)
+           if line.split(":")[0] in planned}
+    assert ran == planned
 
 
 def test_verbose_shows_every_table(here: Path, capsys) -> None:
