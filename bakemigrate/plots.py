@@ -55,25 +55,38 @@ def _themed(draw: Callable[..., Figure]) -> Callable[..., Figure]:
 
 @_themed
 def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Figure:
-    """Rows before and after the migration, per table, as paired horizontal bars.
+    """Rows before and after the migration as paired horizontal bars: the tables a baker knows, by
+    the names the rows table uses, then every other table added up into one bar.
 
-    ``summary`` is `VerifyResult.summary` (columns ``table``, ``before``, ``after``). Tables
-    with no rows on either side are left out unless ``include_empty``.
+    ``summary`` is `VerifyResult.summary` (columns ``table``, ``before``, ``after``). A table that
+    differs always gets its own bar. Tables with no rows on either side are left out unless
+    ``include_empty``.
     """
     import pandas as pd
 
+    from .readable import KNOWN_TABLES
+
     frame = summary[["table", "before", "after"]].copy()
     frame[["before", "after"]] = frame[["before", "after"]].apply(pd.to_numeric, errors="coerce").fillna(0)
+    own = frame["table"].isin(KNOWN_TABLES) | (frame["before"] != frame["after"])
+    order = {name: i for i, name in enumerate(KNOWN_TABLES)}
+    shown = frame[own].assign(rank=frame["table"].map(lambda t: order.get(t, len(order))),
+                              name=frame["table"].map(lambda t: KNOWN_TABLES.get(t, t)))
+    shown = shown.sort_values(["rank", "table"])
+    rest = frame[~own]
+    if len(rest):
+        other = {"name": f"{len(rest)} other tables", "before": rest["before"].sum(), "after": rest["after"].sum()}
+        shown = pd.concat([shown, pd.DataFrame([other])], ignore_index=True)
     if not include_empty:
-        frame = frame[(frame["before"] > 0) | (frame["after"] > 0)]
-    frame = frame.sort_values("table", ascending=False).reset_index(drop=True)
+        shown = shown[(shown["before"] > 0) | (shown["after"] > 0)]
+    shown = shown.iloc[::-1].reset_index(drop=True)  # barh draws from the bottom: the first row on top
     height = 0.38
-    fig = _figure(8, 0.34 * max(len(frame), 3) + 1.2)
+    fig = _figure(8, 0.34 * max(len(shown), 3) + 1.2)
     ax = fig.axes[0]
-    positions = range(len(frame))
-    ax.barh([p + height / 2 for p in positions], frame["before"], height, label="before", color=_BEFORE)
-    ax.barh([p - height / 2 for p in positions], frame["after"], height, label="after", color=_AFTER)
-    ax.set_yticks(list(positions), frame["table"].tolist(), fontsize=8)
+    positions = range(len(shown))
+    ax.barh([p + height / 2 for p in positions], shown["before"], height, label="before", color=_BEFORE)
+    ax.barh([p - height / 2 for p in positions], shown["after"], height, label="after", color=_AFTER)
+    ax.set_yticks(list(positions), shown["name"].tolist(), fontsize=8)
     ax.tick_params(colors=_INK)
     ax.set_xlabel("rows")
     ax.set_title("Rows per table, before and after the migration")
@@ -82,7 +95,6 @@ def rows_per_table(summary: pd.DataFrame, *, include_empty: bool = False) -> Fig
     return fig
 
 
-@_themed
 def status_mix(mix: pd.DataFrame) -> Figure:
     """Production runs per status after the migration, with the units recorded as lost.
 

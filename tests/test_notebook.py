@@ -202,9 +202,13 @@ def test_tables_for_reading() -> None:
 def test_charts() -> None:
     from bakemigrate import plots
 
-    summary = pd.DataFrame({"table": ["a", "b", "empty"], "before": [3, 5, 0], "after": [3, 5, 0]})
+    summary = pd.DataFrame({"table": ["a", "b", "production_runs", "recipes", "events", "odd"],
+                            "before": [3, 5, 7, 2, 0, 4], "after": [3, 5, 7, 2, 0, 3]})
     fig = plots.rows_per_table(summary)
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["b", "a"]
+    # top to bottom: the known tables by their names (the empty one left out), the differing one, the rest
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()][::-1]
+    assert labels == ["Production runs", "Recipes", "odd", "2 other tables"]
+    assert [p.get_width() for p in fig.axes[0].patches][:4][::-1] == [7, 2, 4, 8]  # the "before" bars
     mix = pd.DataFrame({"production_status": ["complete"], "runs": [7], "units_lost": [0]})
     fig = plots.status_mix(mix)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["Complete", "Partial loss", "Total loss"]
