@@ -428,9 +428,10 @@ class Migration:
             return SwitchResult(db=self.db, switched=False,
                                 reason=f"confirmation needed; the verified database waits in {self.staging}")
         source = self._backup_record()
+        marks = table_marks(self.staging)  # the switched-in file as it is: the app may write to it at once
         result = switch(self.db, self.staging, original_sha256=(source.original_sha256, source.sha256),
                         staging_sha256=verified["staging_sha256"])
-        self.journal.record("switch", sha256=result.sha256, marks=table_marks(self.db))
+        self.journal.record("switch", sha256=result.sha256, marks=marks)
         return result
 
     def rollback_plan(self) -> RollbackPlan:

@@ -1,16 +1,30 @@
-"""Step 7, switch: put the verified v0.7 database in place of the original, in one atomic rename."""
+"""Step 7, switch: put the verified v0.7 database in place of the original, in one atomic rename.
+
+The last check ("the original is still the file that was backed up") and the rename are one decision:
+both happen while an exclusive SQLite lock is held on the original, so no program connected to it can
+commit in between. A work folder on another file system is first copied beside the database (the
+rename never crosses file systems), so the lock is held only for the check and the rename.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import shutil
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from .db import ensure_not_in_use, sha256_file
+from .db import APP_OPEN, ensure_not_in_use, refusal, sha256_file
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir
+
+#: Seconds the switch waits for a program that is writing to the database to finish its transaction.
+LOCK_WAIT = 5.0
 
 
 @dataclass
@@ -36,38 +50,137 @@ def remove_sidecar_files(db: Path) -> None:
             Path(f"{db}{suffix}").unlink()
 
 
-def _beside(db: Path, new_file: Path) -> Path:
-    """``new_file`` itself when it is on ``db``'s filesystem, else a checked copy of it beside ``db``.
+def changed_since_backup(db: Path) -> DatabaseRefused:
+    """The refusal for a database that is no longer the file that was backed up."""
+    return DatabaseRefused(
+        f"{db}: changed since the backup (was bake-tracker used?); "
+        "nothing was switched, run the migration again with a new work folder"
+    )
 
-    A rename cannot cross filesystems (a work folder on another disk), so the copy is what is renamed.
+
+def switch_copy_path(db: Path) -> Path:
+    """The hidden copy of the migrated database made beside ``db`` when the work folder is on another disk."""
+    return db.with_name(f".{db.name}.switch")
+
+
+def _beside(db: Path, new_file: Path) -> Path:
+    """``new_file`` itself when it is on ``db``'s file system, else a checked, durable copy of it beside ``db``.
+
+    A rename cannot cross file systems (a work folder on another disk), so the copy is what is renamed.
+    A copy that cannot be finished (a full disk) is removed: nothing is left beside the database.
+
+    Raises:
+        MigrationError: the copy cannot be written, naming the database's folder and how much room it needs.
     """
     if new_file.parent.resolve().stat().st_dev == db.parent.resolve().stat().st_dev:
         return new_file
-    copy = db.with_name(f".{db.name}.switch")
-    shutil.copyfile(new_file, copy)
-    with open(copy, "rb+") as fh:
-        os.fsync(fh.fileno())
-    if sha256_file(copy) != sha256_file(new_file):
+    copy = switch_copy_path(db)
+    try:
+        shutil.copyfile(new_file, copy)
+        with open(copy, "rb+") as fh:
+            os.fsync(fh.fileno())
+        equal = sha256_file(copy) == sha256_file(new_file)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            copy.unlink()
+        need = new_file.stat().st_size
+        why = "not enough free disk" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror or str(exc)
+        raise MigrationError(
+            f"{db.parent}: cannot put the migrated database beside {db.name} ({why}; it needs "
+            f"{need:,} bytes free there, {shutil.disk_usage(db.parent).free:,} are); nothing was switched"
+        ) from None
+    if not equal:
         copy.unlink()
         raise MigrationError(f"{copy}: the copy beside the database is not equal to {new_file}; nothing was switched")
     return copy
 
 
-def replace_database(db: Path, new_file: Path) -> str:
-    """Atomically rename ``new_file`` over ``db`` (made durable first); return the new SHA-256."""
+def _digest(fh: BinaryIO) -> str:
+    """The SHA-256 of an open file from its first byte (read through ``fh``: closing another
+    descriptor of a locked database would drop this process's SQLite locks on it)."""
+    fh.seek(0)
+    digest = hashlib.sha256()
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive_lock(db: Path) -> Iterator[BinaryIO]:
+    """Hold SQLite's exclusive lock on ``db`` (no connected program can commit) and yield the file, open.
+
+    The file is opened before the lock is taken and closed after it is released, so reading it
+    under the lock does not release the lock.
+
+    Raises:
+        DatabaseRefused: another program holds the database longer than `LOCK_WAIT` seconds.
+    """
+    with open(db, "rb") as fh:
+        conn = sqlite3.connect(db, timeout=LOCK_WAIT, isolation_level=None)
+        try:
+            try:
+                conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+                conn.execute("BEGIN EXCLUSIVE")
+            except sqlite3.DatabaseError as exc:
+                raise refusal(exc, db) from None
+            yield fh
+        finally:
+            conn.close()
+
+
+def _unchanged(db: Path, fh: BinaryIO, accepted: tuple[str, ...]) -> bool:
+    """True when ``db`` (open as ``fh``, locked) holds no unsaved changes and is one of the ``accepted`` files."""
+    wal = Path(f"{db}-wal")
+    return not (wal.exists() and wal.stat().st_size > 0) and _digest(fh) in accepted
+
+
+def _put_back(db: Path, old: BinaryIO) -> None:
+    """Write the bytes of the replaced file ``old`` back at ``db`` (a write slipped in: undo the switch)."""
+    back = db.with_name(f".{db.name}.restore")
+    old.seek(0)
+    with open(back, "wb") as out:
+        shutil.copyfileobj(old, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(back, db)
+    fsync_dir(db.parent)
+
+
+def replace_database(
+    db: Path, new_file: Path, *, accepted: tuple[str, ...] | None = None, new_sha256: str | None = None
+) -> str:
+    """Atomically rename ``new_file`` over ``db`` (made durable first); return the new SHA-256.
+
+    With ``accepted``, ``db`` must be one of those files (by SHA-256) at the moment of the rename:
+    the check and the rename happen under one exclusive SQLite lock on ``db``, and the replaced file
+    is checked again after the rename (a change found then puts it back and refuses).
+
+    Raises:
+        DatabaseRefused: the app holds the database, or it is not one of the ``accepted`` files.
+        MigrationError: the migrated file cannot be put beside the database.
+    """
     with open(new_file, "rb+") as fh:
         os.fsync(fh.fileno())
     ensure_not_in_use(db)
     source = _beside(db, new_file)
+    inode = source.stat().st_ino
     try:
-        remove_sidecar_files(db)
-        os.replace(source, db)
+        with exclusive_lock(db) as old:
+            if accepted is not None and not _unchanged(db, old, accepted):
+                raise changed_since_backup(db)
+            remove_sidecar_files(db)
+            os.replace(source, db)
+            fsync_dir(db.parent)
+            if accepted is not None and _digest(old) not in accepted:  # cannot happen under the lock; never lose it
+                _put_back(db, old)
+                raise changed_since_backup(db)
+            if os.stat(db).st_ino != inode:
+                raise DatabaseRefused(f"{db}: replaced by another program during the switch; {APP_OPEN}")
     finally:
         if source != new_file:
             with contextlib.suppress(FileNotFoundError):
                 source.unlink()
-    fsync_dir(db.parent)
-    return sha256_file(db)
+    return new_sha256 or sha256_file(db)
 
 
 def switch(
@@ -80,7 +193,8 @@ def switch(
     """Replace ``db`` with ``staging`` once both are proven to be what was backed up and verified.
 
     ``original_sha256`` is the checksum (or the checksums) the database may have: the one it had at
-    the backup, or the backup's own after a rollback.
+    the backup, or the backup's own after a rollback. It is checked under an exclusive lock at the
+    very moment of the rename (see `replace_database`).
 
     Raises:
         DatabaseRefused: the app is open, or the database changed since the backup.
@@ -96,9 +210,7 @@ def switch(
         raise MigrationError(f"{source}: changed after it was verified; run the migration again")
     ensure_not_in_use(target)
     accepted = (original_sha256,) if isinstance(original_sha256, str) else original_sha256
-    if sha256_file(target) not in accepted:
-        raise DatabaseRefused(
-            f"{target}: changed since the backup (was bake-tracker used?); "
-            "nothing was switched, run the migration again with a new work folder"
-        )
-    return SwitchResult(db=target, switched=True, sha256=replace_database(target, source))
+    if sha256_file(target) not in accepted:  # a first, early look; the decisive one is under the lock
+        raise changed_since_backup(target)
+    digest = replace_database(target, source, accepted=accepted, new_sha256=staging_sha256)
+    return SwitchResult(db=target, switched=True, sha256=digest)
