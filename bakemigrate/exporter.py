@@ -6,7 +6,10 @@ plus extension keys that make the round trip exact:
 
 - per run: ``id``, ``created_at``, ``updated_at``, ``recipe_uuid``, ``finished_unit_uuid``,
   ``event_uuid``, ``event_name``;
-- per consumption (and loss): ``id``, ``created_at``, ``updated_at``.
+- per consumption (and loss): ``id``, ``created_at``, ``updated_at``;
+- on any of them, ``stored_values``: the NUMERIC values whose 4-decimal (3 for a quantity) text
+  would not store back the very value the database holds (``8.1709375`` stored, ``"8.1709"`` in
+  the app's format), as exact text, so the import writes them exactly.
 
 Runs are streamed from the database to the file one at a time, so memory stays flat at any size.
 """
@@ -29,7 +32,7 @@ from .formats import RunsWriter
 from .jsonio import atomic_writer
 from .progress import progress_bar
 from .transform import StreamedTransform, TransformReport
-from .values import db_datetime_to_iso, db_number_to_text
+from .values import STORED_VALUES_KEY, db_datetime_to_iso, db_number_to_text, stored_number
 
 RUN_EXTENSION_KEYS = (
     "id", "created_at", "updated_at", "recipe_uuid", "finished_unit_uuid", "event_uuid", "event_name"
@@ -79,25 +82,45 @@ class ExportResult:
         )
 
 
+def _stored_values(item: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with ``stored_values`` for the NUMERIC values its 4-decimal texts do not give back exactly."""
+    exact = {}
+    for name, value in stored.items():
+        text = stored_number(value, item[name])
+        if text is not None:
+            exact[name] = text
+    if exact:
+        item[STORED_VALUES_KEY] = exact
+    return item
+
+
 def _consumption(row: tuple[Any, ...]) -> dict[str, Any]:
     _, uuid, slug, qty, unit, cost, cid, created, updated = row
     # The usual stored types are converted inline (the functions decide the rest): there are
     # about four consumptions per run, so this is the exporter's innermost loop.
-    return {
+    qty_text = f"{qty:.3f}" if type(qty) is float else db_number_to_text(qty, 3)
+    cost_text = f"{cost:.4f}" if type(cost) is float else db_number_to_text(cost, 4)
+    item = {
         "uuid": uuid,
         "ingredient_slug": slug,
-        "quantity_consumed": f"{qty:.3f}" if type(qty) is float else db_number_to_text(qty, 3),
+        "quantity_consumed": qty_text,
         "unit": unit,
-        "total_cost": f"{cost:.4f}" if type(cost) is float else db_number_to_text(cost, 4),
+        "total_cost": cost_text,
         "id": cid,
         "created_at": db_datetime_to_iso(created),
         "updated_at": db_datetime_to_iso(updated),
     }
+    exact_qty, exact_cost = stored_number(qty, qty_text), stored_number(cost, cost_text)
+    if exact_qty is not None or exact_cost is not None:
+        item[STORED_VALUES_KEY] = {
+            name: text for name, text in (("quantity_consumed", exact_qty), ("total_cost", exact_cost)) if text
+        }
+    return item
 
 
 def _loss(row: tuple[Any, ...]) -> dict[str, Any]:
     _, uuid, category, qty, per_unit, total, notes, lid, created, updated = row
-    return {
+    item = {
         "uuid": uuid,
         "loss_category": category,
         "loss_quantity": qty,
@@ -108,6 +131,7 @@ def _loss(row: tuple[Any, ...]) -> dict[str, Any]:
         "created_at": db_datetime_to_iso(created),
         "updated_at": db_datetime_to_iso(updated),
     }
+    return _stored_values(item, {"per_unit_cost": per_unit, "total_loss_cost": total})
 
 
 class _ChildrenInRunOrder:
@@ -163,7 +187,7 @@ def iter_runs(conn: sqlite3.Connection, version: str) -> Iterator[dict[str, Any]
             event_uuid=event_uuid,
             event_name=event_name,
         )
-        yield run
+        yield _stored_values(run, {"total_ingredient_cost": total, "per_unit_cost": per_unit})
 
 
 def write_document(

@@ -24,7 +24,7 @@ from .formats import detect_kind, find_problems, format_problems, run_problems, 
 from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .progress import progress_bar
-from .values import parse_decimal, parse_timestamp
+from .values import STORED_VALUES_KEY, parse_decimal, parse_stored_number, parse_timestamp
 
 MAX_ERRORS_SHOWN = 5
 APP_FILE_WARNING = (
@@ -120,6 +120,33 @@ def _db_number(value: object, where: str) -> float:
         if number is not None and math.isfinite(number):
             return number
     return float(parse_decimal(value, where))
+
+
+def _numbers(item: dict[str, Any], scales: dict[str, int], where: str) -> list[int | float]:
+    """The NUMERIC values of ``item`` (a run, consumption or loss) to store, in the order of ``scales``.
+
+    Each is the exact stored value the document carries in ``stored_values`` (bakemigrate's exports
+    add it where the 4-decimal text is not the stored value), else the text as the app stores it.
+    """
+    exact = item.get(STORED_VALUES_KEY)
+    if exact is None:
+        return [_db_number(item[name], where) for name in scales]
+    place = f"{where}.{STORED_VALUES_KEY}"
+    if not isinstance(exact, dict):
+        raise InvalidDocument(f"{place}: not an object of stored values")
+    unknown = sorted(set(exact) - set(scales))
+    if unknown:
+        raise InvalidDocument(f"{place}: {', '.join(map(str, unknown))} is not a NUMERIC field here")
+    return [
+        parse_stored_number(exact[name], item[name], scale, f"{place}.{name}") if name in exact
+        else _db_number(item[name], where)
+        for name, scale in scales.items()
+    ]
+
+
+_RUN_NUMBERS = {"total_ingredient_cost": 4, "per_unit_cost": 4}
+_CONSUMPTION_NUMBERS = {"quantity_consumed": 3, "total_cost": 4}
+_LOSS_NUMBERS = {"per_unit_cost": 4, "total_loss_cost": 4}
 
 
 class _DocumentRuns:
@@ -356,16 +383,16 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
                 recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
                 _db_datetime(item["produced_at"], where, "produced_at", checked), item["notes"],
                 item.get("production_status", "complete"), item.get("loss_quantity", 0),
-                _db_number(item["total_ingredient_cost"], where), _db_number(item["per_unit_cost"], where),
-                run_id, item["uuid"], created, updated,
+                *_numbers(item, _RUN_NUMBERS, where), run_id, item["uuid"], created, updated,
             )
             consumptions = []
             for j, c in enumerate(item["consumptions"]):
                 cwhere = f"{where}.consumptions[{j}]"
                 c_created, c_updated = _new_child(c, seen_children, now, cwhere, checked)
+                quantity, cost = _numbers(c, _CONSUMPTION_NUMBERS, cwhere)
                 consumptions.append((
-                    run_id, c["ingredient_slug"], _db_number(c["quantity_consumed"], cwhere), c["unit"],
-                    _db_number(c["total_cost"], cwhere), c.get("id"), c["uuid"], c_created, c_updated,
+                    run_id, c["ingredient_slug"], quantity, c["unit"], cost, c.get("id"), c["uuid"], c_created,
+                    c_updated,
                 ))
             losses = []
             for j, loss in enumerate(item.get("losses", [])):
@@ -373,8 +400,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
                 l_created, l_updated = _new_child(loss, seen_children, now, lwhere, checked)
                 losses.append((
                     run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
-                    _db_number(loss["per_unit_cost"], lwhere), _db_number(loss["total_loss_cost"], lwhere),
-                    loss.get("id"), loss["uuid"], l_created, l_updated,
+                    *_numbers(loss, _LOSS_NUMBERS, lwhere), loss.get("id"), loss["uuid"], l_created, l_updated,
                 ))
         except InvalidDocument as exc:
             errors.append(f"{where} ({item['uuid']}): {exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -62,4 +63,47 @@ def parse_decimal(value: object, where: str = "value") -> Decimal:
         raise InvalidDocument(f"{where}: not a decimal number: {value!r}") from None
     if not number.is_finite():
         raise InvalidDocument(f"{where}: not a finite number: {value!r}")
+    return number
+
+
+STORED_VALUES_KEY = "stored_values"
+"""The extension key of a run, consumption or loss that carries NUMERIC values exactly as stored."""
+_EXACT_INTEGERS = 2**53  # an integer beyond this is not exact once formatted through a float
+
+
+def stored_number(value: object, text: str | None) -> str | None:
+    """The stored NUMERIC ``value`` as exact text, when the document's ``text`` would not store it back.
+
+    The import stores ``float(text)``, which SQLite keeps as INTEGER when it is whole (NUMERIC
+    affinity). When that is not ``value`` itself (same type, same value), the exact value is returned:
+    ``repr`` of a REAL (the shortest text that reads back as the very same float), the digits of an
+    INTEGER. Otherwise (and for any other stored type) None: the document's text is enough.
+    """
+    if type(value) is float:
+        return None if text is not None and float(text) == value else repr(value)
+    if type(value) is int:
+        return None if -_EXACT_INTEGERS <= value <= _EXACT_INTEGERS else str(value)
+    return None
+
+
+def parse_stored_number(value: object, text: object, scale: int, where: str) -> int | float:
+    """An exact stored value from a document (``stored_number``'s text) → the int or float to store.
+
+    Raises:
+        InvalidDocument: not the text of a finite number, or not ``text`` once read at ``scale``
+            (the document's two values of one field must agree).
+    """
+    number: int | float | None = None
+    if type(value) is str:
+        try:
+            number = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+    if number is None or (type(number) is float and not math.isfinite(number)):
+        raise InvalidDocument(f"{where}: not the text of a finite number: {value!r}")
+    if parse_decimal(db_number_to_text(number, scale), where) != parse_decimal(text, where):
+        raise InvalidDocument(f"{where}: stored value {value} is not {text} at {scale} decimals")
     return number

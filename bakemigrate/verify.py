@@ -6,9 +6,9 @@ The checks, each a row of `VerifyResult.checks`:
 - its production tables are exactly the ones bake-tracker v0.7 creates;
 - every table has as many rows as before; every table other than the production ones is identical,
   row for row;
-- every field of every run and consumption equals the original's (ids, links, timestamps to the
-  microsecond; NUMERIC values at the column's scale, as the app reads them), and equals the
-  before-document (the export taken from the original);
+- every field of every run and consumption is the very value the original stores (ids, links,
+  timestamps to the microsecond, NUMERIC values to the last digit: the same SQLite ``typeof`` and
+  ``quote``), and equals the before-document (the export taken from the original);
 - statuses and losses are what the migration policy says: ``complete`` / 0 with no loss row, or
   with inferred losses, field by field what bake-tracker 0.7's rules give
   ([check_database][bakemigrate.loss_rules.check_database]).
@@ -133,8 +133,8 @@ def _compare_databases(
             t: conn.execute(f'SELECT count(*) FROM original."{t}"').fetchone()[0]
             for t in user_tables(conn, "original")
         }
-        f1, m1 = compare_tables(conn, "production_runs", RUN_NUMERIC)
-        f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC)
+        f1, m1 = compare_tables(conn, "production_runs", RUN_NUMERIC, exact=True)
+        f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC, exact=True)
         conn.execute("DETACH DATABASE original")
         status_mix, statuses = _statuses(conn, with_uuids=with_uuids)
     untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V07))
@@ -245,15 +245,18 @@ def verify(
 
 
 def compare_tables(
-    conn: sqlite3.Connection, table: str, numeric: dict[str, int], key: str = "uuid"
+    conn: sqlite3.Connection, table: str, numeric: dict[str, int], key: str = "uuid", *, exact: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compare ``table`` of the attached ``original`` with the one of ``main``, inside SQLite.
 
     Rows are matched on ``key``; every column of the original other than ``key`` is compared.
     NUMERIC columns are compared as the app reads them, at the column's scale (Python's rounding,
-    applied only where the stored values differ). Returns ``(fields, mismatches)``: per column
-    how many values were compared, equal and different (a row present on one side only counts as
-    different in every column), and the first differing values.
+    applied only where the stored values differ). With ``exact``, every value must instead be the
+    very value stored before: the same SQLite type (``typeof``) and the same value (``quote``, which
+    writes a REAL with every digit it needs); the mismatches then show the ``quote`` of each side.
+    Returns ``(fields, mismatches)``: per column how many values were compared, equal and different
+    (a row present on one side only counts as different in every column), and the first differing
+    values.
     """
     import pandas as pd
 
@@ -275,6 +278,8 @@ def compare_tables(
     """
 
     def shown(side: str, c: str) -> str:
+        if exact:
+            return f'quote("{side}_{c}")'
         return f'bakemigrate_number("{side}_{c}", {numeric[c]})' if c in numeric else f'"{side}_{c}"'
 
     def same_at_scale(c: str) -> str:
@@ -290,6 +295,10 @@ def compare_tables(
         return f"WHEN {numbers} THEN 0 WHEN CAST({shown('b', c)} AS REAL) IS CAST({shown('a', c)} AS REAL) THEN 0 "
 
     def differs(c: str) -> str:
+        if exact:
+            b, a = f'"b_{c}"', f'"a_{c}"'
+            return (f"(CASE WHEN NOT (in_after AND in_before) THEN 1 "
+                    f"WHEN typeof({b}) = typeof({a}) AND quote({b}) = quote({a}) THEN 0 ELSE 1 END)")
         numbers = same_at_scale(c) if c in numeric else ""
         return (f'(CASE WHEN NOT (in_after AND in_before) THEN 1 WHEN "b_{c}" IS "a_{c}" THEN 0 '
                 f"{numbers}ELSE 1 END)")
