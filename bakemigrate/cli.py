@@ -446,6 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         say(f"error: {where}{exc.strerror or exc}", sys.stderr)
         return 2
+    except Exception as exc:  # the last resort: a failure no check foresaw, said in one line, never a traceback
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"error: unexpected failure ({detail}); this is a defect in bakemigrate, please report it",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,8 @@ def _check_file(path: Path, label: str) -> None:
         raise DatabaseRefused(f"{label}: file not found")
     if path.is_dir():
         raise DatabaseRefused(f"{label}: is a folder, not a database file")
+    if not stat.S_ISREG(path.stat().st_mode):  # a pipe or a device would block or never end
+        raise DatabaseRefused(f"{label}: not a regular file (a named pipe, a device or a socket), not a database file")
     try:
         with open(path, "rb") as fh:
             header = fh.read(100)
@@ -121,6 +125,84 @@ def broken_references(path: str | os.PathLike[str]) -> dict[str, int]:
         for table, *_ in conn.execute("PRAGMA foreign_key_check"):
             counts[table] = counts.get(table, 0) + 1
     return counts
+
+
+_INTEGER, _NUMBER, _TEXT = "a whole number", "a number", "a text"
+STORED_KINDS: dict[str, dict[str, str]] = {
+    "production_runs": {
+        "id": _INTEGER, "recipe_id": _INTEGER, "finished_unit_id": _INTEGER, "event_id": _INTEGER,
+        "num_batches": _INTEGER, "expected_yield": _INTEGER, "actual_yield": _INTEGER, "notes": _TEXT,
+        "total_ingredient_cost": _NUMBER, "per_unit_cost": _NUMBER, "uuid": _TEXT,
+        "production_status": _TEXT, "loss_quantity": _INTEGER,
+    },
+    "production_consumptions": {
+        "id": _INTEGER, "production_run_id": _INTEGER, "ingredient_slug": _TEXT, "quantity_consumed": _NUMBER,
+        "unit": _TEXT, "total_cost": _NUMBER, "uuid": _TEXT,
+    },
+    "production_losses": {
+        "id": _INTEGER, "production_run_id": _INTEGER, "finished_unit_id": _INTEGER, "loss_category": _TEXT,
+        "loss_quantity": _INTEGER, "notes": _TEXT, "per_unit_cost": _NUMBER, "total_loss_cost": _NUMBER,
+        "uuid": _TEXT,
+    },
+}
+"""What the app stores in each column of the production tables that the export writes (its timestamps are
+checked where they are read): a value of another kind cannot be exported as the app's format."""
+_STORAGE = {_INTEGER: ("integer", "null"), _NUMBER: ("integer", "real", "null"), _TEXT: ("text", "null")}
+
+
+def _finite_number_text(value: object) -> bool:
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _shown_value(value: object) -> str:
+    if isinstance(value, bytes):
+        return f"binary data (a BLOB of {len(value):,} bytes)"
+    kind = "text" if isinstance(value, str) else "the number"
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def unexportable_value(conn: sqlite3.Connection, label: object) -> DatabaseRefused | None:
+    """The refusal for the first stored value of a production table the export cannot write, or None.
+
+    Each column must hold what the app stores there (:data:`STORED_KINDS`): a text in a NUMERIC column
+    (other than a number's text), a BLOB or a number in a text column, a fraction in an integer one.
+    The message names the table, the row id, the column and the value.
+    """
+    for table, kinds in STORED_KINDS.items():
+        present = {row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))}
+        for column, kind in kinds.items():
+            if column not in present:
+                continue
+            allowed = ", ".join(f"'{t}'" for t in _STORAGE[kind])
+            rows = conn.execute(f'SELECT rowid, "{column}" FROM "{table}" WHERE typeof("{column}") NOT IN ({allowed})')
+            for rowid, value in rows:
+                if kind == _NUMBER and isinstance(value, str) and _finite_number_text(value):
+                    continue
+                return DatabaseRefused(
+                    f"{label}: {table} row id {rowid}, column {column}: holds {_shown_value(value)} where "
+                    f"bake-tracker stores {kind}; correct that value in the app (or restore a sound backup) "
+                    "before migrating"
+                )
+    return None
+
+
+def refuse_unexportable_values(path: str | os.PathLike[str], label: object = None) -> None:
+    """Refuse a database holding a value the export cannot write (see :func:`unexportable_value`).
+
+    Raises:
+        DatabaseRefused: naming the table, the row id, the column and the value.
+    """
+    try:
+        with open_database(path) as conn:
+            problem = unexportable_value(conn, label or path)
+    except sqlite3.DatabaseError as exc:
+        raise refusal(exc, label or path) from None
+    if problem is not None:
+        raise problem
 
 
 def inspect_database(

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from .db import inspect_database, open_database
+from .db import inspect_database, open_database, refuse_unexportable_values
 from .errors import MigrationError
 from .formats import RunsWriter
 from .jsonio import atomic_writer
@@ -258,6 +258,7 @@ def _export(
 ) -> tuple[ExportResult, TransformReport | None]:
     started = time.perf_counter()
     info = inspect_database(db, integrity=False)
+    refuse_unexportable_values(db)
     version = "1.1" if info.schema_version == "0.7" else "1.0"
     out = Path(output)
     for target in filter(None, (out, transformed)):

@@ -35,7 +35,7 @@ import fastjsonschema
 import orjson
 
 from .errors import InvalidDocument
-from .jsonio import load_json
+from .jsonio import load_json, read_document_bytes
 
 if TYPE_CHECKING:
     import jsonschema
@@ -590,11 +590,7 @@ def load_document(path: str | Path) -> tuple[Any, FileStyle]:
         InvalidDocument: one line naming the file.
     """
     with gc_paused():
-        try:
-            raw = Path(path).read_bytes()
-        except OSError:
-            load_json(path)  # raises the error that names the problem
-            raise  # pragma: no cover - load_json raised above
+        raw = read_document_bytes(path)
         doc = _parse_fast(raw)
         if doc is not None:
             return doc, FileStyle.of_bytes(raw, numbers_checked=True)

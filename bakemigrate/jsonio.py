@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,27 +28,129 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
+READ_BLOCK = 1 << 20
+_RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""A byte JSON never holds raw, in a text or between values (only tab, newline and return may be)."""
+
+
+def bad_byte(block: bytes, *, first: bool) -> int:
+    """The offset in ``block`` of a byte no JSON text holds raw, or -1.
+
+    Every block is searched for a NUL (what a sparse or zero-filled file holds; found at memory
+    speed), the ``first`` block of a file for every control character, so that a file that is
+    not text at all is refused at once without slowing the reading of a large one.
+    """
+    if first:
+        found = _RAW_CONTROL.search(block)
+        return -1 if found is None else found.start()
+    return block.find(b"\0")
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file of ``mode`` is, when it is not a regular file (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    return "is not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open ``path`` for reading in binary, only when it is a regular file.
+
+    A named pipe, a device (``/dev/zero``), a socket or a folder is refused before anything is read
+    (a pipe is opened without waiting for a writer), so reading never blocks and never goes on
+    past the end of a file.
+
+    Raises:
+        InvalidDocument: missing, unreadable or not a regular file, naming the file.
+    """
+    p = Path(path)
+    try:
+        what = _not_regular(os.stat(p).st_mode)
+        if what is not None:
+            raise InvalidDocument(f"{p}: {what}")
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InvalidDocument(f"{p}: file not found") from None
+    except OSError as exc:
+        raise InvalidDocument(f"{p}: cannot read ({exc.strerror})") from None
+    what = _not_regular(os.fstat(fd).st_mode)  # replaced between the two looks
+    if what is not None:
+        os.close(fd)
+        raise InvalidDocument(f"{p}: {what}")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _position(raw: bytes, offset: int) -> str:
+    """``line L, column C`` of byte ``offset`` of ``raw`` (columns count characters)."""
+    newline = b"\n"
+    line_start = raw.rfind(newline, 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", "replace")) + 1
+    return f"line {raw.count(newline, 0, offset) + 1}, column {column}"
+
+
+def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the JSON file ``path``, read in blocks that are checked as they come.
+
+    Only a regular file is read (see :func:`open_regular`), and a byte no JSON text may hold raw (a
+    NUL, as a sparse or zero-filled file holds) stops the reading at the block that has it, so
+    memory never grows past the valid start of a file.
+
+    Raises:
+        InvalidDocument: the file cannot be read, is not a regular file, is empty, is not UTF-8 before
+            the bad byte, or holds a raw control character.
+    """
+    p = Path(path)
+    blocks: list[bytes] = []
+    read = 0
+    with open_regular(p) as fh:
+        try:
+            while block := fh.read(READ_BLOCK):
+                bad = bad_byte(block, first=not blocks)
+                if bad >= 0:
+                    raw = b"".join([*blocks, block[:bad]])
+                    _decode(p, raw)  # a file that is not UTF-8 before it says so first
+                    offset = read + bad
+                    raise InvalidDocument(
+                        f"{p}: not valid JSON at {_position(raw, offset)}: a raw control character "
+                        f"(byte 0x{block[bad]:02x} at offset {offset:,}), which JSON never holds"
+                    )
+                blocks.append(block)
+                read += len(block)
+        except OSError as exc:
+            raise InvalidDocument(f"{p}: cannot read ({exc.strerror})") from None
+    return b"".join(blocks)
+
+
+def _decode(p: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidDocument(f"{p}: not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
 def load_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file strictly: UTF-8 (a BOM is tolerated), no NaN/Infinity, no duplicate keys.
+
+    Only a regular file is read, and its reading stops at the first byte no JSON text holds
+    (see :func:`read_document_bytes`).
 
     Raises:
         InvalidDocument: one line naming the file and what is wrong with it.
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InvalidDocument(f"{p}: file not found") from None
-    except IsADirectoryError:
-        raise InvalidDocument(f"{p}: is a folder, not a file") from None
-    except OSError as exc:
-        raise InvalidDocument(f"{p}: cannot read ({exc.strerror})") from None
+    raw = read_document_bytes(p)
     if not raw.strip():
         raise InvalidDocument(f"{p}: the file is empty")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidDocument(f"{p}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    text = _decode(p, raw)
     try:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as exc:

@@ -21,9 +21,11 @@ from typing import Any
 import orjson
 
 from .errors import InvalidDocument
-from .jsonio import load_json
+from .jsonio import bad_byte, load_json, open_regular
 
 BLOCK = 1 << 22
+MAX_VALUE_CHARS = 1 << 26
+"""The longest single value (a run, or a key's value before the runs) read before the document is refused."""
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 RUNS_KEY = "production_runs"
 
@@ -68,6 +70,7 @@ class RunStream:
         self._buf = ""
         self._pos = 0
         self._eof = False
+        self._first_block = True
         self._open()
 
     # -- reading ------------------------------------------------------------------------------
@@ -81,8 +84,17 @@ class RunStream:
             return False
         if self._pos:
             self._buf, self._pos = self._buf[self._pos :], 0
+        if len(self._buf) > MAX_VALUE_CHARS:  # one value that never ends: not a document of runs
+            self.close()
+            raise InvalidDocument(
+                f"{self.path}: a value larger than {MAX_VALUE_CHARS >> 20} MB, which no export holds "
+                "(not a production-history export)"
+            )
         try:
             block = self._fh.read(BLOCK)
+            if bad_byte(block, first=self._first_block) >= 0:  # a NUL or another byte JSON never holds raw
+                self._fail()
+            self._first_block = False
             self._buf += self._decode.decode(block, final=not block)
         except UnicodeDecodeError:
             self._fail()
@@ -124,11 +136,7 @@ class RunStream:
 
     # -- structure ----------------------------------------------------------------------------
     def _open(self) -> None:
-        try:
-            self._fh = open(self.path, "rb")  # noqa: SIM115 - closed by close()
-        except OSError:
-            load_json(self.path)
-            raise
+        self._fh = open_regular(self.path)  # never a pipe or a device: reading ends at the file's end
         if self._skip() != "{":
             self.streamable = False
             return

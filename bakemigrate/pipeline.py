@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from .backup import BackupResult, backup, backup_paths, read_manifest, verify_backup
 from .changes import Changes, changes_since, table_marks
-from .db import DatabaseInfo, broken_references, ensure_not_in_use, inspect_database, sha256_file
-from .errors import DatabaseRefused, Declined, MigrationError, VerificationFailed
+from .db import (
+    DatabaseInfo,
+    broken_references,
+    ensure_not_in_use,
+    inspect_database,
+    refuse_unexportable_values,
+    sha256_file,
+)
+from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, VerificationFailed
 from .exporter import ExportResult, export, export_and_transform
 from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
@@ -135,15 +142,54 @@ class MigrationResult:
         return self.message
 
 
+JOURNAL_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "start": {"db": str, "infer_losses": bool},
+    "backup": {"sha256": str},
+    "export": {"sha256": str, "consumptions": int},
+    "transform": {"sha256": str},
+    "reset": {"staging_sha256": str},
+    "import": {"staging_sha256": str, "runs": int, "consumptions": int, "losses": int},
+    "verify": {"verdict": str, "staging_sha256": str},
+    "switch": {"sha256": str},
+    "rollback": {"sha256": str},
+}
+"""The facts each step's record must hold, and their JSON types (a record may hold more)."""
+_JSON_TYPES = {str: "a text", bool: "true or false", int: "a whole number"}
+
+
+def journal_problem(data: Any) -> str | None:
+    """What makes ``data`` not a journal bakemigrate wrote (None when it is one)."""
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
+        return 'not an object with a "steps" object'
+    for step, record in data["steps"].items():
+        if not isinstance(record, dict):
+            return f"the record of step {step!r} is not an object"
+        for key, kind in JOURNAL_FIELDS.get(step, {}).items():
+            value = record.get(key)
+            if type(value) is not kind:  # exact: true is not a whole number here
+                shown = "missing" if key not in record else f"not {_JSON_TYPES[kind]}"  # type: ignore[index]
+                return f"{step}.{key} is {shown}"
+    return None
+
+
 class Journal:
     """The record of which steps are done, kept in ``journal.json`` (rewritten atomically)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()  # steps that run side by side record one at a time
-        self.data: dict[str, Any] = load_json(path) if path.exists() else {"steps": {}}
-        if not isinstance(self.data, dict) or not isinstance(self.data.get("steps"), dict):
-            raise MigrationError(f"{path}: not a bakemigrate journal")
+        try:
+            self.data: dict[str, Any] = load_json(path) if path.exists() else {"steps": {}}
+        except InvalidDocument as exc:
+            raise self._damaged(str(exc).removeprefix(f"{path}: ")) from None
+        problem = journal_problem(self.data)
+        if problem is not None:
+            raise self._damaged(problem)
+
+    def _damaged(self, problem: str) -> MigrationError:
+        return MigrationError(
+            f"work folder journal {self.path} is damaged: {problem}; remove the work folder or use another --workdir"
+        )
 
     def get(self, step: str) -> dict[str, Any] | None:
         """The record of ``step``, or None."""
@@ -252,6 +298,7 @@ class Migration:
         already = info.schema_version == "0.7"
         if not already:
             ensure_not_in_use(self.db)
+            refuse_unexportable_values(self.db)
             broken = broken_references(self.db)
             if broken:
                 where = ", ".join(f"{count} in {table}" for table, count in sorted(broken.items()))
@@ -532,6 +579,8 @@ class Migration:
                 return MigrationResult(0, f"{self.db} is already at bake-tracker v0.7: nothing to do",
                                        outcome="already-migrated")
         pre = self.preflight()
+        if journal_file.exists():
+            Journal(journal_file)  # a damaged journal is refused before anything is written
         if dry_run:
             echo(pre.table_text())
             echo("plan:\n" + "\n".join(f"  {line}" for line in self.plan_lines()))

@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .db import inspect_database, open_database
+from .db import DatabaseInfo, inspect_database, open_database, refuse_unexportable_values
+from .errors import DatabaseRefused, InvalidDocument
 from .exporter import iter_runs
+from .formats import DocumentKind, ProblemList, format_problems, run_problems, validate_document
+from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .loss_rules import RuleCheck, check_database, shortfall_summary
 from .tables import PRODUCTION_TABLES_V07, table_columns, user_tables, v07_ddl
@@ -170,16 +173,17 @@ def verify(
     """
     import pandas as pd
 
-    original = inspect_database(db, integrity=False)
-    inspect_database(staging, integrity=False)
+    original = _refuse_wrong_databases(db, staging)
+    runs_before = BeforeRuns(before, checked=checked)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
         in_sqlite = pool.submit(_compare_databases, db, staging, with_uuids=expected is not None)
         document = _DocumentComparison()
         try:
             with open_database(staging) as conn:
-                document.compare(own_runs(before) if checked else RunStream(before).runs(), iter_runs(conn, "1.1"))
+                document.compare(runs_before, iter_runs(conn, "1.1"))
         finally:
             facts = in_sqlite.result()
+    runs_before.refuse_unless_runs_of(db)
     checks: list[dict[str, Any]] = []
 
     def check(name: str, passed: bool, detail: str) -> None:
@@ -242,6 +246,126 @@ def verify(
         shortfalls=document.shortfalls(),
         infer_losses=inferred,
     )
+
+
+def _refuse_wrong_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str]) -> DatabaseInfo:
+    """The original's facts, after refusing a pair that is not an original v0.6 database and its v0.7 copy.
+
+    Raises:
+        DatabaseRefused: the same file twice, an original that is already v0.7 or a copy that is not v0.7.
+    """
+    original, copy = inspect_database(db, integrity=False), inspect_database(staging, integrity=False)
+    if Path(db).resolve() == Path(staging).resolve() or os.path.samefile(db, staging):
+        raise DatabaseRefused(
+            f"{staging}: is the database {db} itself; verify compares the original with its migrated copy "
+            "(STAGING, made by reset and import)"
+        )
+    if copy.schema_version != "0.7":
+        raise DatabaseRefused(
+            f"{staging}: is bake-tracker v{copy.schema_version}, not a migrated v0.7 copy; "
+            "give the staging copy made by `bakemigrate reset` and `bakemigrate import`"
+        )
+    if original.schema_version == "0.7":
+        raise DatabaseRefused(
+            f"{db}: is already bake-tracker v0.7, not the v0.6 original; "
+            "give the database as it was before the migration (its backup is in the work folder)"
+        )
+    refuse_unexportable_values(db)  # its values are read as the export reads them
+    return original
+
+
+class BeforeRuns:
+    """The runs of the before-document, checked as they are read: a valid v1.0 export, run by run.
+
+    Iterate once; then [refuse_unless_runs_of][bakemigrate.verify.BeforeRuns.refuse_unless_runs_of]
+    proves the document holds exactly the runs of the original database. ``checked`` says the file
+    is bakemigrate's own export, proven unchanged since it was written (read by
+    [own_runs][bakemigrate.jsonstream.own_runs], without the schema check).
+
+    Raises:
+        InvalidDocument: not JSON, not a production-history export of version 1.0, or a run that
+            breaks its JSON Schema (every problem on one line).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, checked: bool = False) -> None:
+        self.path = Path(path)
+        self.checked = checked
+        self.uuids: set[Any] = set()
+        self.count = 0
+        self._whole: list[Any] | None = None
+        self._stream: RunStream | None = None
+        if checked:
+            return
+        stream = RunStream(self.path)
+        if not stream.streamable:  # not an object with a list of runs: the whole document says what it is
+            doc = stream.whole()
+            self._kind(doc)
+            self._whole = doc["production_runs"]
+            return
+        self._stream = stream
+        self._kind({**stream.head, "production_runs": []})
+
+    def _kind(self, doc: Any) -> DocumentKind:
+        try:
+            kind = validate_document(doc)
+        except InvalidDocument as exc:
+            raise InvalidDocument(f"{self.path}: {exc}") from None
+        if kind is not DocumentKind.HISTORY_V1_0:
+            raise InvalidDocument(
+                f"{self.path}: a {kind.value}, not the export (1.0) taken from the original database; "
+                "give the export_v1.0.json that `bakemigrate export` wrote"
+            )
+        return kind
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.checked:
+            runs: Iterable[Any] = own_runs(self.path)
+        elif self._whole is not None:
+            runs = self._whole
+        else:
+            assert self._stream is not None
+            runs = self._stream.runs()
+        problems = ProblemList()
+        for index, run in enumerate(runs):
+            if not self.checked and self._stream is not None:
+                found = run_problems(DocumentKind.HISTORY_V1_0, run, index)
+                if found:
+                    problems.note(found)
+                    continue
+            self.count += 1
+            self.uuids.add(run["uuid"])
+            yield run
+        if self._stream is not None and self._stream.tail:  # keys after the runs: the whole document decides
+            self._kind(load_json(self.path))
+        if problems.total:
+            raise InvalidDocument(
+                f"{self.path}: not a valid {DocumentKind.HISTORY_V1_0.value}: "
+                f"{format_problems(problems.shown, problems.total)}"
+            )
+
+    def refuse_unless_runs_of(self, db: str | os.PathLike[str]) -> None:
+        """Refuse a document whose runs are not the runs of ``db``, each once.
+
+        Raises:
+            InvalidDocument: runs missing from the document, runs the database does not hold, or a
+                run the document holds twice.
+        """
+        with open_database(db) as conn:
+            in_db = {uuid for (uuid,) in conn.execute("SELECT uuid FROM production_runs")}
+        if self.uuids == in_db and self.count == len(in_db):
+            return
+        problems = []
+        if self.count != len(self.uuids):
+            problems.append(f"{self.count - len(self.uuids)} runs appear twice")
+        extra, missing = sorted(self.uuids - in_db, key=str), sorted(in_db - self.uuids, key=str)
+        if extra:
+            problems.append(f"{len(extra)} of its runs are not in the database (first: {extra[0]})")
+        if missing:
+            problems.append(f"{len(missing)} runs of the database are not in it (first: {missing[0]})")
+        raise InvalidDocument(
+            f"{self.path}: not an export of {db} ({self.count:,} runs in the document, {len(in_db):,} in "
+            f"the database): {'; '.join(problems)}; give the export taken from this database"
+        )
 
 
 def compare_tables(
