@@ -177,8 +177,10 @@ def unexportable_value(conn: sqlite3.Connection, label: object) -> DatabaseRefus
         for column, kind in kinds.items():
             if column not in present:
                 continue
-            allowed = ", ".join(f"'{t}'" for t in _STORAGE[kind])
-            rows = conn.execute(f'SELECT rowid, "{column}" FROM "{table}" WHERE typeof("{column}") NOT IN ({allowed})')
+            name, storage = column, (*_STORAGE[kind], "null", "null")[:3]
+            rows = conn.execute(
+                f'SELECT rowid, "{name}" FROM "{table}" WHERE typeof("{name}") NOT IN (?, ?, ?)', storage
+            )
             for rowid, value in rows:
                 if kind == _NUMBER and isinstance(value, str) and _finite_number_text(value):
                     continue

@@ -7,6 +7,8 @@ do), else by name or slug as the app does; an ambiguous name is an error, never 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import warnings
@@ -17,12 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .db import inspect_database
 from .errors import InvalidDocument, MigrationError
 from .formats import MAX_ERRORS_SHOWN as MAX_ERRORS_SHOWN_SCHEMA
 from .formats import detect_kind, find_problems, format_problems, run_problems, validate_document
 from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
+from .loss_rules import recorded_loss_problems
 from .progress import progress_bar
 from .values import STORED_VALUES_KEY, parse_decimal, parse_stored_number, parse_timestamp
 
@@ -328,6 +333,15 @@ class _Batches:
                 rows.clear()
 
 
+def _fingerprint(run: dict[str, Any]) -> bytes:
+    """A digest of everything ``run`` holds, whatever the order of its keys (equal runs, equal digests)."""
+    try:
+        text = orjson.dumps(run, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits
+        text = json.dumps(run, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).digest()
+
+
 def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str, checked: bool) -> tuple[str, str]:
     """Claim a consumption's or loss's uuid (a repeat is an error) and return its stored timestamps."""
     if item["uuid"] in seen:
@@ -354,6 +368,8 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     # Runs that need a new id wait until every id of the document is known (new ids follow them all).
     waiting: list[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
     errors: list[str] = []
+    in_document: dict[str, tuple[int, bytes]] = {}
+    repeats: list[str] = []
     counts = [0, 0, 0]
     linked = False
     for index, item in runs_in:
@@ -363,10 +379,26 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             max_used = max(max_used, run_id)
         if "event_uuid" in item or "id" in item:
             linked = True
-        if item["uuid"] in seen_runs:
-            report.skipped.append(item["uuid"])
+        uuid = item["uuid"]
+        fingerprint = _fingerprint(item)
+        earlier = in_document.get(uuid)
+        if earlier is not None:  # the same run twice: skipped when identical, else a conflict
+            if earlier[1] == fingerprint:
+                repeats.append(f"{where} is production_runs[{earlier[0]}], uuid {uuid}")
+                report.skipped.append(uuid)
+            else:
+                errors.append(f"{where} and production_runs[{earlier[0]}] have the same uuid {uuid} but "
+                              "different content (which one is right cannot be told)")
             continue
-        seen_runs.add(item["uuid"])
+        in_document[uuid] = (index, fingerprint)
+        if uuid in seen_runs:
+            report.skipped.append(uuid)
+            continue
+        seen_runs.add(uuid)
+        broken = recorded_loss_problems(item)
+        if broken:
+            errors.append(f"{where} ({uuid}): breaks bake-tracker 0.7's rules: {'; '.join(broken)}")
+            continue
         try:
             recipe_id = resolver.resolve("recipes", item.get("recipe_uuid"), item["recipe_name"], "recipe")
             unit_id = resolver.resolve(
@@ -427,6 +459,11 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
         conn.exec_driver_sql(statement)
     if counts[0] and not linked:
         report.warnings.append(APP_FILE_WARNING)
+    if repeats:
+        report.warnings.append(
+            f"{len(repeats)} runs repeat an earlier run of the document exactly (first: {repeats[0]}): "
+            "each is imported once"
+        )
     violations = conn.execute(text("PRAGMA foreign_key_check")).fetchall()
     if violations:
         raise InvalidDocument(f"{report.path}: {len(violations)} rows would break a reference")

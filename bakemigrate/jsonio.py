@@ -116,6 +116,8 @@ def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
             while block := fh.read(READ_BLOCK):
                 bad = bad_byte(block, first=not blocks)
                 if bad >= 0:
+                    if not blocks and block.startswith(b"SQLite format 3\0"):
+                        raise InvalidDocument(f"{p}: a SQLite database, not a JSON file; give the .json export")
                     raw = b"".join([*blocks, block[:bad]])
                     _decode(p, raw)  # a file that is not UTF-8 before it says so first
                     offset = read + bad

@@ -27,6 +27,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
 
 from .values import db_number_to_text
 
@@ -109,6 +110,52 @@ def v07_loss(
         per_unit_cost=per_unit,
         total_loss_cost=APP_CONTEXT.multiply(Decimal(missing), per_unit),
     )
+
+
+def recorded_loss_problems(run: dict[str, Any]) -> list[str]:
+    """What in a v1.1 run's status, loss and loss rows breaks bake-tracker 0.7's rules (empty: none).
+
+    `run` is a run of a production-history document that passed its JSON Schema. The rules: the
+    loss rows add up to `loss_quantity`; a loss is `expected_yield - actual_yield` (so never more than
+    `expected_yield`), or 0 for a run kept as `complete`; the status is the one
+    [v07_loss][bakemigrate.loss_rules.v07_loss] gives for that loss (`complete` has no loss row, a
+    `total_loss` made nothing); each loss row's `per_unit_cost` and `total_loss_cost` are the
+    rule's, as the app reads them back (4 decimals).
+    """
+    status = run.get("production_status", COMPLETE)
+    loss = run.get("loss_quantity", 0)
+    rows = run.get("losses", [])
+    expected, actual = run["expected_yield"], run["actual_yield"]
+    problems = []
+    in_rows = sum(row["loss_quantity"] for row in rows)
+    if in_rows != loss:
+        problems.append(f"its {len(rows)} loss rows add up to {in_rows} items, not to its loss_quantity {loss}")
+    if loss > expected:
+        problems.append(f"loss_quantity {loss} is more than expected_yield {expected}")
+    elif loss and loss != expected - actual:
+        problems.append(f"loss_quantity {loss} is not expected_yield - actual_yield ({expected} - {actual})")
+    want = COMPLETE if loss == 0 else TOTAL_LOSS if actual == 0 else PARTIAL_LOSS
+    if status != want:
+        problems.append(f"production_status {status!r} with loss_quantity {loss} and actual_yield {actual} "
+                        f"(0.7 records {want!r})")
+    try:
+        per_unit = v07_loss(expected, actual, run["total_ingredient_cost"]).per_unit_cost
+    except (TypeError, ValueError, ArithmeticError):  # a cost that is no number is named by the import
+        return problems
+    for j, row in enumerate(rows):
+        want_unit = as_app_reads(per_unit)
+        want_total = as_app_reads(APP_CONTEXT.multiply(Decimal(row["loss_quantity"]), per_unit))
+        for key, wanted, what in (
+            ("per_unit_cost", want_unit, "total_ingredient_cost / actual_yield"),
+            ("total_loss_cost", want_total, "loss_quantity × the per-unit cost"),
+        ):
+            try:
+                got = Decimal(row[key])
+            except (TypeError, ValueError, ArithmeticError):
+                continue  # named by the import
+            if got != wanted:
+                problems.append(f"losses[{j}].{key} {row[key]} is not {what} as 0.7 computes it ({wanted})")
+    return problems
 
 
 def total_loss_note(count: int) -> str:

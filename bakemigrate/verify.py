@@ -277,10 +277,9 @@ def _refuse_wrong_databases(db: str | os.PathLike[str], staging: str | os.PathLi
 class BeforeRuns:
     """The runs of the before-document, checked as they are read: a valid v1.0 export, run by run.
 
-    Iterate once; then [refuse_unless_runs_of][bakemigrate.verify.BeforeRuns.refuse_unless_runs_of]
-    proves the document holds exactly the runs of the original database. ``checked`` says the file
-    is bakemigrate's own export, proven unchanged since it was written (read by
-    [own_runs][bakemigrate.jsonstream.own_runs], without the schema check).
+    Iterate once; then `refuse_unless_runs_of` proves the document holds exactly the runs of the
+    original database. ``checked`` says the file is bakemigrate's own export, proven unchanged since
+    it was written (read by `own_runs`, without the schema check).
 
     Raises:
         InvalidDocument: not JSON, not a production-history export of version 1.0, or a run that
