@@ -18,6 +18,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -91,12 +92,88 @@ def floor_migration(original: str | os.PathLike[str], copy: str | os.PathLike[st
                        consumptions=consumptions)
 
 
+def _rows(conn: sqlite3.Connection, table: str, schema: str = "main") -> list[tuple[Any, ...]]:
+    return conn.execute(f'SELECT * FROM {schema}."{table}" ORDER BY id').fetchall()
+
+
+def step_floors(original: str | os.PathLike[str], scratch: str | os.PathLike[str]) -> dict[str, float]:
+    """The least work of each step on its own, in seconds, for the step-by-step comparison.
+
+    backup: copy the file and fsync it; export: read every production row and write them as one
+    JSON array; import: `executemany` of the same rows into the empty v0.7 tables, one commit;
+    verify: read the production rows of the original and of the imported copy and compare them
+    pairwise; switch: `os.replace` of the copy and an fsync of the folder.
+    """
+    folder = Path(scratch)
+    folder.mkdir(parents=True, exist_ok=True)
+    copy, document = folder / "step-floor.db", folder / "step-floor.json"
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+    shutil.copyfile(original, copy)
+    with open(copy, "rb+") as fh:
+        os.fsync(fh.fileno())
+    times["backup"] = time.perf_counter() - started
+
+    source = sqlite3.connect(original)
+    started = time.perf_counter()
+    runs, consumptions = _rows(source, "production_runs"), _rows(source, "production_consumptions")
+    with open(document, "w", encoding="utf-8") as fh:
+        json.dump({"runs": runs, "consumptions": consumptions}, fh, default=str)
+    times["export"] = time.perf_counter() - started
+
+    conn = sqlite3.connect(copy, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("BEGIN")
+    for name in reversed(PRODUCTION_TABLES_V06):
+        conn.execute(f'DROP TABLE "{name}"')
+    for statement in v07_ddl():
+        conn.execute(statement)
+    conn.execute("COMMIT")
+    run_names = [c.name for c in production_runs_v07.columns]
+    v06_names = [d[0] for d in source.execute("SELECT * FROM production_runs LIMIT 0").description]
+    widened = [tuple(dict(zip(v06_names, row, strict=True)).get(n, "complete" if n == "production_status" else 0)
+                     for n in run_names) for row in runs]
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany(f"INSERT INTO production_runs ({', '.join(run_names)}) "
+                     f"VALUES ({', '.join('?' * len(run_names))})", widened)
+    width = len(consumptions[0]) if consumptions else 0
+    conn.executemany(f"INSERT INTO production_consumptions VALUES ({', '.join('?' * width)})", consumptions)
+    conn.execute("COMMIT")
+    times["import"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for table in ("production_runs", "production_consumptions"):
+        before, after = _rows(source, table), _rows(conn, table)
+        if len(before) != len(after) or any(b[0] != a[0] for b, a in zip(before, after, strict=True)):
+            raise RuntimeError(f"step floor: {table} differs after the import")
+    times["verify"] = time.perf_counter() - started
+    conn.close()
+    source.close()
+
+    started = time.perf_counter()
+    os.replace(copy, folder / "step-floor-switched.db")
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    times["switch"] = time.perf_counter() - started
+    for leftover in ("step-floor-switched.db", "step-floor.json"):
+        (folder / leftover).unlink(missing_ok=True)
+    return times
+
+
 def main() -> None:
     """Time the floor once and print its timings as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("original")
     parser.add_argument("copy")
+    parser.add_argument("--steps", action="store_true", help="time each step's own floor instead")
     args = parser.parse_args()
+    if args.steps:
+        print(json.dumps(step_floors(args.original, Path(args.copy).parent)))
+        return
     result = floor_migration(args.original, args.copy)
     print(json.dumps({**asdict(result), "total": result.total}))
 

@@ -34,6 +34,9 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 STEPS = ("backup", "export", "transform", "reset", "import", "verify", "switch")
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
+FLOORED_STEPS = ("backup", "export", "import", "verify", "switch")
+"""The steps with a floor of their own (`floor.step_floors`); transform and reset have none: the
+export writes the 1.1 document in its pass, and the reset is part of the floor's copy."""
 MILLION = 1_000_000
 
 
@@ -79,6 +82,8 @@ def time_steps(db: str, workdir: str) -> dict[str, float]:
         "reset": migration.reset, "import": migration.import_, "verify": migration.verify,
         "switch": lambda: migration.switch(confirm=True),
     }
+    import resource
+
     started = time.perf_counter()
     migration.preflight()
     times = {"preflight": time.perf_counter() - started}
@@ -86,6 +91,9 @@ def time_steps(db: str, workdir: str) -> dict[str, float]:
         started = time.perf_counter()
         result = calls[name]()
         times[name] = time.perf_counter() - started
+        # the process's peak so far: the step that raises it is the one that needs the memory
+        times[f"{name}_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+            1024 * 1024 if sys.platform == "darwin" else 1024)
         if name == "verify" and not result.passed:
             raise RuntimeError(f"verification failed: {result.summary_line()}")
     return times
@@ -103,6 +111,8 @@ class SizeResult:
     migrate: float
     migrate_rss_mb: float
     json_mb: float
+    step_floors: dict[str, float] = field(default_factory=dict)
+    step_peaks_mb: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -126,13 +136,18 @@ def measure_size(runs: int, repeat: int, scratch: Path) -> SizeResult:
     demo = scratch / f"demo_{runs}.db"
     demo.unlink(missing_ok=True)
     run_child([py, "-m", "bakemigrate", "demo", str(demo), "--runs", str(runs)])
-    samples: dict[str, list[float]] = {k: [] for k in ("floor", "migrate", "rss", "json", *STEPS, "preflight")}
+    samples: dict[str, list[float]] = {k: [] for k in ("floor", "migrate", "rss", "json", *STEPS, "preflight",
+                                                       *(f"{s}_peak_mb" for s in STEPS),
+                                                       *(f"{s}_floor" for s in FLOORED_STEPS))}
     consumptions = 0
     for _ in range(repeat):
         floor = run_child([py, str(HERE / "floor.py"), str(demo), str(scratch / "floor.db")])
         facts = json.loads(floor.stdout)
         samples["floor"].append(facts["total"])
         consumptions = facts["consumptions"]
+        own = run_child([py, str(HERE / "floor.py"), str(demo), str(scratch / "floor.db"), "--steps"])
+        for name, seconds in json.loads(own.stdout).items():
+            samples[f"{name}_floor"].append(seconds)
 
         db = fresh_copy(demo, scratch / "steps", "bake_tracker.db")
         child = run_child([py, str(HERE / "run.py"), "--steps-child", str(db), str(scratch / "steps" / "work")])
@@ -151,7 +166,8 @@ def measure_size(runs: int, repeat: int, scratch: Path) -> SizeResult:
     result = SizeResult(
         runs=runs, consumptions=consumptions, db_mb=demo.stat().st_size / 1e6, floor=med["floor"],
         steps={k: med[k] for k in ("preflight", *STEPS)}, migrate=med["migrate"], migrate_rss_mb=med["rss"],
-        json_mb=med["json"], samples=samples,
+        json_mb=med["json"], step_floors={s: med[f"{s}_floor"] for s in FLOORED_STEPS},
+        step_peaks_mb={s: med[f"{s}_peak_mb"] for s in STEPS}, samples=samples,
     )
     shutil.rmtree(scratch / "steps", ignore_errors=True)
     shutil.rmtree(scratch / "cli", ignore_errors=True)
@@ -183,6 +199,32 @@ def measure_notebook(scratch: Path) -> dict[str, Any]:
 
 def _fmt(seconds: float) -> str:
     return f"{seconds:.2f}"
+
+
+def step_floor_table(results: list[SizeResult]) -> list[str]:
+    """Each step against its own floor at every size, the peak memory each step reached, and which
+    step is closest to its floor and which is farthest (where the next gain is)."""
+    if not results or not results[-1].step_floors:
+        return []
+    head = ["step", *(f"{r.runs:,} runs: s (× its floor)" for r in results), f"peak MB at {results[-1].runs:,}"]
+    lines = ["Each step against its own floor (backup: copy + fsync; export: read the production rows, write "
+             "them as JSON; import: `executemany` of the same rows; verify: read both sides and compare; "
+             "switch: `os.replace` + fsync), and the process's peak memory when the step ended:", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for step in STEPS:
+        cells = []
+        for r in results:
+            own = r.step_floors.get(step)
+            cells.append(f"{r.steps[step]:.2f} ({r.steps[step] / own:.1f}×)" if own else f"{r.steps[step]:.2f}")
+        lines.append("| " + " | ".join([step, *cells, f"{results[-1].step_peaks_mb[step]:.0f}"]) + " |")
+    big = results[-1]
+    ratios = {s: big.steps[s] / big.step_floors[s] for s in FLOORED_STEPS if big.step_floors.get(s)}
+    if ratios:
+        closest, farthest = min(ratios, key=ratios.get), max(ratios, key=ratios.get)
+        lines += ["", f"At {big.runs:,} runs the step closest to its own floor is **{closest}** "
+                      f"({ratios[closest]:.1f}×); the farthest is **{farthest}** ({ratios[farthest]:.1f}×), "
+                      "where the next gain is."]
+    return lines
 
 
 def render_markdown(results: list[SizeResult], notebook: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -219,6 +261,7 @@ def render_markdown(results: list[SizeResult], notebook: dict[str, Any], meta: d
             f"Scaling 10,000 → 100,000 runs: total time x{big.migrate / small.migrate:.1f}, "
             f"peak RSS x{big.migrate_rss_mb / small.migrate_rss_mb:.1f} (10x the data).",
         ]
+    lines += ["", *step_floor_table(results)]
     lines.append("")
     if notebook.get("available"):
         lines.append(f"Headless notebook (`bakemigrate notebook`, default demo database): {notebook['seconds']:.1f} s.")

@@ -115,3 +115,25 @@ def test_markdown_reports_scaling_between_10k_and_100k(run) -> None:
                                {"machine": "m", "python": "3", "sqlite": "3", "repeat": 1, "date": "d"})
     assert "total time x8.0" in text and "peak RSS x2.5" in text
     assert "Headless notebook: not available: test." in text
+
+
+def test_step_floors_do_each_step_on_its_own_and_leave_nothing(floor, demo: Path, tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    times = floor.step_floors(demo, scratch)
+    assert set(times) == {"backup", "export", "import", "verify", "switch"}
+    assert all(seconds > 0 for seconds in times.values())
+    assert list(scratch.iterdir()) == []
+
+
+def test_markdown_names_the_step_closest_to_its_floor_and_the_farthest(run) -> None:
+    steps = {"preflight": 0.1, "backup": 0.2, "export": 3.0, "transform": 0.0, "reset": 0.5, "import": 4.0,
+             "verify": 6.0, "switch": 0.1}
+    result = run.SizeResult(runs=100_000, consumptions=400_000, db_mb=1.0, floor=1.0, steps=steps, migrate=14.0,
+                            migrate_rss_mb=300.0, json_mb=2.0,
+                            step_floors={"backup": 0.1, "export": 1.0, "import": 1.0, "verify": 1.0, "switch": 0.05},
+                            step_peaks_mb={s: 100.0 + i for i, s in enumerate(run.STEPS)})
+    lines = run.step_floor_table([result])
+    assert "| verify | 6.00 (6.0×) | 105 |" in lines
+    assert "| transform | 0.00 | 102 |" in lines
+    assert lines[-1].startswith("At 100,000 runs the step closest to its own floor is **backup** (2.0×)")
+    assert "the farthest is **verify** (6.0×)" in lines[-1]
