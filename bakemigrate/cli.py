@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import Declined, MigrationError
 from .locate import DEMO_WORK_FOLDER, WORK_FOLDER_NAME
+from .steps import PLAN
 from .terminal import say
 
 
@@ -274,10 +275,16 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
 
 
-COMMAND_GROUPS = """\
+def _migrate_line() -> str:
+    """The help's line of `migrate`: the steps of the plan, in order (`backup, export, ... then switch`)."""
+    names = [planned.name for planned in PLAN]
+    text = f"move your database to v0.7: {', '.join(names[:-1])}, then {names[-1]} after you say yes"
+    return textwrap.fill(text, width=80, initial_indent="  migrate      ", subsequent_indent=" " * 15)
+
+
+COMMAND_GROUPS = f"""\
 the whole migration (what a baker needs):
-  migrate      move your database to v0.7: backup, export, transform, reset,
-               import, verify, then switch after you say yes
+{_migrate_line()}
   rollback     put your pre-migration database back (keeps the current one)
   locate       show where bake-tracker keeps your database
 

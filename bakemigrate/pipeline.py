@@ -35,6 +35,7 @@ from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
 from .reset import ResetResult, reset
 from .rollback import RollbackPlan, RollbackResult, keep_copy, rollback
+from .steps import PLAN
 from .switch import SwitchResult, switch
 from .transform import TransformReport, transform_file, transform_report
 from .verify import VerifyResult, verify
@@ -537,7 +538,7 @@ class Migration:
                    "transform": self.export_v11, "reset": self.staging, "import": self.staging,
                    "verify": self.staging}
         lines, redo = [], False
-        for step in ("backup", "export", "transform", "reset", "import", "verify", "switch"):
+        for step in (planned.name for planned in PLAN):
             record, output = records.get(step), outputs.get(step)
             if record is not None and not redo and output is not None and output.exists():
                 lines.append(f"{step}: done earlier ({when(record.get('at'))}), kept")

@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from bakemigrate.steps import step
+
 NOTEBOOK = Path(__file__).resolve().parent / "migrate_v0.6_to_v0.7.ipynb"
 
 
@@ -27,6 +29,16 @@ def code(cell_id: str, text: str, *tags: str) -> nbformat.NotebookNode:
     if tags:
         cell.metadata["tags"] = list(tags)
     return cell
+
+
+def step_code(name: str) -> nbformat.NotebookNode:
+    """The cell that runs one step: its id and the step it names come from the registry of steps."""
+    found = step(name)
+    return code(found.cell, f"""
+from bakemigrate.notebook import here
+
+here(globals()).run("{found.name}")
+""")
 
 
 CELLS = [
@@ -93,33 +105,21 @@ Nothing is written yet. This checks that the database exists and is bake-tracker
 is, its size, the free disk in the work folder, and that bake-tracker is closed. If the database is
 already at 0.7, the notebook says so and skips the remaining steps.
 """),
-    code("step-0-preflight", """
-from bakemigrate.notebook import here
-
-here(globals()).run("preflight")
-"""),
+    step_code("preflight"),
     md("step-1", """
 ## Step 1 · Backup
 
 A copy of your database goes into the work folder's `backup` folder, checked for integrity, with
 its checksum (a fingerprint of the file) recorded beside it. It is never overwritten.
 """),
-    code("step-1-backup", """
-from bakemigrate.notebook import here
-
-here(globals()).run("backup")
-"""),
+    step_code("backup"),
     md("step-2", """
 ## Step 2 · Export
 
 Your production history is written from the backup to a file in bake-tracker's own export format
 (version 1.0), exactly as the app itself would write it. Below: the counts, then the first runs.
 """),
-    code("step-2-export", """
-from bakemigrate.notebook import here
-
-here(globals()).run("export")
-"""),
+    step_code("export"),
     md("step-3", """
 ## Step 3 · Transform
 
@@ -131,43 +131,27 @@ expected are counted here and listed with the verification (step 6): they stay *
 batch). (The 1.1 file was written in the same pass as the export: this step checks it and shows
 what changed.)
 """),
-    code("step-3-transform", """
-from bakemigrate.notebook import here
-
-here(globals()).run("transform")
-"""),
+    step_code("transform"),
     md("step-4", """
 ## Step 4 · Reset
 
 A fresh copy of the backup is made in the work folder (`staging.db`), with the production tables
 recreated empty in their 0.7 shape. Every other table (recipes, ingredients, events...) is copied as it is.
 """),
-    code("step-4-reset", """
-from bakemigrate.notebook import here
-
-here(globals()).run("reset")
-"""),
+    step_code("reset"),
     md("step-5", """
 ## Step 5 · Import
 
 The version 1.1 file is imported into the staging copy, all or nothing.
 """),
-    code("step-5-import", """
-from bakemigrate.notebook import here
-
-here(globals()).run("import")
-"""),
+    step_code("import"),
     md("step-6", """
 ## Step 6 · Verify: the proof
 
 The migrated copy is compared with your original, table by table and field by field. First the
 checks, each with its result:
 """),
-    code("step-6-verify", """
-from bakemigrate.notebook import here
-
-here(globals()).run("verify")
-"""),
+    step_code("verify"),
     md("step-6-rows-text", """
 **Rows per table**, before and after: every table must have as many rows as before
 (the losses table is new in 0.7). The tables you know come first; the others are folded into one
@@ -221,11 +205,7 @@ It happens only when `CONFIRM_SWITCH = True`. If the cell below says *not switch
 verification above; when you are satisfied, set `CONFIRM_SWITCH = True` in the settings cell, run
 that cell, then run this one again (the steps before it are not redone). Keep bake-tracker closed until it has run.
 """),
-    code("step-7-switch", """
-from bakemigrate.notebook import here
-
-here(globals()).run("switch")
-"""),
+    step_code("switch"),
     md("step-8", """
 ## Step 8 · Rollback (only if you need it)
 
@@ -234,7 +214,7 @@ back: close bake-tracker, set `ROLLBACK = True` in the cell below and run it. Th
 replaces the database, and is checked to be equal to it. Anything you entered in bake-tracker 0.7
 since the switch is then lost. Leave `ROLLBACK = False` otherwise.
 """),
-    code("step-8-rollback", """
+    code(step("rollback").cell, """
 from bakemigrate.notebook import here
 
 ROLLBACK = False  # True puts the backup of step 1 back in place of your database

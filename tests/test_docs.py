@@ -106,9 +106,10 @@ def test_python_api_reference_documents_the_functions(built) -> None:
         assert name in html, name
 
 
-# The step functions named like their own module, reached through it (the package attribute is the module).
-_STEP_FUNCTIONS = ("backup.backup", "reset.reset", "verify.verify", "switch.switch", "rollback.rollback",
-                   "loss_rules.v07_loss", "loss_rules.V07Loss")
+# Public names reached through their module: the step functions named like it (the package attribute is
+# the module), the loss rules and the registry of steps.
+_THROUGH_MODULES = ("backup.backup", "reset.reset", "verify.verify", "switch.switch", "rollback.rollback",
+                   "loss_rules.v07_loss", "loss_rules.V07Loss", "steps.Step", "steps.STEPS", "steps.PLAN", "steps.step")
 # Helpers of the package that are not its API: none may appear on the page.
 _INTERNALS = ("gc_paused", "compare_frames", "compare_tables", "Journal", "_free_bytes", "confirm_or_refuse",
               "_recorded_artefact", "own_runs", "jsonstream", "RunsWriter", "table_marks")
@@ -123,7 +124,7 @@ def test_python_api_page_shows_the_public_api_only(built) -> None:
     article = html[html.index("<article"):html.index("</article>")]
     text = unescape(re.sub(r"<[^>]+>", " ", article))
     public = {f"bakemigrate.{name}" for name in bakemigrate.__all__ if name != "__version__"}
-    public |= {f"bakemigrate.{name}" for name in _STEP_FUNCTIONS}
+    public |= {f"bakemigrate.{name}" for name in _THROUGH_MODULES}
     headings = set(re.findall(r'<h[2-6][^>]*\bid="(bakemigrate\.[^"]+)"', article))
     assert sorted(public - headings) == []  # each public name has its heading
     # and every heading is a public name or one of its members, never a private one

@@ -18,28 +18,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import readable as view
+from .. import steps as registry
 from ..backup import backup_paths
 from ..errors import MigrationError, VerificationFailed
 from ..jsonio import load_json, write_json_atomic
 from ..locate import work_folder
 from .contract import OUTCOME_KEY, PARAMETERS
 
-STEPS = {
-    "preflight": "0 · preflight",
-    "backup": "1 · backup",
-    "export": "2 · export",
-    "transform": "3 · transform",
-    "reset": "4 · reset",
-    "import": "5 · import",
-    "verify": "6 · verify",
-    "switch": "7 · switch",
-    "rollback": "8 · rollback",
-}
-"""The steps, in order, with the label a person reads."""
-NEEDS = {"export": "backup", "transform": "export", "reset": "transform", "import": "reset",
-         "verify": "import", "switch": "verify"}
-"""The step whose journal record a step needs before it runs."""
-_METHODS = {"import": "import_"}
+STEPS = {step.name: step.label for step in registry.STEPS}
+"""The steps, in order, with the label a person reads (from the registry of steps)."""
+NEEDS = {later.name: earlier.name for earlier, later in zip(registry.PLAN, registry.PLAN[1:], strict=False)}
+"""The step whose journal record a step needs before it runs: the one before it in the plan."""
 VERIFICATION_PARTS = ("checks", "rows", "fields", "statuses", "charts", "verdict")
 """The parts of the verification the cells of step 6 show."""
 VERIFICATION_RECORD = "verification.json"
@@ -345,7 +334,7 @@ class Guide:
             raise ValueError(f"unknown step {step!r}")
         if not self._ready(step):
             return
-        method = getattr(self.migration, _METHODS.get(step, step))
+        method = getattr(self.migration, registry.step(step).method)
         result = self.call(method, confirm=self.confirm_switch) if step == "switch" else self.call(method)
         if step == "verify":
             self._keep_verification(result)

@@ -1,0 +1,68 @@
+"""The registry of steps: the one list the dry run, the command line and the notebook read."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import nbformat
+from fixture_paths import REPO
+
+from bakemigrate import Migration, steps
+from bakemigrate.cli import build_parser, main
+from bakemigrate.notebook import NEEDS, STEPS
+
+NOTEBOOK = REPO / "notebooks" / "migrate_v0.6_to_v0.7.ipynb"
+
+
+def test_the_steps_in_order_each_with_its_method_and_its_function() -> None:
+    assert [s.name for s in steps.STEPS] == ["preflight", "backup", "export", "transform", "reset", "import",
+                                             "verify", "switch", "rollback"]
+    assert [s.number for s in steps.STEPS] == list(range(9))
+    assert [s.name for s in steps.PLAN] == ["backup", "export", "transform", "reset", "import", "verify", "switch"]
+    for step in steps.STEPS:
+        assert callable(getattr(Migration, step.method)), step.name
+        module, _, function = step.function.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), step.function
+        assert steps.step(step.name) is step
+    assert steps.step("import").method == "import_" and steps.step("import").label == "5 · import"
+
+
+def test_each_step_needs_only_what_an_earlier_step_produces(tmp_path: Path) -> None:
+    migration = Migration(tmp_path / "bake_tracker.db", tmp_path / "work")
+    assert migration.export_v10.name in steps.step("export").produces
+    assert migration.export_v11.name in steps.step("transform").produces
+    assert migration.staging.name in steps.step("reset").produces
+    made = {"DB"}
+    for step in steps.STEPS:
+        assert set(step.needs) <= made, (step.name, set(step.needs) - made)
+        made |= set(step.produces)
+
+
+def test_the_dry_run_plan_is_the_registry(demo_db: Path, tmp_path: Path, capsys) -> None:
+    code = main(["migrate", str(demo_db), "--workdir", str(tmp_path / "work"), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    plan = out.split("plan:\n", 1)[1].splitlines()[:len(steps.PLAN)]
+    assert plan == [f"  {step.name}: to run" for step in steps.PLAN]
+
+
+def test_every_step_with_a_command_is_a_command_and_the_help_lists_the_plan(capsys) -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    assert {s.command for s in steps.STEPS if s.command} <= set(commands)
+    described = " ".join(parser.description.split("the whole migration", 1)[1].split("rollback", 1)[0].split())
+    listed = re.search(r"v0\.7: (.*) after you say yes", described).group(1)
+    assert listed == ", ".join(s.name for s in steps.PLAN[:-1]) + f", then {steps.PLAN[-1].name}"
+
+
+def test_the_notebook_cells_and_labels_come_from_the_registry() -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = {c.id: c.source for c in nb.cells if c.cell_type == "code"}
+    for step in steps.STEPS:
+        assert step.cell in cells, step.cell
+        if step.name != "rollback":
+            assert f'.run("{step.name}")' in cells[step.cell], step.cell
+    assert STEPS == {s.name: s.label for s in steps.STEPS}
+    assert NEEDS == {b.name: a.name for a, b in zip(steps.PLAN, steps.PLAN[1:], strict=False)}
