@@ -23,8 +23,8 @@ from .db import APP_OPEN, ensure_not_in_use, refusal, sha256_file
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir
 
-#: Seconds the switch waits for a program that is writing to the database to finish its transaction.
 LOCK_WAIT = 5.0
+"""Seconds the switch waits for a program that is writing to the database to finish its transaction."""
 
 
 @dataclass
