@@ -168,7 +168,7 @@ def _shown_value(value: object) -> str:
 def unexportable_value(conn: sqlite3.Connection, label: object) -> DatabaseRefused | None:
     """The refusal for the first stored value of a production table the export cannot write, or None.
 
-    Each column must hold what the app stores there (:data:`STORED_KINDS`): a text in a NUMERIC column
+    Each column must hold what the app stores there (`STORED_KINDS`): a text in a NUMERIC column
     (other than a number's text), a BLOB or a number in a text column, a fraction in an integer one.
     The message names the table, the row id, the column and the value.
     """
@@ -193,7 +193,7 @@ def unexportable_value(conn: sqlite3.Connection, label: object) -> DatabaseRefus
 
 
 def refuse_unexportable_values(path: str | os.PathLike[str], label: object = None) -> None:
-    """Refuse a database holding a value the export cannot write (see :func:`unexportable_value`).
+    """Refuse a database holding a value the export cannot write (see `unexportable_value`).
 
     Raises:
         DatabaseRefused: naming the table, the row id, the column and the value.

@@ -100,7 +100,7 @@ def _position(raw: bytes, offset: int) -> str:
 def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
     """The bytes of the JSON file ``path``, read in blocks that are checked as they come.
 
-    Only a regular file is read (see :func:`open_regular`), and a byte no JSON text may hold raw (a
+    Only a regular file is read (see `open_regular`), and a byte no JSON text may hold raw (a
     NUL, as a sparse or zero-filled file holds) stops the reading at the block that has it, so
     memory never grows past the valid start of a file.
 
@@ -143,7 +143,7 @@ def load_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file strictly: UTF-8 (a BOM is tolerated), no NaN/Infinity, no duplicate keys.
 
     Only a regular file is read, and its reading stops at the first byte no JSON text holds
-    (see :func:`read_document_bytes`).
+    (see `read_document_bytes`).
 
     Raises:
         InvalidDocument: one line naming the file and what is wrong with it.
