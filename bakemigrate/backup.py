@@ -14,6 +14,7 @@ from pathlib import Path
 from .db import copy_database, ensure_not_in_use, inspect_database, sha256_file
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir, load_json, write_json_atomic
+from .paths import real_database, refuse_work_folder_holding
 from .progress import progress_bar
 
 BACKUP_FOLDER = "backup"
@@ -75,6 +76,28 @@ def verify_backup(result: BackupResult) -> None:
         raise MigrationError(f"{result.path}: the backup's checksum does not match its manifest")
 
 
+def kept_backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> BackupResult | None:
+    """The backup already in `workdir`, checked (None when there is none yet).
+
+    Raises:
+        MigrationError: the backup is damaged, or the database changed since it was made.
+    """
+    source = Path(db)
+    existing = read_manifest(workdir, source)
+    if existing is None:
+        return None
+    verify_backup(existing)
+    if source.exists() and existing.schema_version == "0.6" and sha256_file(source) not in (
+        existing.original_sha256,
+        existing.sha256,
+    ):
+        if inspect_database(source, integrity=False).schema_version == "0.6":
+            raise MigrationError(
+                f"{source}: changed since the backup in {Path(workdir)} was made; use a new work folder"
+            )
+    return existing
+
+
 def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progress: bool = True) -> BackupResult:
     """Copy ``db`` into ``workdir/backup/`` through SQLite's online backup API and record a manifest.
 
@@ -87,19 +110,11 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
         DatabaseRefused: the database is missing, broken, not bake-tracker's or in use.
         MigrationError: the backup in ``workdir`` is damaged, or belongs to another state of the file.
     """
-    source = Path(db)
+    source = real_database(db)
+    refuse_work_folder_holding(source, workdir)
     target, manifest = backup_paths(source, workdir)
-    existing = read_manifest(workdir, source)
+    existing = kept_backup(source, workdir)
     if existing is not None:
-        verify_backup(existing)
-        if source.exists() and existing.schema_version == "0.6" and sha256_file(source) not in (
-            existing.original_sha256,
-            existing.sha256,
-        ):
-            if inspect_database(source, integrity=False).schema_version == "0.6":
-                raise MigrationError(
-                    f"{source}: changed since the backup in {Path(workdir)} was made; use a new work folder"
-                )
         return existing
     info = inspect_database(source, integrity=False)  # the copy's integrity_check below covers it
     ensure_not_in_use(source)

@@ -30,6 +30,7 @@ from .db import inspect_database, open_database, refuse_unexportable_values
 from .errors import MigrationError
 from .formats import RunsWriter
 from .jsonio import atomic_writer
+from .paths import app_database, refuse_output_over, same_file
 from .progress import progress_bar
 from .transform import StreamedTransform, TransformReport
 from .values import STORED_VALUES_KEY, db_datetime_to_iso, db_number_to_text, stored_number
@@ -262,8 +263,9 @@ def _export(
     version = "1.1" if info.schema_version == "0.7" else "1.0"
     out = Path(output)
     for target in filter(None, (out, transformed)):
-        if target.resolve() == Path(db).resolve():
+        if same_file(target, db):
             raise MigrationError(f"{target}: the output would replace the database itself")
+        refuse_output_over(target, [app_database()])
     header = {"version": version, "exported_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat()}
     transform = None
     try:

@@ -28,6 +28,7 @@ from .formats import detect_kind, find_problems, format_problems, run_problems, 
 from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .loss_rules import recorded_loss_problems
+from .paths import app_database, refuse_output_over
 from .progress import progress_bar
 from .values import STORED_VALUES_KEY, parse_decimal, parse_stored_number, parse_timestamp
 
@@ -255,6 +256,7 @@ def import_document(
         MigrationError: ``staging`` is not a v0.7 bake-tracker database.
     """
     path, target = Path(document), Path(staging)
+    refuse_output_over(target, [app_database()], "STAGING")
     info = inspect_database(target, integrity=False)
     if info.schema_version != "0.7":
         raise MigrationError(f"{target}: not a v0.7 database; run `bakemigrate reset` first")

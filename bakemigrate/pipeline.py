@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backup import BackupResult, backup, backup_paths, read_manifest, verify_backup
+from .backup import BackupResult, backup, backup_paths, kept_backup, read_manifest, verify_backup
 from .changes import Changes, changes_since, table_marks
 from .db import (
     DatabaseInfo,
@@ -33,6 +33,12 @@ from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, 
 from .exporter import ExportResult, export, export_and_transform
 from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
+from .paths import (
+    real_database,
+    refuse_unwritable_database_folder,
+    refuse_unwritable_work_folder,
+    refuse_work_folder_holding,
+)
 from .reset import ResetResult, reset
 from .rollback import RollbackPlan, RollbackResult, keep_copy, rollback
 from .steps import PLAN
@@ -211,11 +217,29 @@ class Journal:
             write_json_atomic(self.path, self.data, force=True)
 
 
-def _free_bytes(folder: Path) -> int:
+def _existing(folder: Path) -> Path:
+    """`folder`, or its nearest parent that exists (where a folder to create would be)."""
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    return shutil.disk_usage(probe).free
+    return probe
+
+
+def _free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(_existing(folder)).free
+
+
+def _same_disk(a: Path, b: Path) -> bool:
+    try:
+        return _existing(a).stat().st_dev == _existing(b).stat().st_dev
+    except OSError:
+        return True
+
+
+def _shortfall(needed: int, free: int) -> tuple[str, str, str]:
+    """What is needed (rounded up), what is free (rounded down) and the difference, in MB to 0.1 MB."""
+    need, have = -(-needed // 100_000), free // 100_000
+    return tuple(f"{tenths / 10:,.1f} MB" for tenths in (need, have, need - have))  # type: ignore[return-value]
 
 
 class Migration:
@@ -229,7 +253,7 @@ class Migration:
         infer_losses: bool | None = False,
         progress: bool = True,
     ) -> None:
-        self.db = Path(db)
+        self.db = real_database(db)  # a symbolic link stays: the file it points to is migrated
         self.workdir = Path(workdir)
         self.infer_losses = infer_losses
         self.progress = progress
@@ -254,29 +278,52 @@ class Migration:
     def journal(self) -> Journal:
         """The journal, creating the work folder on first use."""
         if self._journal is None:
+            refuse_work_folder_holding(self.db, self.workdir)
             try:
                 self.workdir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise MigrationError(f"{self.workdir}: cannot create the work folder ({exc.strerror})") from None
-            self._journal = Journal(self.workdir / JOURNAL_NAME)
-            started = self._journal.get("start")
+            journal = Journal(self.workdir / JOURNAL_NAME)
+            started = journal.get("start")
+            self._check_start(started)
             if started is None:
                 self.infer_losses = bool(self.infer_losses)
-                self._journal.record("start", db=str(self.db.resolve()), infer_losses=self.infer_losses)
-            elif started.get("db") != str(self.db.resolve()):
-                raise MigrationError(
-                    f"{self.workdir}: this work folder belongs to {started.get('db')}, not to "
-                    f"{self.db.resolve()}; use another work folder (--workdir DIR)"
-                )
-            elif self.infer_losses is None:
-                self.infer_losses = bool(started.get("infer_losses"))
-            elif bool(started.get("infer_losses")) != self.infer_losses:
-                flag = "with" if started.get("infer_losses") else "without"
-                raise MigrationError(
-                    f"{self.workdir}: this migration was started {flag} --infer-losses; "
-                    "run it the same way or use a new work folder"
-                )
+                journal.record("start", db=str(self.db.resolve()), infer_losses=self.infer_losses)
+            self._journal = journal
         return self._journal
+
+    def _check_start(self, started: dict[str, Any] | None) -> None:
+        """Refuse a journal started for another database, or with the other `--infer-losses` choice."""
+        if started is None:
+            return
+        if started.get("db") != str(self.db.resolve()):
+            raise MigrationError(
+                f"{self.workdir}: this work folder belongs to {started.get('db')}, not to "
+                f"{self.db.resolve()}; use another work folder (--workdir DIR)"
+            )
+        if self.infer_losses is None:
+            self.infer_losses = bool(started.get("infer_losses"))
+        elif bool(started.get("infer_losses")) != self.infer_losses:
+            flag = "with" if started.get("infer_losses") else "without"
+            raise MigrationError(
+                f"{self.workdir}: this migration was started {flag} --infer-losses; "
+                "run it the same way or use a new work folder"
+            )
+
+    def _check_places(self) -> None:
+        """What the real run would stop at when it first writes, checked before anything is written.
+
+        The work folder is not the database's folder (nor any file in it the database), can be
+        created and written; the database's folder can be written (for the switch); the journal and
+        the backup already there belong to this database as it is now.
+        """
+        refuse_work_folder_holding(self.db, self.workdir)
+        refuse_unwritable_work_folder(self.workdir)
+        refuse_unwritable_database_folder(self.db)
+        journal_file = self.workdir / JOURNAL_NAME
+        if self._journal is None and journal_file.is_file():
+            self._check_start(Journal(journal_file).get("start"))
+        kept_backup(self.db, self.workdir)
 
     def _backup_record(self) -> BackupResult:
         existing = read_manifest(self.workdir, self.db)
@@ -298,6 +345,7 @@ class Migration:
         needed = 2 * info.size_bytes + 2 * EXPORT_BYTES_PER_ROW * rows
         already = info.schema_version == "0.7"
         if not already:
+            self._check_places()
             ensure_not_in_use(self.db)
             refuse_unexportable_values(self.db)
             broken = broken_references(self.db)
@@ -308,10 +356,21 @@ class Migration:
                     "repair the database or restore a sound backup before migrating"
                 )
             if free < needed:
+                need, have, short = _shortfall(needed, free)
                 raise DatabaseRefused(
-                    f"{self.workdir}: not enough free disk ({free / 1e6:,.0f} MB free, "
-                    f"{needed / 1e6:,.0f} MB needed for the backup, the exports and the staging copy)"
+                    f"{self.workdir}: not enough free disk: needs {need} in {_existing(self.workdir)} (the backup, "
+                    f"the exports and the staging copy), {have} free: free at least {short} there, or choose a "
+                    "work folder on another disk (--workdir DIR)"
                 )
+            folder = self.db.parent
+            if not _same_disk(self.workdir, folder):  # the switch copies the new file beside the database first
+                beside = _free_bytes(folder)
+                if beside < info.size_bytes:
+                    need, have, short = _shortfall(info.size_bytes, beside)
+                    raise DatabaseRefused(
+                        f"{folder}: not enough free disk beside the database: needs {need} (the migrated copy the "
+                        f"switch puts there), {have} free: free at least {short} there"
+                    )
         return Preflight(self.db, info, free, needed, already)
 
     def backup(self) -> BackupResult:
@@ -489,6 +548,7 @@ class Migration:
             MigrationError: the database was never switched by this work folder (nothing to roll back;
                 the database is kept as it is, with everything the app wrote to it).
         """
+        refuse_work_folder_holding(self.db, self.workdir)
         source = self._backup_record()
         current = self._sha256(self.db) if self.db.exists() else None
         if current in (source.original_sha256, source.sha256):

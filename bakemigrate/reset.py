@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .db import copy_database, inspect_database
 from .errors import MigrationError
+from .paths import app_database, refuse_output_over, same_file
 from .tables import PRODUCTION_TABLES_V07
 
 
@@ -73,8 +74,9 @@ def reset(
     info = inspect_database(source, integrity=False)
     if info.schema_version != "0.6":
         raise MigrationError(f"{source}: already at bake-tracker v0.7; nothing to reset")
-    if target.resolve() == source.resolve():
+    if same_file(target, source):
         raise MigrationError(f"{target}: the staging database must not be the original")
+    refuse_output_over(target, [app_database()], "STAGING")
     if target.exists() and not force:
         raise MigrationError(f"{target}: already exists (use --force to replace it)")
     if not target.parent.is_dir():

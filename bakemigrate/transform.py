@@ -43,6 +43,7 @@ from .formats import (
 from .jsonio import atomic_writer
 from .jsonstream import RUNS_KEY, RunStream
 from .loss_rules import INFERRED_LOSS_CATEGORY, inferred_loss_note, total_loss_note, v07_loss
+from .paths import app_database, refuse_output_over, same_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -343,15 +344,6 @@ class StreamedTransform:
 # Files
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def transform_file(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -373,8 +365,9 @@ def transform_file(
     source, target = Path(input), Path(output)
     if not source.exists():
         raise InvalidDocument(f"{source}: file not found")
-    if _same_file(source, target):
+    if same_file(source, target):
         raise MigrationError(f"{target}: OUTPUT is the same file as INPUT; choose another name")
+    refuse_output_over(target, [app_database()])
     try:
         with atomic_writer(target, force=force, mode="wb") as fh, gc_paused():
             report = _transform_stream(source, fh, infer_losses=infer_losses)
