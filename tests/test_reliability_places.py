@@ -1,4 +1,4 @@
-"""Guarantee 8: no write lands on the database. A work folder that holds the database, or a file of
+"""Guarantee 10: no write lands on the database. A work folder that holds the database, or a file of
 it that is the database under another name (a hard link, a symbolic link, a bind mount), is refused
 before anything is written, as is an output of a step command that is its input or the app's own
 database; and a dry run refuses everything the real run refuses, with the same line."""
