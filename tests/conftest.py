@@ -13,11 +13,17 @@ from fixture_paths import FIXTURES, REPO
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--slow", action="store_true", default=False, help="run the long trials too")
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="run the long trials too (always on in CI: when CI is set to true or 1)")
+
+
+def long_trials_wanted(config: pytest.Config) -> bool:
+    """True with `--slow`, and in CI (`CI=true`, as `.ci/run` and CI services set it): CI runs every test."""
+    return bool(config.getoption("--slow")) or os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--slow"):
+    if long_trials_wanted(config):
         return
     skip = pytest.mark.skip(reason="long trial: run with --slow")
     for item in items:

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from fixture_paths import REPO
@@ -70,3 +71,50 @@ def test_ci_passes_when_the_test_command_passes(tmp_path: Path) -> None:
     done = subprocess.run([str(project / ".ci" / "run")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "+ true" in done.stdout
+
+
+def test_ci_runs_the_test_command_with_ci_set(tmp_path: Path) -> None:
+    project = _project(tmp_path, 'echo "CI is $CI"')
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    done = subprocess.run([str(project / ".ci" / "run")], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CI is true" in done.stdout.splitlines()
+
+
+def _run_marked_slow(tmp_path: Path, *args: str, ci: str | None) -> str:
+    """Run, with this suite's conftest, one test marked slow; return pytest's last line."""
+    tmp_path.mkdir()
+    for name in ("conftest.py", "fixture_paths.py"):
+        shutil.copy2(REPO / "tests" / name, tmp_path / name)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: long\n", encoding="utf-8")
+    (tmp_path / "test_long.py").write_text("import pytest\n\n\n@pytest.mark.slow\ndef test_long():\n    pass\n",
+                                           encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci is not None:
+        env["CI"] = ci
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_the_long_trials_run_in_ci_and_with_slow_only(tmp_path: Path) -> None:
+    assert "1 skipped" in _run_marked_slow(tmp_path / "a", ci=None)
+    assert "1 skipped" in _run_marked_slow(tmp_path / "b", ci="false")
+    assert "1 passed" in _run_marked_slow(tmp_path / "c", ci="true")
+    assert "1 passed" in _run_marked_slow(tmp_path / "d", "--slow", ci=None)
+
+
+def test_no_test_is_skipped_for_a_library_the_package_requires() -> None:
+    """A hard dependency is imported directly: a skip would hide a broken installation."""
+    listed = re.search(r"^dependencies = \[(.*?)^\]", (REPO / "pyproject.toml").read_text(encoding="utf-8"),
+                       re.MULTILINE | re.DOTALL)
+    assert listed
+    required = {re.split(r"[<>=\[; ]", dep, maxsplit=1)[0].lower() for dep in re.findall(r'"([^"]+)"', listed.group(1))}
+    assert {"pandas", "nbclient", "ipykernel"} <= required
+    required |= {"ipython", "jupyter_client", "nbformat", "nbclient"}  # what nbclient and ipykernel bring
+    skipped = []
+    for path in sorted((REPO / "tests").glob("*.py")):
+        for name in re.findall(r"importorskip\(\s*[\"']([\w.]+)", path.read_text(encoding="utf-8")):
+            if name.split(".")[0].lower() in required:
+                skipped.append(f"{path.name}: importorskip({name!r})")
+    assert skipped == []

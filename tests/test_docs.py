@@ -144,7 +144,7 @@ def test_notebook_record_page_shows_the_executed_notebook(built) -> None:
     html = (built.site / "notebook" / "migration-record" / "index.html").read_text(encoding="utf-8")
     assert "jp-Notebook" in html
     assert "<table" in html  # a rendered DataFrame: the before/after comparison
-    assert "PASS" in html
+    assert "Verdict: PASS" in html
 
 
 def test_the_record_is_made_by_the_build_and_kept_out_of_the_sources(built) -> None:

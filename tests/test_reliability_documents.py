@@ -271,6 +271,7 @@ def test_a_million_runs_transform_in_a_real_process(base_document: dict[str, Any
         assert not output.exists()
 
 
+@pytest.mark.slow
 def test_a_million_runs_validate(base_document: dict[str, Any], tmp_path: Path, capsys) -> None:
     run = {**base_document["production_runs"][0], "consumptions": []}
     source = tmp_path / "million.json"

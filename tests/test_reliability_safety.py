@@ -165,7 +165,6 @@ BAD_PARAMETERS = [
 def test_notebook_bad_parameters_refused(
     params: dict[str, Any], named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("IPython")
     from bakemigrate.notebook import NotebookStopped, start
 
     monkeypatch.chdir(tmp_path)
@@ -175,7 +174,8 @@ def test_notebook_bad_parameters_refused(
 
 
 def test_notebook_parameters_are_literals_not_code() -> None:
-    nbformat = pytest.importorskip("nbformat")
+    import nbformat
+
     from bakemigrate.notebook import inject_parameters
 
     nb = nbformat.v4.new_notebook()

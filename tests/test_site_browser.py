@@ -150,7 +150,7 @@ def test_notebook_record_shows_the_comparison_table(tab: PageWatch) -> None:
     assert tables.first.is_visible()
     text = tab.page.locator(".jp-Notebook").inner_text()
     assert "production_runs" in text
-    assert "PASS" in text
+    assert "Verdict: PASS" in text
     assert tab.problems == []
 
 

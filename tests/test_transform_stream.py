@@ -117,6 +117,7 @@ def test_a_json_error_after_a_bad_top_level_is_the_one_reported(fixture_export: 
     assert 'version "2.0" is not supported' in refused(source, folder / "out.json")
 
 
+@pytest.mark.slow  # about a minute: tracemalloc traces every allocation of 28 MB of runs
 def test_memory_stays_below_the_size_of_the_file(
     fixture_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
