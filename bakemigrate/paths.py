@@ -15,11 +15,11 @@ from pathlib import Path
 
 from .errors import MigrationError
 
-#: The files a migration writes in its work folder (besides temporary and timestamped new names).
 WORK_FILES = (
     "journal.json", "export_v1.0.json", "export_v1.1.json", "staging.db", "staging.db-journal",
     ".staging.db.partial", "report.json", "report.txt", "backup",
 )
+"""The files a migration writes in its work folder (besides temporary and timestamped new names)."""
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -56,9 +56,10 @@ def real_database(db: str | os.PathLike[str]) -> Path:
 
 def work_files(workdir: Path, db_name: str) -> list[Path]:
     """Every fixed path the migration of a database named `db_name` writes in `workdir`."""
-    return [workdir / name for name in WORK_FILES] + [
-        workdir / "backup" / db_name, workdir / "backup" / "manifest.json", workdir / "backup" / f".{db_name}.partial",
-    ]
+    from .backup import backup_paths  # the backup module reads this one: imported when used
+
+    backup, manifest = backup_paths(db_name, workdir)
+    return [workdir / name for name in WORK_FILES] + [backup, manifest, backup.with_name(f".{db_name}.partial")]
 
 
 def refuse_work_folder_holding(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> None:
@@ -70,11 +71,14 @@ def refuse_work_folder_holding(db: str | os.PathLike[str], workdir: str | os.Pat
     Raises:
         MigrationError: one line naming the work folder (or the file) and the database.
     """
+    from .backup import backup_paths  # the backup module reads this one: imported when used
+
     database, folder = Path(db), Path(workdir)
+    backup_folder = backup_paths(database, folder)[0].parent
     for candidate in {database, real_database(database)}:
         if not candidate.exists():
             continue
-        if in_folder(candidate, folder) or in_folder(candidate, folder / "backup"):  # where it writes
+        if in_folder(candidate, folder) or in_folder(candidate, backup_folder):  # where it writes
             raise MigrationError(
                 f"{folder}: the work folder holds the database {database} itself, and the migration "
                 "writes its own files there; choose a work folder outside it (--workdir DIR)"
