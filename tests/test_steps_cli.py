@@ -1,14 +1,40 @@
-"""The command-line track, one step at a time, as the guide shows it."""
+"""The command-line track, one step at a time, as the guide shows it: each command run through `main(argv)`."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from bakemigrate.cli import main
 from bakemigrate.db import content_digest, sha256_file
 
 
-def _ok(result) -> str:
+@dataclass
+class Ran:
+    """What one command did: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """`bakemigrate ARGS`, run in this process by the command line's own entry point."""
+
+    def run(*args: object) -> Ran:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    return run
+
+
+def _ok(result: Ran) -> str:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
@@ -59,4 +85,5 @@ def test_switch_refuses_an_unverifiable_staging(cli, fixture_db: Path, tmp_path:
     digest = sha256_file(fixture_db)
     result = cli("switch", fixture_db, "--workdir", work, "--yes")
     assert result.returncode == 2 and "no verified staging database" in result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and result.stdout == ""
     assert sha256_file(fixture_db) == digest
