@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .db import copy_database, ensure_not_in_use, inspect_database, sha256_file
+from .db import copy_database, ensure_not_in_use, inspect_database, sha256_file, unsaved_wal
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir, load_json, write_json_atomic
-from .paths import real_database, refuse_work_folder_holding
+from .paths import keep_mode_and_owner, real_database, refuse_work_folder_holding
 from .progress import progress_bar
 
 BACKUP_FOLDER = "backup"
@@ -33,6 +33,8 @@ class BackupResult:
     schema_version: str
     runs: int
     created_at: str
+    original_wal_sha256: str | None = None
+    """The SHA-256 of the `-wal` a stopped app left beside the original (its changes are in the backup)."""
 
     def summary_line(self) -> str:
         """One line for the terminal."""
@@ -74,6 +76,12 @@ def verify_backup(result: BackupResult) -> None:
         raise MigrationError(f"{result.path}: the backup is missing")
     if sha256_file(result.path) != result.sha256:
         raise MigrationError(f"{result.path}: the backup's checksum does not match its manifest")
+
+
+def _wal_sha256(db: Path) -> str | None:
+    """The SHA-256 of the changes a stopped app left in `db`'s `-wal`, or None when there are none."""
+    wal = unsaved_wal(db)
+    return sha256_file(wal) if wal is not None else None
 
 
 def kept_backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> BackupResult | None:
@@ -124,13 +132,14 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
         raise MigrationError(f"{target.parent}: cannot create the backup folder ({exc.strerror})") from None
     if target.exists():
         raise MigrationError(f"{target}: a backup without a manifest is in the way; use a new work folder")
-    original_sha = sha256_file(source)
+    original_sha, original_wal = sha256_file(source), _wal_sha256(source)
     partial = target.with_name(f".{target.name}.partial")
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
     try:
         with progress_bar("backup", None, enabled=progress) as advance:
             copy_database(source, partial, advance=advance)
+        keep_mode_and_owner(source, partial)
         # SQLite's check and the hashing both run without the GIL: side by side on two cores
         with ThreadPoolExecutor(max_workers=1) as pool:
             # a sound copy of a corrupt file: the refusal names the original, which is what is damaged
@@ -139,7 +148,7 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
                 os.fsync(fh.fileno())
             source_sha, copy_sha = sha256_file(source), sha256_file(partial)
             checked.result()
-        if source_sha != original_sha:
+        if source_sha != original_sha or _wal_sha256(source) != original_wal:
             raise DatabaseRefused(f"{source}: the database changed during the backup; close bake-tracker first")
         result = BackupResult(
             path=target,
@@ -150,6 +159,7 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
             schema_version=info.schema_version,
             runs=info.runs,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            original_wal_sha256=original_wal,
         )
         record = asdict(result)
         record["path"], record["manifest_path"] = str(target), str(manifest)

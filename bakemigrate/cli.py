@@ -427,6 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         _resolve_database(args)
+        from .paths import refuse_name_that_is_not_text
+
+        for value in vars(args).values():
+            if isinstance(value, Path):
+                refuse_name_that_is_not_text(value)
         return int(args.handler(args))
     except Declined as exc:  # the person's choice, not an error: one line saying what was kept
         if getattr(args, "json", False):

@@ -8,6 +8,8 @@ import math
 import os
 import sqlite3
 import stat
+import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,12 @@ from .tables import SchemaVersion, detect_schema_version, user_tables
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 APP_OPEN = "close bake-tracker first"
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
+"""The first bytes of a rollback journal that still holds a save to undo (a *hot* journal)."""
+_DB_LOCKS = (0x40000000, 512 + 2)
+"""SQLite's lock bytes in a database file (pending, reserved and shared), as (start, length)."""
+_SHM_LOCKS = (120, 9)
+"""SQLite's lock bytes in a `-shm` file (the WAL locks and the one every open connection holds)."""
 
 
 @dataclass
@@ -27,6 +35,8 @@ class DatabaseInfo:
     schema_version: SchemaVersion
     size_bytes: int
     row_counts: dict[str, int] = field(default_factory=dict)
+    unsaved_wal: bool = False
+    """The `-wal` beside it holds changes not yet written into the file (an app stopped without closing)."""
 
     @property
     def opened_by_v07(self) -> bool:
@@ -71,6 +81,77 @@ def _check_file(path: Path, label: str) -> None:
         raise DatabaseRefused(f"{label}: the file is truncated (corrupt database)")
 
 
+def _locked_by_another_process(path: Path, start: int, length: int) -> bool | None:
+    """True when another process holds a SQLite lock on those bytes of `path` (None: cannot tell here).
+
+    Asks the system (`F_GETLK`) without taking any lock. No connection of this process may be open on
+    the file meanwhile: closing the descriptor drops this process's own POSIX locks on it.
+    """
+    formats = {"linux": "hhqqi4x", "darwin": "qqihh"}
+    fmt = next((f for name, f in formats.items() if sys.platform.startswith(name)), None)
+    if fmt is None:
+        return None
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        if fmt.startswith("h"):
+            request = struct.pack(fmt, fcntl.F_WRLCK, os.SEEK_SET, start, length, 0)
+            return struct.unpack(fmt, fcntl.fcntl(fd, fcntl.F_GETLK, request))[0] != fcntl.F_UNLCK
+        request = struct.pack(fmt, start, length, 0, fcntl.F_WRLCK, os.SEEK_SET)
+        return struct.unpack(fmt, fcntl.fcntl(fd, fcntl.F_GETLK, request))[3] != fcntl.F_UNLCK
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def in_use_by_another_process(path: str | os.PathLike[str]) -> bool | None:
+    """True when another process has the database open in WAL mode or holds a lock on it now."""
+    p = Path(path)
+    answers = [_locked_by_another_process(p, *_DB_LOCKS)]
+    shm = Path(f"{p}-shm")
+    if shm.exists():
+        answers.append(_locked_by_another_process(shm, *_SHM_LOCKS))
+    if any(answers):
+        return True
+    return None if None in answers else False
+
+
+def hot_journal(path: str | os.PathLike[str]) -> Path | None:
+    """The `-journal` beside `path` when it still holds a save to undo (a crash mid-save), else None."""
+    journal = Path(f"{path}-journal")
+    try:
+        with open(journal, "rb") as fh:
+            return journal if fh.read(8) == JOURNAL_MAGIC else None
+    except OSError:
+        return None
+
+
+def unsaved_wal(path: str | os.PathLike[str]) -> Path | None:
+    """The `-wal` beside `path` when it holds changes (frames) not yet in the file, else None."""
+    wal = Path(f"{path}-wal")
+    try:
+        return wal if wal.stat().st_size > 32 else None  # a WAL header alone holds no change
+    except OSError:
+        return None
+
+
+def _wal_mode(path: Path) -> bool:
+    """True when the file's header says WAL mode (bytes 18-19), or a `-wal` is beside it."""
+    if Path(f"{path}-wal").exists():
+        return True
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2
+
+
 def refusal(exc: sqlite3.DatabaseError, label: object) -> DatabaseRefused:
     """The one-line refusal for a SQLite error met while opening or reading ``label``."""
     text = str(exc)
@@ -80,17 +161,36 @@ def refusal(exc: sqlite3.DatabaseError, label: object) -> DatabaseRefused:
 
 
 def ensure_not_in_use(path: str | os.PathLike[str]) -> None:
-    """Refuse when another program (bake-tracker) has the database open or unsaved changes in it.
+    """Refuse when another program (bake-tracker) has the database open, or a save was cut off.
+
+    Nothing is written: a database in WAL mode is only looked at (the locks other processes hold on
+    it); a rollback-journal database gets an exclusive lock taken and released, which writes nothing.
+    A `-wal` with changes that no process holds any more (the app was stopped without closing) is
+    not a refusal: those changes are read with the file, so the backup and the migration hold them.
 
     Raises:
-        DatabaseRefused: ``close bake-tracker first``, naming what was found.
+        DatabaseRefused: ``close bake-tracker first``, naming what was found, or an interrupted save.
     """
     p = Path(path)
     if not p.exists():
         return
-    wal = Path(f"{p}-wal")
-    if wal.exists() and wal.stat().st_size > 0:
+    held = in_use_by_another_process(p)
+    wal = unsaved_wal(p)
+    if held and wal is not None:
         raise DatabaseRefused(f"{p}: {APP_OPEN} (it has unsaved changes in {wal.name})")
+    if held:
+        raise DatabaseRefused(f"{p}: {APP_OPEN} (the database is in use)")
+    journal = hot_journal(p)
+    if journal is not None:
+        raise DatabaseRefused(
+            f"{p}: a save was cut off ({journal.name} beside it holds a change bake-tracker did not finish, "
+            "left by a crash or a power cut); open bake-tracker once and close it normally so SQLite undoes "
+            "that change, then run this again; do not delete the -journal file"
+        )
+    if _wal_mode(p):
+        if held is None and wal is not None:  # where locks cannot be asked about, unsaved changes mean in use
+            raise DatabaseRefused(f"{p}: {APP_OPEN} (it has unsaved changes in {wal.name})")
+        return
     conn = sqlite3.connect(p, timeout=0, isolation_level=None)
     try:
         conn.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -102,14 +202,38 @@ def ensure_not_in_use(path: str | os.PathLike[str]) -> None:
         conn.close()
 
 
+def _read_only_uri(path: Path) -> str:
+    """A URI that opens `path` read-only and never writes it or its `-wal` (no checkpoint on close).
+
+    `immutable=1` (no locks, no `-wal`/`-shm` made) only when there is no `-wal` to read: a WAL-mode
+    file opened `mode=ro` would otherwise leave an empty `-wal` and `-shm` beside it.
+    """
+    uri = Path(os.path.abspath(path)).as_uri()
+    if _wal_mode(path) and not Path(f"{path}-wal").exists():
+        return f"{uri}?immutable=1"
+    return f"{uri}?mode=ro"
+
+
 @contextlib.contextmanager
 def open_database(path: str | os.PathLike[str], *, write: bool = False) -> Iterator[sqlite3.Connection]:
-    """Open a database; read-only unless ``write`` (``query_only``, so nothing can change it).
+    """Open a database; read-only unless ``write``.
 
-    A plain connection is used rather than ``mode=ro`` so that no ``-wal``/``-shm`` file is left
-    behind beside a WAL-mode database when it closes.
+    Read-only is SQLite's own `mode=ro` (or `immutable=1`, see `_read_only_uri`): nothing can change
+    the file, a `-wal` left by a stopped app is read and kept, and closing never checkpoints.
+
+    Raises:
+        DatabaseRefused: read-only, a `-journal` beside the file holds a save that was cut off.
     """
-    conn = sqlite3.connect(Path(path), timeout=1, isolation_level=None)
+    p = Path(path)
+    if not write and hot_journal(p) is not None:
+        raise DatabaseRefused(
+            f"{p}: a save was cut off ({p.name}-journal beside it holds a change that was not finished); "
+            "open bake-tracker once and close it normally, then run this again"
+        )
+    if write:
+        conn = sqlite3.connect(p, timeout=1, isolation_level=None)
+    else:
+        conn = sqlite3.connect(_read_only_uri(p), timeout=1, isolation_level=None, uri=True)
     try:
         if not write:
             conn.execute("PRAGMA query_only=ON")
@@ -207,6 +331,55 @@ def refuse_unexportable_values(path: str | os.PathLike[str], label: object = Non
         raise problem
 
 
+_DIGITS = "[0-9]"
+APP_TIMESTAMP = f"{_DIGITS * 4}-{_DIGITS * 2}-{_DIGITS * 2} {_DIGITS * 2}:{_DIGITS * 2}:{_DIGITS * 2}.{_DIGITS * 6}"
+"""The app's own way of storing a date and time (`2024-04-27 01:27:43.596854`), as a GLOB pattern."""
+
+
+@dataclass
+class OddTimestamp:
+    """The first timestamp of a production table that is not stored as the app stores them."""
+
+    table: str
+    column: str
+    row_id: int
+    run_id: int | None
+    value: object
+    count: int
+    """How many such values the production tables hold in all."""
+
+
+def odd_timestamps(path: str | os.PathLike[str]) -> OddTimestamp | None:
+    """The first date-and-time value of the production tables not in the app's format, or None.
+
+    Only values the app writes round-trip exactly through its export: text `YYYY-MM-DD HH:MM:SS.ffffff`
+    that is a real date and time (a date alone, a `T`, no fraction or a number do not).
+    """
+    from .tables import PRODUCTION_TABLES_V07
+
+    found: OddTimestamp | None = None
+    total = 0
+    with open_database(path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in (t for t in PRODUCTION_TABLES_V07 if t in tables):
+            columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+            first = "production_run_id" if "production_run_id" in columns else "id"
+            for name in (row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
+                         if "DATE" in str(row[2]).upper() or "TIME" in str(row[2]).upper()):
+                sql = (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB ? '
+                       f'OR date(substr("{name}", 1, 10), \'+0 days\') IS NOT substr("{name}", 1, 10) '
+                       f'OR time(substr("{name}", 12, 8)) IS NOT substr("{name}", 12, 8))')
+                count = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {sql}', (APP_TIMESTAMP,)).fetchone()[0]
+                total += count
+                if count and found is None:
+                    row = conn.execute(f'SELECT id, "{first}", "{name}" FROM "{table}" WHERE {sql} ORDER BY id LIMIT 1',
+                                       (APP_TIMESTAMP,)).fetchone()
+                    found = OddTimestamp(table, name, row[0], row[1], row[2], 0)
+    if found is not None:
+        found.count = total
+    return found
+
+
 def inspect_database(
     path: str | os.PathLike[str], *, label: str | None = None, integrity: bool = True, quick: bool = False
 ) -> DatabaseInfo:
@@ -231,7 +404,8 @@ def inspect_database(
             counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
     except sqlite3.DatabaseError as exc:
         raise refusal(exc, name) from None
-    return DatabaseInfo(path=p, schema_version=version, size_bytes=p.stat().st_size, row_counts=counts)
+    return DatabaseInfo(path=p, schema_version=version, size_bytes=p.stat().st_size, row_counts=counts,
+                        unsaved_wal=unsaved_wal(p) is not None)
 
 
 def copy_database(source: str | os.PathLike[str], target: str | os.PathLike[str], *, advance=None) -> None:

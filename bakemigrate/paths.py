@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -158,3 +159,32 @@ def refuse_unwritable_database_folder(db: str | os.PathLike[str]) -> None:
             f"{folder}: the database's folder cannot be written ({reason}), and the switch puts the migrated "
             f"file there; make it writable, or copy {Path(db).name} to a folder you can write and migrate the copy"
         )
+
+
+def keep_mode_and_owner(original: str | os.PathLike[str], copy: str | os.PathLike[str]) -> None:
+    """Give `copy` the permission bits of `original`, and its owner and group where this process may.
+
+    A private database (0600) so stays private in its backup, once migrated and once rolled back.
+    """
+    st = os.stat(original)
+    os.chmod(copy, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown"):
+        with contextlib.suppress(OSError):  # only root (or the owner, for the group) may
+            os.chown(copy, st.st_uid, st.st_gid)
+        os.chmod(copy, stat.S_IMODE(st.st_mode))  # chown may clear set-id bits
+
+
+def refuse_name_that_is_not_text(path: str | os.PathLike[str]) -> None:
+    """Refuse a path whose name holds bytes that are not UTF-8 (it cannot be written in a journal or shown).
+
+    Raises:
+        MigrationError: the path, with the odd bytes written as `\\xNN`, and what to do.
+    """
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise MigrationError(
+            f"{shown}: the name holds bytes that are not text (not UTF-8), which bakemigrate cannot record "
+            "in its journal and reports; rename the file or folder with plain letters, then run again"
+        ) from None

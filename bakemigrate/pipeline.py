@@ -26,6 +26,7 @@ from .db import (
     broken_references,
     ensure_not_in_use,
     inspect_database,
+    odd_timestamps,
     refuse_unexportable_values,
     sha256_file,
 )
@@ -58,6 +59,12 @@ OPENED_BY_V07 = (
     "the migration rebuilds it with the other production tables, as for a file 0.7 never opened"
 )
 """What the preflight says of a v0.6 file that bake-tracker 0.7 has opened once."""
+UNSAVED_WAL = (
+    "the database holds unsaved changes from a crashed app (in {name}-wal, left when bake-tracker "
+    "stopped without closing): they are read without being written, the backup includes them, "
+    "and so does the migrated database"
+)
+"""What the preflight says of a database whose `-wal` holds changes no running app holds."""
 EXPORT_BYTES_PER_ROW = 1200
 """Bytes of export per run and consumption, to estimate the free disk a migration needs."""
 
@@ -102,11 +109,16 @@ class Preflight:
             ("disk the migration needs", f"{self.needed_bytes / 1e6:,.1f} MB"),
             ("bake-tracker closed", "yes" if not self.already_migrated else "not checked (nothing to do)"),
             *([("opened by bake-tracker 0.7", OPENED_BY_V07)] if self.info.opened_by_v07 else []),
+            *([("unsaved changes", f"yes, in {self.db.name}-wal; the backup includes them")]
+              if self.info.unsaved_wal and not self.already_migrated else []),
         ]
 
     def notes(self) -> list[str]:
         """What a person should know about the file before it is migrated (one sentence each)."""
-        return [OPENED_BY_V07] if self.info.opened_by_v07 else []
+        notes = [OPENED_BY_V07] if self.info.opened_by_v07 else []
+        if self.info.unsaved_wal and not self.already_migrated:
+            notes.append(UNSAVED_WAL.format(name=self.db.name))
+        return notes
 
     def frame(self) -> pd.DataFrame:
         """The checks as a small table."""
@@ -355,6 +367,14 @@ class Migration:
                     f"{self.db}: {sum(broken.values())} rows point to rows that do not exist ({where}); "
                     "repair the database or restore a sound backup before migrating"
                 )
+            odd = odd_timestamps(self.db)
+            if odd is not None:
+                raise DatabaseRefused(
+                    f"{self.db}: {odd.table} row {odd.row_id} (production run {odd.run_id}) has {odd.column} = "
+                    f"{odd.value!r}, not a date and time as bake-tracker stores them (YYYY-MM-DD HH:MM:SS.ffffff); "
+                    f"{odd.count} such values in the production tables; correct them in the database or restore "
+                    "an earlier copy, then run again"
+                )
             if free < needed:
                 need, have, short = _shortfall(needed, free)
                 raise DatabaseRefused(
@@ -537,6 +557,7 @@ class Migration:
         source = self._backup_record()
         marks = table_marks(self.staging)  # the switched-in file as it is: the app may write to it at once
         result = switch(self.db, self.staging, original_sha256=(source.original_sha256, source.sha256),
+                        original_wal_sha256=source.original_wal_sha256,
                         staging_sha256=verified["staging_sha256"])
         self.journal.record("switch", sha256=result.sha256, marks=marks)
         return result

@@ -14,6 +14,7 @@ from .changes import Changes
 from .db import copy_database, sha256_file
 from .errors import MigrationError
 from .jsonio import temporary_beside
+from .paths import keep_mode_and_owner
 from .switch import replace_database
 
 KEPT_PREFIX = "before-rollback-"
@@ -74,7 +75,7 @@ def keep_copy(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> Pa
     with temporary_beside(target) as partial:
         try:
             copy_database(db, partial)
-            partial.chmod(Path(db).stat().st_mode & 0o777)  # as private as the database itself
+            keep_mode_and_owner(db, partial)  # as private as the database itself
             os.replace(partial, target)
         except OSError as exc:
             raise MigrationError(
@@ -104,6 +105,7 @@ def rollback(db: str | os.PathLike[str], backup: BackupResult) -> RollbackResult
         if target.exists():
             digest = replace_database(target, partial)
         else:
+            keep_mode_and_owner(backup.path, partial)
             os.replace(partial, target)
             digest = sha256_file(target)
     except OSError as exc:

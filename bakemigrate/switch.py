@@ -22,6 +22,7 @@ from typing import BinaryIO
 from .db import APP_OPEN, ensure_not_in_use, refusal, sha256_file
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir
+from .paths import keep_mode_and_owner
 
 LOCK_WAIT = 5.0
 """Seconds the switch waits for a program that is writing to the database to finish its transaction."""
@@ -128,10 +129,13 @@ def exclusive_lock(db: Path) -> Iterator[BinaryIO]:
             conn.close()
 
 
-def _unchanged(db: Path, fh: BinaryIO, accepted: tuple[str, ...]) -> bool:
-    """True when ``db`` (open as ``fh``, locked) holds no unsaved changes and is one of the ``accepted`` files."""
+def _unchanged(db: Path, fh: BinaryIO, accepted: tuple[str, ...], wal_sha256: str | None = None) -> bool:
+    """True when ``db`` (open as ``fh``, locked) is one of the ``accepted`` files and holds no unsaved
+    changes, other than the ``-wal`` a stopped app left at the backup (``wal_sha256``: in the backup)."""
     wal = Path(f"{db}-wal")
-    return not (wal.exists() and wal.stat().st_size > 0) and _digest(fh) in accepted
+    if wal.exists() and wal.stat().st_size > 0 and (wal_sha256 is None or sha256_file(wal) != wal_sha256):
+        return False
+    return _digest(fh) in accepted
 
 
 def _put_back(db: Path, old: BinaryIO) -> None:
@@ -147,7 +151,8 @@ def _put_back(db: Path, old: BinaryIO) -> None:
 
 
 def replace_database(
-    db: Path, new_file: Path, *, accepted: tuple[str, ...] | None = None, new_sha256: str | None = None
+    db: Path, new_file: Path, *, accepted: tuple[str, ...] | None = None, new_sha256: str | None = None,
+    wal_sha256: str | None = None,
 ) -> str:
     """Atomically rename ``new_file`` over ``db`` (made durable first); return the new SHA-256.
 
@@ -163,10 +168,11 @@ def replace_database(
         os.fsync(fh.fileno())
     ensure_not_in_use(db)
     source = _beside(db, new_file)
+    keep_mode_and_owner(db, source)  # the migrated file is as private as the original, and the baker's
     inode = source.stat().st_ino
     try:
         with exclusive_lock(db) as old:
-            if accepted is not None and not _unchanged(db, old, accepted):
+            if accepted is not None and not _unchanged(db, old, accepted, wal_sha256):
                 raise changed_since_backup(db)
             remove_sidecar_files(db)
             os.replace(source, db)
@@ -189,12 +195,15 @@ def switch(
     *,
     original_sha256: str | tuple[str, ...],
     staging_sha256: str,
+    original_wal_sha256: str | None = None,
 ) -> SwitchResult:
     """Replace ``db`` with ``staging`` once both are proven to be what was backed up and verified.
 
     ``original_sha256`` is the checksum (or the checksums) the database may have: the one it had at
     the backup, or the backup's own after a rollback. It is checked under an exclusive lock at the
-    very moment of the rename (see `replace_database`).
+    very moment of the rename (see `replace_database`). ``original_wal_sha256`` is the `-wal` a stopped
+    app left beside it at the backup (its changes are in the backup): that one `-wal` may stay until the
+    rename, which replaces it with the file.
 
     Raises:
         DatabaseRefused: the app is open, or the database changed since the backup.
@@ -212,5 +221,6 @@ def switch(
     accepted = (original_sha256,) if isinstance(original_sha256, str) else original_sha256
     if sha256_file(target) not in accepted:  # a first, early look; the decisive one is under the lock
         raise changed_since_backup(target)
-    digest = replace_database(target, source, accepted=accepted, new_sha256=staging_sha256)
+    digest = replace_database(target, source, accepted=accepted, new_sha256=staging_sha256,
+                              wal_sha256=original_wal_sha256)
     return SwitchResult(db=target, switched=True, sha256=digest)
