@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DatabaseRefused
+from .schema_objects import refuse_unless_kept_on_v07
 from .tables import SchemaVersion, detect_schema_version, user_tables
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -37,6 +38,9 @@ class DatabaseInfo:
     row_counts: dict[str, int] = field(default_factory=dict)
     unsaved_wal: bool = False
     """The `-wal` beside it holds changes not yet written into the file (an app stopped without closing)."""
+
+    own_objects: int = 0
+    """Triggers, indexes and views of the database's own that refer to the production tables (kept on v0.7)."""
 
     @property
     def opened_by_v07(self) -> bool:
@@ -402,10 +406,11 @@ def inspect_database(
                     raise DatabaseRefused(f"{name}: the database is corrupt ({result})")
             version = detect_schema_version(conn, name)
             counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
+            own = refuse_unless_kept_on_v07(conn, name) if version == "0.6" else 0
     except sqlite3.DatabaseError as exc:
         raise refusal(exc, name) from None
     return DatabaseInfo(path=p, schema_version=version, size_bytes=p.stat().st_size, row_counts=counts,
-                        unsaved_wal=unsaved_wal(p) is not None)
+                        unsaved_wal=unsaved_wal(p) is not None, own_objects=own)
 
 
 def copy_database(source: str | os.PathLike[str], target: str | os.PathLike[str], *, advance=None) -> None:

@@ -365,6 +365,9 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     max_used = max(taken_ids, default=0)
     # Into empty tables (a fresh staging copy), rows go in faster with the indexes built afterwards.
     indexes = [] if seen_runs or seen_children else _drop_indexes(conn)
+    # The database's own triggers on the production tables (an audit trigger) must not fire for rows
+    # that are only moved: they are dropped while the rows go in, and made again, in this transaction.
+    triggers = _drop_triggers(conn)
     batches = _Batches(conn, advance)
     checked = runs_in.checked
     # Runs that need a new id wait until every id of the document is known (new ids follow them all).
@@ -457,7 +460,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
         _add_run(batches, run, [(run_id, *c[1:]) for c in consumptions], [(run_id, *x[1:]) for x in losses],
                  counts)
     batches.flush()
-    for statement in indexes:
+    for statement in indexes + triggers:
         conn.exec_driver_sql(statement)
     if counts[0] and not linked:
         report.warnings.append(APP_FILE_WARNING)
@@ -482,6 +485,19 @@ def _drop_indexes(conn) -> list[str]:
     ).fetchall()
     for name, _ in found:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
+
+
+def _drop_triggers(conn) -> list[str]:
+    """Drop the triggers on the production tables; return their ``CREATE TRIGGER`` statements, in order."""
+    from .tables import V07_TABLES
+
+    names = ", ".join(f"'{t.name}'" for t in V07_TABLES)
+    found = conn.exec_driver_sql(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({names}) ORDER BY rowid"
+    ).fetchall()
+    for name, _ in found:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
     return [sql for _, sql in found]
 
 

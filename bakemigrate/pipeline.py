@@ -111,6 +111,8 @@ class Preflight:
             *([("opened by bake-tracker 0.7", OPENED_BY_V07)] if self.info.opened_by_v07 else []),
             *([("unsaved changes", f"yes, in {self.db.name}-wal; the backup includes them")]
               if self.info.unsaved_wal and not self.already_migrated else []),
+            *([("your own triggers, indexes, views", f"{self.info.own_objects} on the production tables, kept")]
+              if self.info.own_objects else []),
         ]
 
     def notes(self) -> list[str]:
@@ -118,6 +120,9 @@ class Preflight:
         notes = [OPENED_BY_V07] if self.info.opened_by_v07 else []
         if self.info.unsaved_wal and not self.already_migrated:
             notes.append(UNSAVED_WAL.format(name=self.db.name))
+        if self.info.own_objects:
+            notes.append(f"{self.info.own_objects} triggers, indexes or views of your own refer to the production "
+                         "tables: each is kept, word for word, on the v0.7 tables (triggers made again after the rows)")
         return notes
 
     def frame(self) -> pd.DataFrame:

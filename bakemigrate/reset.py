@@ -12,6 +12,7 @@ from pathlib import Path
 from .db import copy_database, inspect_database
 from .errors import MigrationError
 from .paths import app_database, refuse_output_over, same_file
+from .schema_objects import production_user_objects
 from .tables import PRODUCTION_TABLES_V07
 
 
@@ -35,7 +36,8 @@ def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
     """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (SQLAlchemy DDL).
 
     The empty ``production_losses`` that bake-tracker 0.7 adds to a v0.6 file it opens is dropped too,
-    so that file is rebuilt exactly as a v0.6 file that 0.7 never opened.
+    so that file is rebuilt exactly as a v0.6 file that 0.7 never opened. The database's own indexes
+    and triggers on the production tables are created again on the v0.7 tables, word for word.
     """
     from sqlalchemy import create_engine, event
 
@@ -52,9 +54,12 @@ def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
 
     try:
         with engine.begin() as conn:
+            own = production_user_objects(conn.connection.driver_connection)
             for name in reversed(PRODUCTION_TABLES_V07):
                 conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
             metadata_v07.create_all(conn, tables=list(V07_TABLES))
+            for obj in own:  # the database's own indexes and triggers on them, word for word
+                conn.exec_driver_sql(obj.sql)
     finally:
         engine.dispose()
 

@@ -238,18 +238,27 @@ def detect_schema_version(conn: sqlite3.Connection, label: str = "the database")
 
 
 @cache
-def v07_ddl() -> dict[str, str]:
-    """The ``CREATE`` statement of every v0.7 production table and index, by name, as ``create_all`` writes it."""
+def app_ddl(version: SchemaVersion) -> dict[str, str]:
+    """The ``CREATE`` statement of every production table and index at ``version``, by name, as
+    ``create_all`` writes it (parents first, each table before its indexes)."""
     from sqlalchemy import create_engine
     from sqlalchemy.schema import CreateIndex, CreateTable
 
+    app = _app_tables()
+    tables = app["V07_TABLES"] if version == "0.7" else (app["production_runs_v06"],
+                                                        app["production_consumptions_v06"])
     engine = create_engine("sqlite://")
     ddl = {}
-    for table in _app_tables()["V07_TABLES"]:
+    for table in tables:
         ddl[table.name] = str(CreateTable(table).compile(engine)).strip()
-        for index in table.indexes:
+        for index in sorted(table.indexes, key=lambda i: i.name):
             ddl[index.name] = str(CreateIndex(index).compile(engine)).strip()
     return ddl
+
+
+def v07_ddl() -> dict[str, str]:
+    """The ``CREATE`` statement of every v0.7 production table and index, by name (see `app_ddl`)."""
+    return app_ddl("0.7")
 
 
 def losses_table_left_by_v07(conn: sqlite3.Connection, schema: str = "main") -> bool:

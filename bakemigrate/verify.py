@@ -3,7 +3,8 @@
 The checks, each a row of `VerifyResult.checks`:
 
 - the staging database passes ``integrity_check`` and ``foreign_key_check``;
-- its production tables are exactly the ones bake-tracker v0.7 creates;
+- its production tables are exactly the ones bake-tracker v0.7 creates, with the original's own
+  indexes and triggers on them; every other object of ``sqlite_master`` is the original's, word for word;
 - every table has as many rows as before; every table other than the production ones is identical,
   row for row;
 - every field of every run and consumption is the very value the original stores (ids, links,
@@ -32,6 +33,7 @@ from .formats import DocumentKind, ProblemList, format_problems, run_problems, v
 from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .loss_rules import RuleCheck, check_database, shortfall_summary
+from .schema_objects import kept_objects, production_user_objects, refers_to_production
 from .tables import PRODUCTION_TABLES_V07, table_columns, user_tables, v07_ddl
 from .values import db_number_to_text
 
@@ -86,15 +88,27 @@ class VerifyResult:
         return f"verify: FAIL ({', '.join(failed)}); the original is untouched"
 
 
-def _schema_differences(conn: sqlite3.Connection) -> list[str]:
+def _schema_differences(conn: sqlite3.Connection) -> tuple[list[str], int]:
+    """What differs from the schema the migration promises, by object name, and how many own objects were kept.
+
+    With the original attached as ``original``: the production tables and their indexes are exactly
+    bake-tracker v0.7's, plus the original's own indexes and triggers on them; every other object of
+    ``sqlite_master`` (tables, indexes, views, triggers) has the same type, name, table and SQL as in
+    the original.
+    """
+    own = production_user_objects(conn, "original")
     actual = {
         name: (sql or "").strip()
         for name, sql in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE tbl_name IN (?, ?, ?)", PRODUCTION_TABLES_V07
+            "SELECT name, sql FROM main.sqlite_master WHERE tbl_name IN (?, ?, ?)", PRODUCTION_TABLES_V07
         )
     }
-    expected = v07_ddl()
-    return sorted(n for n in set(actual) | set(expected) if actual.get(n) != expected.get(n))
+    expected = {**v07_ddl(), **{obj.name: (obj.sql or "").strip() for obj in own}}
+    differ = {n for n in set(actual) | set(expected) if actual.get(n) != expected.get(n)}
+    before, after = set(kept_objects(conn, "original")), set(kept_objects(conn, "main"))
+    differ |= {obj.name for obj in before ^ after}
+    referring = sum(1 for obj in before if obj.type != "table" and refers_to_production(obj))
+    return sorted(differ), referring
 
 
 def _empty_mismatches() -> pd.DataFrame:
@@ -110,6 +124,7 @@ class _DatabaseFacts:
     integrity: str
     broken_references: int
     schema_differences: list[str]
+    own_objects: int
     before_counts: dict[str, int]
     after_counts: dict[str, int]
     fields: pd.DataFrame
@@ -129,9 +144,9 @@ def _compare_databases(
     with open_database(staging) as conn:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         broken = len(conn.execute("PRAGMA foreign_key_check").fetchall())
-        schema_diff = _schema_differences(conn)
         after_counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
         conn.execute("ATTACH DATABASE ? AS original", (str(Path(db)),))
+        schema_diff, own_objects = _schema_differences(conn)
         before_counts = {
             t: conn.execute(f'SELECT count(*) FROM original."{t}"').fetchone()[0]
             for t in user_tables(conn, "original")
@@ -142,7 +157,7 @@ def _compare_databases(
         status_mix, statuses = _statuses(conn, with_uuids=with_uuids)
     untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V07))
     return _DatabaseFacts(
-        integrity=integrity, broken_references=broken, schema_differences=schema_diff,
+        integrity=integrity, broken_references=broken, schema_differences=schema_diff, own_objects=own_objects,
         before_counts=before_counts, after_counts=after_counts,
         fields=pd.concat([f1, f2], ignore_index=True),
         mismatches=pd.concat([m for m in (m1, m2) if len(m)] or [_empty_mismatches()], ignore_index=True),
@@ -191,8 +206,9 @@ def verify(
 
     check("integrity", facts.integrity == "ok", f"integrity_check: {facts.integrity}")
     check("references", not facts.broken_references, f"{facts.broken_references} broken references")
-    check("v0.7 schema", not facts.schema_differences,
-          "production tables exactly as v0.7 creates them" if not facts.schema_differences
+    made = (f"production tables as v0.7 makes them; your {facts.own_objects} own objects kept" if facts.own_objects
+            else "production tables exactly as v0.7 creates them")
+    check("v0.7 schema", not facts.schema_differences, made if not facts.schema_differences
           else f"differs: {', '.join(facts.schema_differences)}")
     expected_runs, expected_losses = _expected_statuses(expected) if expected is not None else (None, 0)
     inferred = (expected is not None and expected_losses > 0) if infer_losses is None else infer_losses

@@ -60,3 +60,9 @@ def reference_statements(version: str, tbl_name: str) -> list[str]:
         if f" tbl_name={tbl_name}" in f"{head} " and head.endswith(f"tbl_name={tbl_name}") and body:
             found.append(body.strip().rstrip(";"))
     return sorted(found, key=lambda s: not s.startswith("CREATE TABLE"))
+
+
+def reference_names(version: str) -> set[str]:
+    """The names of every object the app's own ``init_database()`` creates at ``version``."""
+    text = (REFERENCE / f"schema_v{version}.sql").read_text(encoding="utf-8")
+    return set(re.findall(r"^-- type=\w+ name=(\S+) tbl_name=", text, flags=re.MULTILINE))
