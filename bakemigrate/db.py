@@ -98,7 +98,7 @@ def _locked_by_another_process(path: Path, start: int, length: int) -> bool | No
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDONLY)  # F_GETLK asks; it needs no write access
     except OSError:
         return None
     try:

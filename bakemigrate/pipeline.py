@@ -332,15 +332,30 @@ class Migration:
 
         The work folder is not the database's folder (nor any file in it the database), can be
         created and written; the database's folder can be written (for the switch); the journal and
-        the backup already there belong to this database as it is now.
+        the backup already there belong to this database as it is now, and the exports the journal
+        vouches for are unchanged.
         """
         refuse_work_folder_holding(self.db, self.workdir)
         refuse_unwritable_work_folder(self.workdir)
         refuse_unwritable_database_folder(self.db)
         journal_file = self.workdir / JOURNAL_NAME
-        if self._journal is None and journal_file.is_file():
-            self._check_start(Journal(journal_file).get("start"))
+        journal = self._journal
+        if journal is None and journal_file.is_file():
+            journal = Journal(journal_file)
+            self._check_start(journal.get("start"))
         kept_backup(self.db, self.workdir)
+        if journal is not None:
+            for step, path in (("export", self.export_v10), ("transform", self.export_v11)):
+                self._refuse_changed(path, journal.get(step))
+
+    def _refuse_changed(self, path: Path, done: dict[str, Any] | None) -> None:
+        """Refuse a work file that the journal recorded (`done`) and that changed since.
+
+        Raises:
+            MigrationError: ``path`` changed after the journal recorded it.
+        """
+        if done is not None and path.exists() and self._sha256(path) != done["sha256"]:
+            raise MigrationError(f"{path}: changed since it was written; use a new work folder")
 
     def _backup_record(self) -> BackupResult:
         existing = read_manifest(self.workdir, self.db)
@@ -444,8 +459,7 @@ class Migration:
         if done is None:
             path.unlink()
             return None
-        if self._sha256(path) != done["sha256"]:
-            raise MigrationError(f"{path}: changed since it was written; use a new work folder")
+        self._refuse_changed(path, done)
         return done
 
     def transform(self) -> TransformReport:

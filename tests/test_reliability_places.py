@@ -273,6 +273,15 @@ def _case_damaged_backup(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path,
     return db, tmp / "work", []
 
 
+def _case_export_changed(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, list[str]]:
+    migration = Migration(db, tmp / "work", progress=False)
+    migration.backup()
+    migration.export()
+    with open(tmp / "work" / "export_v1.1.json", "a", encoding="utf-8") as fh:
+        fh.write(" ")
+    return db, tmp / "work", []
+
+
 def _case_inside(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, list[str]]:
     inner = tmp / "work" / db.name
     inner.parent.mkdir()
@@ -296,6 +305,7 @@ PARITY = {
     "started with --infer-losses": (_case_other_choice, "started with --infer-losses"),
     "database changed since the backup": (_case_changed_since_backup, "changed since the backup"),
     "backup damaged": (_case_damaged_backup, "checksum does not match its manifest"),
+    "export changed since it was written": (_case_export_changed, "changed since it was written"),
     "database inside the work folder": (_case_inside, "holds the database"),
     "not a database": (_case_not_a_database, "not a SQLite database"),
 }
