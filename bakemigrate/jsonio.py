@@ -29,6 +29,9 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 READ_BLOCK = 1 << 20
+READ_WHOLE_LIMIT = 1 << 26
+"""A file larger than this (64 MB) is never read whole only to word an error message: a document that is
+not a JSON object is refused at its first byte, a JSON error is named by its place in the stream."""
 _RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 """A byte JSON never holds raw, in a text or between values (only tab, newline and return may be)."""
 
@@ -125,11 +128,26 @@ def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
                         f"{p}: not valid JSON at {_position(raw, offset)}: a raw control character "
                         f"(byte 0x{block[bad]:02x} at offset {offset:,}), which JSON never holds"
                     )
+                if not blocks:
+                    _refuse_large_non_object(p, block, os.fstat(fh.fileno()).st_size)
                 blocks.append(block)
                 read += len(block)
         except OSError as exc:
             raise InvalidDocument(f"{p}: cannot read ({exc.strerror})") from None
     return b"".join(blocks)
+
+
+def _refuse_large_non_object(p: Path, first_block: bytes, size: int) -> None:
+    """Refuse a file larger than :data:`READ_WHOLE_LIMIT` whose text does not start an object.
+
+    Every export is a JSON object; a huge list, text or number is refused without being read.
+    """
+    start = first_block.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:1]
+    if size > READ_WHOLE_LIMIT and start and start != b"{":
+        raise InvalidDocument(
+            f"{p}: the document is not a JSON object (it starts with {start.decode('latin-1')!r}): expected a "
+            "production-history export or a bake-tracker full backup"
+        )
 
 
 def _decode(p: Path, raw: bytes) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from .errors import InvalidDocument
-from .jsonio import bad_byte, load_json, open_regular
+from .jsonio import READ_WHOLE_LIMIT, bad_byte, load_json, open_regular
 
 BLOCK = 1 << 22
 MAX_VALUE_CHARS = 1 << 26
@@ -71,11 +71,17 @@ class RunStream:
         self._pos = 0
         self._eof = False
         self._first_block = True
+        self._offset = 0  # characters dropped from the buffer so far
+        self._bytes_read = 0
         self._open()
 
     # -- reading ------------------------------------------------------------------------------
-    def _fail(self) -> None:
+    def _fail(self, reason: str = "unexpected text", *, stops_at: int | None = None) -> None:
+        """Raise the error for the text at the position: ``load_json``'s precise one, unless that would
+        read more than READ_WHOLE_LIMIT bytes (its reading ends at ``stops_at``, a byte it refuses)."""
         self.close()
+        if (stops_at if stops_at is not None else self.path.stat().st_size) > READ_WHOLE_LIMIT:
+            raise InvalidDocument(f"{self.path}: not valid JSON at character {self._offset + self._pos:,}: {reason}")
         load_json(self.path)  # raises the precise InvalidDocument
         raise InvalidDocument(f"{self.path}: not valid JSON")  # pragma: no cover - load_json raised
 
@@ -83,6 +89,7 @@ class RunStream:
         if self._eof:
             return False
         if self._pos:
+            self._offset += self._pos
             self._buf, self._pos = self._buf[self._pos :], 0
         if len(self._buf) > MAX_VALUE_CHARS:  # one value that never ends: not a document of runs
             self.close()
@@ -92,12 +99,14 @@ class RunStream:
             )
         try:
             block = self._fh.read(BLOCK)
-            if bad_byte(block, first=self._first_block) >= 0:  # a NUL or another byte JSON never holds raw
-                self._fail()
+            bad = bad_byte(block, first=self._first_block)
+            if bad >= 0:  # a NUL or another byte JSON never holds raw
+                self._fail("a raw control character, which JSON never holds", stops_at=self._bytes_read + bad)
             self._first_block = False
+            self._bytes_read += len(block)
             self._buf += self._decode.decode(block, final=not block)
         except UnicodeDecodeError:
-            self._fail()
+            self._fail("not UTF-8 text")
         if not block:
             self._eof = True
         return True
@@ -117,12 +126,16 @@ class RunStream:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self._buf, self._pos)
-            except json.JSONDecodeError:
+            except json.JSONDecodeError as exc:
                 if self._more():
                     continue
-                self._fail()
-            except (_Breach, RecursionError, ValueError):  # ValueError: an integer too long to convert
-                self._fail()
+                self._fail(exc.msg)
+            except _Breach as exc:
+                self._fail(f"{exc} is not valid JSON" if str(exc) != "duplicate key" else "a duplicate key")
+            except RecursionError:
+                self._fail("nested too deeply")
+            except ValueError:  # an integer too long to convert
+                self._fail("a number too long to read")
             if len(self._buf) - end < 8 and not self._eof:  # a number cut off by the block may go on
                 self._more()
                 continue

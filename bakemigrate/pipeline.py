@@ -193,6 +193,11 @@ def journal_problem(data: Any) -> str | None:
             if type(value) is not kind:  # exact: true is not a whole number here
                 shown = "missing" if key not in record else f"not {_JSON_TYPES[kind]}"  # type: ignore[index]
                 return f"{step}.{key} is {shown}"
+        marks = record.get("marks") if step == "switch" else None
+        if marks is not None and not (isinstance(marks, dict) and all(
+            isinstance(mark, list) and len(mark) == 2 and all(type(n) is int for n in mark) for mark in marks.values()
+        )):
+            return "switch.marks is not an object of [row count, largest rowid] pairs"
     return None
 
 

@@ -99,6 +99,9 @@ def journals(db: Path) -> dict[str, str]:
         "a count as true": (json.dumps({"steps": {"start": start, "export": {"sha256": "ab", "consumptions": True}}}),
                             "export.consumptions is not a whole number"),
         "a NUL byte": ('{"steps": {}}\x00', "a raw control character"),
+        "switch marks that are not pairs": (
+            json.dumps({"steps": {"start": start, "switch": {"sha256": "ab", "marks": {"recipes": 5}}}}),
+            "switch.marks is not an object of [row count, largest rowid] pairs"),
     }
 
 
