@@ -14,7 +14,7 @@ from pathlib import Path
 from .db import copy_database, ensure_not_in_use, inspect_database, sha256_file, unsaved_wal
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir, load_json, write_json_atomic
-from .paths import keep_mode_and_owner, real_database, refuse_work_folder_holding
+from .paths import keep_mode_and_owner, make_private_folder, real_database, refuse_work_folder_holding
 from .progress import progress_bar
 
 BACKUP_FOLDER = "backup"
@@ -127,7 +127,8 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
     info = inspect_database(source, integrity=False)  # the copy's integrity_check below covers it
     ensure_not_in_use(source)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(Path(workdir), source)
+        target.parent.mkdir(exist_ok=True)
     except OSError as exc:
         raise MigrationError(f"{target.parent}: cannot create the backup folder ({exc.strerror})") from None
     if target.exists():

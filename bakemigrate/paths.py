@@ -188,3 +188,24 @@ def refuse_name_that_is_not_text(path: str | os.PathLike[str]) -> None:
             f"{shown}: the name holds bytes that are not text (not UTF-8), which bakemigrate cannot record "
             "in its journal and reports; rename the file or folder with plain letters, then run again"
         ) from None
+
+
+def make_private_folder(folder: str | os.PathLike[str], like: str | os.PathLike[str]) -> None:
+    """Create `folder` (and its parents) readable by those who may read the database `like`, no more.
+
+    The work folder holds the backup, the exports and the staging copy: all of the database's data.
+    A folder bakemigrate creates for a 0600 database is 0700 (0640 gives 0750, 0644 gives 0755); a
+    folder that already exists is left as it is.
+
+    Raises:
+        OSError: the folder cannot be created.
+    """
+    target = Path(folder)
+    if target.is_dir():
+        return
+    bits = stat.S_IMODE(os.stat(like).st_mode) if Path(like).exists() else 0o644
+    mode = 0o700 | (0o050 if bits & 0o040 else 0) | (0o005 if bits & 0o004 else 0)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        target.mkdir()
+        os.chmod(target, mode)

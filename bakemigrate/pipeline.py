@@ -35,6 +35,7 @@ from .exporter import ExportResult, export, export_and_transform
 from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
 from .paths import (
+    make_private_folder,
     real_database,
     refuse_unwritable_database_folder,
     refuse_unwritable_work_folder,
@@ -302,7 +303,7 @@ class Migration:
         if self._journal is None:
             refuse_work_folder_holding(self.db, self.workdir)
             try:
-                self.workdir.mkdir(parents=True, exist_ok=True)
+                make_private_folder(self.workdir, self.db)
             except OSError as exc:
                 raise MigrationError(f"{self.workdir}: cannot create the work folder ({exc.strerror})") from None
             journal = Journal(self.workdir / JOURNAL_NAME)

@@ -108,3 +108,25 @@ def test_backup_migrated_and_rolled_back_files_keep_the_mode_and_owner(
         assert [owner_and_mode(p)[2] for p in kept] == [mode]
     finally:
         os.umask(old_umask)
+
+
+@pytest.mark.parametrize(("mode", "folder_mode"), [(0o600, 0o700), (0o640, 0o750), (0o644, 0o755)])
+def test_the_work_folder_it_creates_is_as_private_as_the_database(
+    mode: int, folder_mode: int, demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The work folder holds all the data (backup, exports, staging copy): nobody else may read it."""
+    os.chmod(demo_db, mode)
+    work = tmp_path / "work"
+    old_umask = os.umask(0o022)
+    try:
+        migrate(capsys, "migrate", demo_db, "--workdir", work, "--yes", "--quiet")
+        migrate(capsys, "backup", demo_db, "--workdir", tmp_path / "step-by-step")
+    finally:
+        os.umask(old_umask)
+    for folder in (work, tmp_path / "step-by-step"):
+        assert stat.S_IMODE(folder.stat().st_mode) == folder_mode, folder
+    existing = tmp_path / "mine"
+    existing.mkdir(mode=0o755)
+    os.chmod(existing, 0o755)
+    migrate(capsys, "backup", demo_db, "--workdir", existing)
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755  # a folder you made yourself is left as it is
