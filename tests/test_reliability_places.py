@@ -282,6 +282,20 @@ def _case_export_changed(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path,
     return db, tmp / "work", []
 
 
+def _case_odd_timestamp(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, list[str]]:
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE production_runs SET produced_at = '2024-01-01' "
+                     "WHERE id = (SELECT max(id) FROM production_runs)")
+    return db, tmp / "work", []
+
+
+def _case_text_cost(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, list[str]]:
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE production_consumptions SET total_cost = 'abc' "
+                     "WHERE id = (SELECT min(id) FROM production_consumptions)")
+    return db, tmp / "work", []
+
+
 def _case_inside(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, list[str]]:
     inner = tmp / "work" / db.name
     inner.parent.mkdir()
@@ -308,6 +322,8 @@ PARITY = {
     "export changed since it was written": (_case_export_changed, "changed since it was written"),
     "database inside the work folder": (_case_inside, "holds the database"),
     "not a database": (_case_not_a_database, "not a SQLite database"),
+    "a timestamp not as the app stores it": (_case_odd_timestamp, "not a date and time as bake-tracker stores them"),
+    "text where the app stores a number": (_case_text_cost, "total_cost"),
 }
 
 
