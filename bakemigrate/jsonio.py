@@ -138,7 +138,7 @@ def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
 
 
 def _refuse_large_non_object(p: Path, first_block: bytes, size: int) -> None:
-    """Refuse a file larger than :data:`READ_WHOLE_LIMIT` whose text does not start an object.
+    """Refuse a file larger than `READ_WHOLE_LIMIT` whose text does not start an object.
 
     Every export is a JSON object; a huge list, text or number is refused without being read.
     """
