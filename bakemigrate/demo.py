@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import MigrationError
 from .jsonio import fsync_dir, temporary_beside
+from .paths import app_database, refuse_output_over
 from .progress import progress_bar
 from .tables import app_schema_statements, user_tables
 
@@ -1100,6 +1101,7 @@ def _check_target(target: Path, runs: int, force: bool) -> None:
         raise MigrationError(f"{target}: is a folder, not a database file")
     if target.exists() and not force:
         raise MigrationError(f"{target}: already exists (use --force to replace it)")
+    refuse_output_over(target, [app_database()], "DB")  # a rehearsal never replaces the baker's own file
     folder = target.parent
     if not folder.is_dir():
         raise MigrationError(f"{target}: the folder {folder} does not exist")

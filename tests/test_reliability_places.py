@@ -160,6 +160,7 @@ def test_step_commands_refuse_writing_over_the_database(
     monkeypatch.setenv("HOME", str(home))
     os.link(demo_db, tmp_path / "also.db")
     (tmp_path / "link.db").symlink_to(demo_db)
+    (tmp_path / "app-link.db").symlink_to(app_db)
     work = tmp_path / "work"
     assert run(capsys, "export", demo_db, tmp_path / "export.json", "--quiet")[0] == 0
     export = tmp_path / "export.json"
@@ -176,6 +177,8 @@ def test_step_commands_refuse_writing_over_the_database(
         (("transform", export, tmp_path / "export-link.json", "--force"), "OUTPUT is the same file as INPUT"),
         (("transform", export, app_db, "--force"), "OUTPUT is"),
         (("import", export, app_db, "--quiet"), "STAGING is"),
+        (("demo", app_db, "--force"), "DB is"),
+        (("demo", tmp_path / "app-link.db", "--force"), "DB is"),
         (("backup", tmp_path / "work" / "x.db", "--workdir", work), "file not found"),
     ]
     for args, expected in cases:
