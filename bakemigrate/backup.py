@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .db import copy_database, ensure_not_in_use, inspect_database, sha256_file, unsaved_wal
+from .db import DatabaseInfo, copy_database, ensure_not_in_use, inspect_database, sha256_file, unsaved_wal
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir, load_json, write_json_atomic
+from .lock import hold
 from .paths import keep_mode_and_owner, make_private_folder, real_database, refuse_work_folder_holding
 from .progress import progress_bar
 
@@ -50,6 +51,11 @@ def backup_paths(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) ->
     return folder / Path(db).name, folder / MANIFEST_NAME
 
 
+def partial_path(backup_file: Path) -> Path:
+    """The hidden file a backup is written to before it is renamed to ``backup_file``."""
+    return backup_file.with_name(f".{backup_file.name}.partial")
+
+
 def read_manifest(workdir: str | os.PathLike[str], db: str | os.PathLike[str]) -> BackupResult | None:
     """The backup recorded in ``workdir`` (None when there is none yet)."""
     _, manifest = backup_paths(db, workdir)
@@ -69,7 +75,7 @@ def verify_backup(result: BackupResult) -> None:
     Raises:
         MigrationError: the backup is missing or its checksum changed.
     """
-    partial = result.path.with_name(f".{result.path.name}.partial")
+    partial = partial_path(result.path)
     if not result.path.exists() and partial.exists() and sha256_file(partial) == result.sha256:
         os.replace(partial, result.path)  # finish a rename that a crash interrupted
     if not result.path.exists():
@@ -120,12 +126,19 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
     """
     source = real_database(db)
     refuse_work_folder_holding(source, workdir)
-    target, manifest = backup_paths(source, workdir)
     existing = kept_backup(source, workdir)
     if existing is not None:
         return existing
     info = inspect_database(source, integrity=False)  # the copy's integrity_check below covers it
     ensure_not_in_use(source)
+    with hold(workdir, source):
+        made = read_manifest(workdir, source)  # by a run that held the lock until a moment ago
+        return made if made is not None else _write_backup(source, workdir, info, progress=progress)
+
+
+def _write_backup(source: Path, workdir: str | os.PathLike[str], info: DatabaseInfo, *, progress: bool) -> BackupResult:
+    """The writing part of `backup` (the locks held): copy, check, hash, manifest, rename."""
+    target, manifest = backup_paths(source, workdir)
     try:
         make_private_folder(Path(workdir), source)
         target.parent.mkdir(exist_ok=True)
@@ -134,7 +147,7 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
     if target.exists():
         raise MigrationError(f"{target}: a backup without a manifest is in the way; use a new work folder")
     original_sha, original_wal = sha256_file(source), _wal_sha256(source)
-    partial = target.with_name(f".{target.name}.partial")
+    partial = partial_path(target)
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
     try:

@@ -12,12 +12,16 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import Declined, MigrationError
 from .locate import DEMO_WORK_FOLDER, WORK_FOLDER_NAME
 from .steps import PLAN
 from .terminal import say
+
+if TYPE_CHECKING:
+    from .pipeline import Migration
 
 
 def _absolute(path: str | Path) -> str:
@@ -119,9 +123,17 @@ def _cmd_switch(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from .lock import hold
     from .pipeline import Migration, confirm_or_refuse
 
-    migration = Migration(args.db, args.workdir, infer_losses=None)
+    with hold(args.workdir, args.db) if Path(args.workdir).is_dir() else contextlib.nullcontext():
+        return _rollback(args, Migration(args.db, args.workdir, infer_losses=None), confirm_or_refuse)
+
+
+def _rollback(args: argparse.Namespace, migration: Migration, confirm_or_refuse: Callable[..., None]) -> int:
+    """`bakemigrate rollback`: the plan, the confirmation and the rollback, under one lock."""
     plan = migration.rollback_plan()
     if plan.needed:
         for line in plan.lines():
@@ -421,10 +433,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl+C so that every temporary file is removed on the way out."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``bakemigrate`` and ``python -m bakemigrate``; returns the exit code."""
+    """Entry point of ``bakemigrate`` and ``python -m bakemigrate``; returns the exit code.
+
+    SIGTERM is handled like Ctrl+C (SIGINT): the run stops, its temporary files are removed, and
+    the exit code is 143 (130 for Ctrl+C).
+    """
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         _resolve_database(args)
         from .paths import refuse_name_that_is_not_text
@@ -448,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json_report(args.command, "refused", exc.exit_code, str(exc)))
         say(f"error: {exc}", sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("error: stopped (SIGTERM); nothing was switched, re-run to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("error: interrupted; nothing was switched, re-run to resume", file=sys.stderr)
         return 130
@@ -463,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected failure ({detail}); this is a defect in bakemigrate, please report it",
               file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

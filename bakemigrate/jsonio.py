@@ -189,6 +189,11 @@ def dump_json(doc: Any, fh: IO[str]) -> None:
     fh.write("\n")
 
 
+#: The name of a file made by `temporary_beside` (``.NAME.`` + eight of `tempfile`'s letters + ``.tmp``),
+#: and of the ``-journal`` SQLite may put beside it.
+TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(-journal)?")
+
+
 @contextlib.contextmanager
 def temporary_beside(target: Path) -> Iterator[Path]:
     """A fresh temporary path in ``target``'s folder, with the permissions of a normally created

@@ -9,6 +9,7 @@ for the backup and only written by `Migration.switch` and `Migration.rollback`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import sys
 import threading
@@ -34,6 +35,7 @@ from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, 
 from .exporter import ExportResult, export, export_and_transform
 from .importer import ImportReport, import_document
 from .jsonio import load_json, write_json_atomic
+from .lock import hold, hold_database
 from .paths import (
     make_private_folder,
     real_database,
@@ -240,6 +242,17 @@ class Journal:
             write_json_atomic(self.path, self.data, force=True)
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a step of `Migration` holding the locks of its work folder and database (see `lock.hold`)."""
+
+    @functools.wraps(method)
+    def locked(self: Migration, *args: Any, **kwargs: Any) -> Any:
+        with hold(self.workdir, self.db):
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 def _existing(folder: Path) -> Path:
     """`folder`, or its nearest parent that exists (where a folder to create would be)."""
     probe = folder
@@ -419,6 +432,7 @@ class Migration:
                     )
         return Preflight(self.db, info, free, needed, already)
 
+    @_locked
     def backup(self) -> BackupResult:
         """Step 1: a checked copy of the database (kept, never overwritten)."""
         result = backup(self.db, self.workdir, progress=self.progress)
@@ -427,6 +441,7 @@ class Migration:
             self.journal.record("backup", sha256=result.sha256)
         return result
 
+    @_locked
     def export(self) -> ExportResult:
         """Step 2: the production history of the backup as a v1.0 document."""
         source = self._backup_record()
@@ -468,6 +483,7 @@ class Migration:
         self._refuse_changed(path, done)
         return done
 
+    @_locked
     def transform(self) -> TransformReport:
         """Step 3: the v1.0 document → v1.1 (every run complete with 0 losses, or inferred losses).
 
@@ -494,6 +510,7 @@ class Migration:
         itself checks the checksum whenever it is called)."""
         return self.journal.get(step) is not None and path.exists()
 
+    @_locked
     def reset(self) -> ResetResult:
         """Step 4: a fresh staging database (v0.7 production tables, empty). Starts the staging over."""
         source = self._backup_record()
@@ -507,6 +524,7 @@ class Migration:
         self.journal.record("reset", staging_sha256=self._sha256(self.staging))
         return result
 
+    @_locked
     def import_(self) -> ImportReport:
         """Step 5: the v1.1 document into the staging database, all or nothing."""
         if not self._journaled("transform", self.export_v11):
@@ -537,6 +555,7 @@ class Migration:
         staged = self.staging.exists() and not Path(f"{self.staging}-journal").exists()
         return bool(fresh and staged and fresh.get("staging_sha256") == self._sha256(self.staging))
 
+    @_locked
     def verify(self) -> VerifyResult:
         """Step 6: compare the staging database with the backup and the v1.0 document."""
         self.import_()
@@ -560,6 +579,7 @@ class Migration:
         self.journal.record("verify", verdict=result.verdict, staging_sha256=self._sha256(self.staging))
         return self.journal.get("verify") or {}
 
+    @_locked
     def switch(self, confirm: bool) -> SwitchResult:
         """Step 7: replace the database with the verified staging copy (only when ``confirm``)."""
         done = self.journal.get("switch")
@@ -614,6 +634,7 @@ class Migration:
             changes.file_changed = True
         return RollbackPlan(self.db, source.path, needed=True, changes=changes)
 
+    @_locked
     def rollback(self, confirm: bool) -> RollbackResult:
         """Put the backup back in place of the database (only when `confirm`).
 
@@ -671,6 +692,12 @@ class Migration:
         """
         report = on_step or (lambda step, result, earlier: echo(
             result.summary_table() + "\n" + result.summary_line() if step == "verify" else result.summary_line()))
+        with hold_database(self.db, self.workdir):  # before the first look, so two runs never meet
+            return self._run(yes=yes, dry_run=dry_run, echo=echo, report=report)
+
+    def _run(self, *, yes: bool, dry_run: bool, echo: Callable[[str], Any],
+             report: Callable[[str, Any, dict[str, Any] | None], Any]) -> MigrationResult:
+        """`run`, the database's lock held."""
         journal_file = self.workdir / JOURNAL_NAME
         if self.db.exists():
             try:
@@ -692,6 +719,12 @@ class Migration:
             echo(pre.table_text())
             echo("plan:\n" + "\n".join(f"  {line}" for line in self.plan_lines()))
             return MigrationResult(0, "dry run: nothing was changed", outcome="dry-run")
+        with hold(self.workdir, self.db):
+            return self._run_steps(pre, yes, report)
+
+    def _run_steps(self, pre: Preflight, yes: bool, report: Callable[[str, Any, dict[str, Any] | None], Any]
+                   ) -> MigrationResult:
+        """The steps of `run` after the preflight, the locks held."""
         steps: list[str] = []
         kept_before = dict(self.journal.data["steps"])  # the records of earlier runs, by identity
 

@@ -63,6 +63,11 @@ class RollbackResult:
         )
 
 
+def rollback_copy_path(db: Path) -> Path:
+    """The hidden copy of the backup made beside ``db`` before it is renamed over it."""
+    return db.with_name(f".{db.name}.rollback")
+
+
 def keep_copy(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> Path:
     """A consistent copy of `db` as it is now, under a new timestamped name in `workdir`."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -97,7 +102,7 @@ def rollback(db: str | os.PathLike[str], backup: BackupResult) -> RollbackResult
         return RollbackResult(db=target, backup=backup.path, restored=False, sha256=sha256_file(target))
     if not target.parent.is_dir():
         raise MigrationError(f"{target}: the folder {target.parent} does not exist")
-    partial = target.with_name(f".{target.name}.rollback")
+    partial = rollback_copy_path(target)
     try:
         shutil.copyfile(backup.path, partial)
         if sha256_file(partial) != backup.sha256:

@@ -1,0 +1,130 @@
+"""Two bakemigrate runs at once on one work folder, or on one database through two work folders.
+
+Real processes: the second run is refused with one line naming the first one's pid, exit 2, before
+it writes anything; the first run finishes its migration exactly. Started at the same instant, any
+number of times, one migrates and the other is refused or finds the work done: never a traceback,
+a broken work folder, or a database in between.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from reliability_helpers import REPO, Reference, artefact_problems, database_state, migrate_command, one_line_error
+
+from bakemigrate.cli import main
+from bakemigrate.db import content_digest, sha256_file
+from bakemigrate.demo import create_demo_database
+from bakemigrate.lock import database_lock_path
+
+
+@pytest.fixture(scope="module")
+def long_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Reference]:
+    """A demo database whose migration takes a few seconds, and what its migration gives."""
+    folder = tmp_path_factory.mktemp("two-runs")
+    source = folder / "source.db"
+    create_demo_database(source, runs=3000, seed=5, progress=False)
+    measured = folder / "measured.db"
+    shutil.copyfile(source, measured)
+    assert main(["migrate", str(measured), "--workdir", str(folder / "work"), "--yes", "--quiet"]) == 0
+    return source, Reference(sha256_file(source), content_digest(measured), 3000)
+
+
+def start(db: Path, workdir: Path, *extra: str) -> subprocess.Popen[str]:
+    command = [*migrate_command(db, workdir), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_for_lock(path: Path, proc: subprocess.Popen[str]) -> None:
+    """Until ``proc`` has written its pid into the lock file ``path``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if path.read_text().split("\n")[0] == str(proc.pid):
+                return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    pytest.fail(f"{path} never named pid {proc.pid} (exit {proc.poll()})")
+
+
+def finished(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=600)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("second", ["migrate", "migrate --dry-run", "backup", "switch", "rollback"])
+def test_a_second_run_on_the_same_work_folder_is_refused(
+    second: str, long_source: tuple[Path, Reference], tmp_path: Path
+) -> None:
+    source, ref = long_source
+    db, workdir = tmp_path / "bake_tracker.db", tmp_path / "work"
+    shutil.copyfile(source, db)
+    first = start(db, workdir)
+    wait_for_lock(workdir / ".lock", first)
+    command, *flags = second.split()
+    yes = ["--yes"] if command in ("switch", "rollback") else []
+    args = [command, str(db), "--workdir", str(workdir), *flags, *yes]
+    done = subprocess.run([sys.executable, "-m", "bakemigrate", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+    still_running = first.poll() is None
+    code, out, err = finished(first)
+    assert still_running, "the first run ended before the second was refused: make the database larger"
+    assert done.returncode == 2, done.stderr
+    line = one_line_error(done.stderr)
+    assert line.startswith(f"error: work folder {workdir} is in use by another bakemigrate (pid {first.pid}")
+    assert code == 0 and "PASS" in out, err
+    assert database_state(db, ref) == "migrated"
+    assert artefact_problems(db, workdir) == []
+    assert not (workdir / ".lock").exists()
+
+
+def test_a_second_work_folder_on_the_same_database_is_refused(
+    long_source: tuple[Path, Reference], tmp_path: Path
+) -> None:
+    source, ref = long_source
+    db = tmp_path / "bake_tracker.db"
+    shutil.copyfile(source, db)
+    first = start(db, tmp_path / "work")
+    wait_for_lock(database_lock_path(db), first)
+    second = subprocess.run(migrate_command(db, tmp_path / "other-work"), capture_output=True, text=True, cwd=REPO,
+                            timeout=120)
+    code, out, err = finished(first)
+    assert second.returncode == 2, second.stderr
+    line = one_line_error(second.stderr)
+    assert line.startswith(f"error: {db} is in use by another bakemigrate (pid {first.pid}, work folder "
+                           f"{tmp_path / 'work'})")
+    assert not (tmp_path / "other-work").exists()  # refused before anything was written
+    assert code == 0 and "PASS" in out, err
+    assert database_state(db, ref) == "migrated"
+    assert not database_lock_path(db).exists() and not database_lock_path(source).exists()
+
+
+def test_two_runs_started_together_never_break_anything(demo_template: Path, tmp_path: Path) -> None:
+    """Started at the same instant (five times, on one work folder and on two): one migrates; the other
+    is refused in one line or finds the migration done; the work folder always finishes."""
+    for i in range(5):
+        folder = tmp_path / f"round{i}"
+        folder.mkdir()
+        db = folder / "bake_tracker.db"
+        shutil.copyfile(demo_template, db)
+        workdirs = (folder / "work", folder / ("work" if i % 2 else "work2"))
+        both = [start(db, w) for w in workdirs]
+        results = [finished(p) for p in both]
+        for code, out, err in results:
+            assert "Traceback" not in err and "no such table" not in err and "disk I/O" not in err, err
+            if code == 2:
+                assert "is in use by another bakemigrate (pid" in one_line_error(err)
+            else:
+                assert code == 0 and ("PASS" in out or "nothing to do" in out), (out, err)
+        assert sum("PASS" in out for _, out, _ in results) == 1, results
+        again = subprocess.run(migrate_command(db, workdirs[0]), capture_output=True, text=True, cwd=REPO)
+        assert again.returncode in (0, 2) and "Traceback" not in again.stderr, again.stderr
+        assert "database" in again.stdout or again.returncode == 2 or "nothing to do" in again.stdout
