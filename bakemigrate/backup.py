@@ -14,7 +14,7 @@ from pathlib import Path
 from .db import DatabaseInfo, copy_database, ensure_not_in_use, inspect_database, sha256_file, unsaved_wal
 from .errors import DatabaseRefused, MigrationError
 from .jsonio import fsync_dir, load_json, write_json_atomic
-from .lock import hold
+from .lock import hold, hold_database
 from .paths import keep_mode_and_owner, make_private_folder, real_database, refuse_work_folder_holding
 from .progress import progress_bar
 
@@ -125,6 +125,12 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
         MigrationError: the backup in ``workdir`` is damaged, or belongs to another state of the file.
     """
     source = real_database(db)
+    with hold_database(source, workdir):  # refused at once while another run holds the work folder or `db`
+        return _backup(source, workdir, progress=progress)
+
+
+def _backup(source: Path, workdir: str | os.PathLike[str], *, progress: bool) -> BackupResult:
+    """`backup`, the database's lock held."""
     refuse_work_folder_holding(source, workdir)
     existing = kept_backup(source, workdir)
     if existing is not None:

@@ -189,6 +189,22 @@ def dump_json(doc: Any, fh: IO[str]) -> None:
     fh.write("\n")
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (where the system can) until the block ends; they arrive then."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 #: The name of a file made by `temporary_beside` (``.NAME.`` + eight of `tempfile`'s letters + ``.tmp``),
 #: and of the ``-journal`` SQLite may put beside it.
 TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(-journal)?")
@@ -203,19 +219,21 @@ def temporary_beside(target: Path) -> Iterator[Path]:
         MigrationError: the folder cannot be written.
     """
     folder = target.parent if str(target.parent) else Path(".")
+    tmp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise MigrationError(f"{target}: cannot write in {folder} ({exc.strerror})") from None
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # not mkstemp's 0600
-    try:
+        with _signals_held():  # a Ctrl+C or SIGTERM arrives once `tmp` is known, so it is removed
+            try:
+                fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+            except OSError as exc:
+                raise MigrationError(f"{target}: cannot write in {folder} ({exc.strerror})") from None
+            tmp = Path(name)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # not mkstemp's 0600
         yield tmp
     finally:
-        for leftover in (tmp, Path(f"{tmp}-journal")):
+        for leftover in (tmp, Path(f"{tmp}-journal")) if tmp is not None else ():
             with contextlib.suppress(OSError):
                 leftover.unlink()
 
