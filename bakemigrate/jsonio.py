@@ -191,18 +191,33 @@ def dump_json(doc: Any, fh: IO[str]) -> None:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (where the system can) until the block ends; they arrive then."""
-    import signal
+    """Hold Ctrl+C (SIGINT) and SIGTERM back until the block ends; one that came meanwhile arrives then.
 
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
+    Python runs signal handlers in the main thread only, whichever thread the system delivers the
+    signal to, so the main thread's handlers are swapped for one that only takes note.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # no handler runs in this thread
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    pending: list[int] = []
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    before = {signum: handler for signum, handler in before.items() if handler is not None}
+    for signum in before:
+        signal.signal(signum, lambda got, frame: pending.append(got))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for signum in pending[:1]:
+            handler = before[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 #: The name of a file made by `temporary_beside` (``.NAME.`` + eight of `tempfile`'s letters + ``.tmp``),
