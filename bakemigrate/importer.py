@@ -275,6 +275,9 @@ def import_document(
         # The staging file is rebuilt from scratch after a crash and made durable before the switch.
         dbapi_conn.execute("PRAGMA synchronous=OFF")
         dbapi_conn.execute("PRAGMA cache_size=-65536")
+        # The uuids met are checked in TEMP tables (see _Claims): on disk, with a bounded cache.
+        dbapi_conn.execute("PRAGMA temp_store=FILE")
+        dbapi_conn.execute("PRAGMA temp.cache_size=-32768")
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
@@ -352,127 +355,241 @@ def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str, check
     return _timestamps(item, now, where, checked)
 
 
-def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
-    from sqlalchemy import select, text
+_CHUNK = 2_000  # runs looked up in the claims together
+_BATCH_ROWS = 20_000  # rows per executemany
+_SQL_INT = range(-(2**63), 2**63)
 
-    from .tables import production_consumptions_v07, production_losses_v07, production_runs_v07
+
+class _Claims:
+    """The uuids and ids the import has met, kept in TEMP tables of the staging connection.
+
+    Memory stays flat at any size: a chunk of runs is looked up at once (``lookup``), decided in
+    document order against what the chunk brings back plus what it claims itself, and its new
+    claims are written (``store``). ``bm_runs`` holds each run uuid met first at ``idx`` with the
+    digest of its content (``idx`` NULL for a run already in the database), ``bm_children`` every
+    consumption and loss uuid, ``bm_ids`` every run id taken.
+    """
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        for statement in (
+            "CREATE TEMP TABLE bm_runs (uuid TEXT PRIMARY KEY, idx INTEGER, fp BLOB) WITHOUT ROWID",
+            "CREATE TEMP TABLE bm_children (uuid TEXT PRIMARY KEY) WITHOUT ROWID",
+            "CREATE TEMP TABLE bm_ids (id INTEGER PRIMARY KEY)",
+            "INSERT INTO temp.bm_runs SELECT uuid, NULL, NULL FROM main.production_runs",
+            "INSERT OR IGNORE INTO temp.bm_children SELECT uuid FROM main.production_consumptions "
+            "UNION ALL SELECT uuid FROM main.production_losses",
+            "INSERT INTO temp.bm_ids SELECT id FROM main.production_runs",
+        ):
+            conn.exec_driver_sql(statement)
+        self.max_used = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM temp.bm_ids").scalar()
+        self.odd_ids: set[Any] = set()  # ids SQLite cannot hold as an integer (never many)
+        self.runs: dict[str, tuple[int | None, bytes | None]] = {}
+        self.children: set[str] = set()
+        self.ids: set[Any] = set()
+        self._known: tuple[set[str], set[Any]] = (set(), set())
+
+    def _select(self, sql: str, values: list[Any]) -> list[Any]:
+        return self.conn.exec_driver_sql(sql, (orjson.dumps(values).decode(),)).fetchall() if values else []
+
+    def lookup(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        """Bring back what is already claimed among the uuids and ids of ``chunk``."""
+        uuids, children, ids = [], [], []
+        for _, item in chunk:
+            uuids.append(item["uuid"])
+            children += [c["uuid"] for c in item["consumptions"]]
+            children += [x["uuid"] for x in item.get("losses", [])]
+            run_id = item.get("id")
+            if type(run_id) is int and run_id in _SQL_INT:
+                ids.append(run_id)
+        pick = " IN (SELECT value FROM json_each(?))"
+        self.runs = {u: (i, f) for u, i, f in self._select(f"SELECT uuid, idx, fp FROM temp.bm_runs WHERE uuid{pick}",
+                                                           [u for u in uuids if type(u) is str])}
+        self.children = {u for (u,) in self._select(f"SELECT uuid FROM temp.bm_children WHERE uuid{pick}",
+                                                    [u for u in children if type(u) is str])}
+        self.ids = {i for (i,) in self._select(f"SELECT id FROM temp.bm_ids WHERE id{pick}", ids)} | self.odd_ids
+        self._known = (set(self.children), set(self.ids))
+        self._runs_known = dict(self.runs)
+
+    def store(self) -> None:
+        """Write the claims the chunk made."""
+        fresh = [(u, i, f) for u, (i, f) in self.runs.items() if self._runs_known.get(u) != (i, f)]
+        if fresh:
+            self.conn.exec_driver_sql(
+                "INSERT INTO temp.bm_runs VALUES (?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET idx = excluded.idx, "
+                "fp = excluded.fp", sorted(fresh))
+        children = sorted((u,) for u in self.children - self._known[0])
+        if children:
+            self.conn.exec_driver_sql("INSERT INTO temp.bm_children VALUES (?)", children)
+        ids = self.ids - self._known[1]
+        rows = sorted((i,) for i in ids if type(i) is int and i in _SQL_INT)
+        self.odd_ids |= {i for i in ids if not (type(i) is int and i in _SQL_INT)}
+        if rows:
+            self.conn.exec_driver_sql("INSERT INTO temp.bm_ids VALUES (?)", rows)
+
+    def drop(self) -> None:
+        for name in ("bm_runs", "bm_children", "bm_ids"):
+            self.conn.exec_driver_sql(f"DROP TABLE temp.{name}")
+
+
+def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
+    from sqlalchemy import text
 
     resolver = _Resolver(conn)
-    seen_runs = set(conn.execute(select(production_runs_v07.c.uuid)).scalars())
-    seen_children = set(conn.execute(select(production_consumptions_v07.c.uuid)).scalars())
-    seen_children |= set(conn.execute(select(production_losses_v07.c.uuid)).scalars())
-    taken_ids = set(conn.execute(select(production_runs_v07.c.id)).scalars())
-    max_used = max(taken_ids, default=0)
+    had_rows = conn.exec_driver_sql(
+        "SELECT EXISTS (SELECT 1 FROM production_runs) OR EXISTS (SELECT 1 FROM production_consumptions) "
+        "OR EXISTS (SELECT 1 FROM production_losses)"
+    ).scalar()
+    claims = _Claims(conn)
     # Into empty tables (a fresh staging copy), rows go in faster with the indexes built afterwards.
-    indexes = [] if seen_runs or seen_children else _drop_indexes(conn)
+    indexes = [] if had_rows else _drop_indexes(conn)
     # The database's own triggers on the production tables (an audit trigger) must not fire for rows
     # that are only moved: they are dropped while the rows go in, and made again, in this transaction.
     triggers = _drop_triggers(conn)
-    batches = _Batches(conn, advance)
-    checked = runs_in.checked
-    # Runs that need a new id wait until every id of the document is known (new ids follow them all).
-    waiting: list[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
-    errors: list[str] = []
-    in_document: dict[str, tuple[int, bytes]] = {}
-    repeats: list[str] = []
-    counts = [0, 0, 0]
-    linked = False
+    state = _State(batches=_Batches(conn, advance, _BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
+                   resolver=resolver, now=now, checked=runs_in.checked)
+    chunk: list[tuple[int, dict[str, Any]]] = []
     for index, item in runs_in:
-        where = f"production_runs[{index}]"
-        run_id = item.get("id")
-        if isinstance(run_id, int):
-            max_used = max(max_used, run_id)
-        if "event_uuid" in item or "id" in item:
-            linked = True
-        uuid = item["uuid"]
-        fingerprint = _fingerprint(item)
-        earlier = in_document.get(uuid)
-        if earlier is not None:  # the same run twice: skipped when identical, else a conflict
-            if earlier[1] == fingerprint:
-                repeats.append(f"{where} is production_runs[{earlier[0]}], uuid {uuid}")
-                report.skipped.append(uuid)
-            else:
-                errors.append(f"{where} and production_runs[{earlier[0]}] have the same uuid {uuid} but "
-                              "different content (which one is right cannot be told)")
-            continue
-        in_document[uuid] = (index, fingerprint)
-        if uuid in seen_runs:
-            report.skipped.append(uuid)
-            continue
-        seen_runs.add(uuid)
-        broken = recorded_loss_problems(item)
-        if broken:
-            errors.append(f"{where} ({uuid}): breaks bake-tracker 0.7's rules: {'; '.join(broken)}")
-            continue
-        try:
-            recipe_id = resolver.resolve("recipes", item.get("recipe_uuid"), item["recipe_name"], "recipe")
-            unit_id = resolver.resolve(
-                "finished_units", item.get("finished_unit_uuid"), item["finished_unit_slug"], "finished unit"
-            )
-            event_id = None
-            if item.get("event_uuid") is not None:
-                event_id = resolver.resolve("events", item["event_uuid"], item.get("event_name"), "event")
-            new_id = run_id is None or run_id in taken_ids
-            if not new_id:
-                taken_ids.add(run_id)
-            created, updated = _timestamps(item, now, where, checked)
-            run = (
-                recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
-                _db_datetime(item["produced_at"], where, "produced_at", checked), item["notes"],
-                item.get("production_status", "complete"), item.get("loss_quantity", 0),
-                *_numbers(item, _RUN_NUMBERS, where), run_id, item["uuid"], created, updated,
-            )
-            consumptions = []
-            for j, c in enumerate(item["consumptions"]):
-                cwhere = f"{where}.consumptions[{j}]"
-                c_created, c_updated = _new_child(c, seen_children, now, cwhere, checked)
-                quantity, cost = _numbers(c, _CONSUMPTION_NUMBERS, cwhere)
-                consumptions.append((
-                    run_id, c["ingredient_slug"], quantity, c["unit"], cost, c.get("id"), c["uuid"], c_created,
-                    c_updated,
-                ))
-            losses = []
-            for j, loss in enumerate(item.get("losses", [])):
-                lwhere = f"{where}.losses[{j}]"
-                l_created, l_updated = _new_child(loss, seen_children, now, lwhere, checked)
-                losses.append((
-                    run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
-                    *_numbers(loss, _LOSS_NUMBERS, lwhere), loss.get("id"), loss["uuid"], l_created, l_updated,
-                ))
-        except InvalidDocument as exc:
-            errors.append(f"{where} ({item['uuid']}): {exc}")
-            continue
-        if new_id:
-            waiting.append((run, consumptions, losses))
-            continue
-        _add_run(batches, run, consumptions, losses, counts)
+        chunk.append((index, item))
+        if len(chunk) >= _CHUNK:
+            _take_chunk(state, chunk)
+            chunk = []
+    _take_chunk(state, chunk)
     runs_in.finish()
+    errors = state.errors
     if errors:
         shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
         more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
         raise InvalidDocument(
             f"{report.path}: {len(errors)} runs cannot be imported, nothing was imported: {shown}{more}"
         )
-    next_id = max_used + 1
-    for run, consumptions, losses in waiting:
+    batches, counts = state.batches, state.counts
+    next_id = state.max_used + 1
+    for run, consumptions, losses in state.waiting:
         run_id, next_id = next_id, next_id + 1
         run = (*run[:12], run_id, *run[13:])
         _add_run(batches, run, [(run_id, *c[1:]) for c in consumptions], [(run_id, *x[1:]) for x in losses],
                  counts)
     batches.flush()
+    claims.drop()
     for statement in indexes + triggers:
         conn.exec_driver_sql(statement)
-    if counts[0] and not linked:
+    if counts[0] and not state.linked:
         report.warnings.append(APP_FILE_WARNING)
-    if repeats:
+    if state.repeats:
         report.warnings.append(
-            f"{len(repeats)} runs repeat an earlier run of the document exactly (first: {repeats[0]}): "
+            f"{state.repeats} runs repeat an earlier run of the document exactly (first: {state.first_repeat}): "
             "each is imported once"
         )
     violations = conn.execute(text("PRAGMA foreign_key_check")).fetchall()
     if violations:
         raise InvalidDocument(f"{report.path}: {len(violations)} rows would break a reference")
     report.runs, report.consumptions, report.losses = counts
+
+
+@dataclass
+class _State:
+    """What the import carries from one chunk of runs to the next."""
+
+    batches: _Batches
+    claims: _Claims
+    max_used: int
+    report: ImportReport
+    resolver: _Resolver
+    now: str
+    checked: bool
+    # Runs that need a new id wait until every id of the document is known (new ids follow them all).
+    waiting: list[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    repeats: int = 0
+    first_repeat: str = ""
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0])
+    linked: bool = False
+
+
+def _take_chunk(state: _State, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+    """Check and queue the runs of ``chunk``, in document order, against everything claimed before them."""
+    if not chunk:
+        return
+    claims = state.claims
+    claims.lookup(chunk)
+    for index, item in chunk:
+        _take_run(state, index, item)
+    claims.store()
+
+
+def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
+    """Check one run: skipped, refused (an error noted) or queued for insertion."""
+    claims, report, resolver, now, checked = state.claims, state.report, state.resolver, state.now, state.checked
+    where = f"production_runs[{index}]"
+    run_id = item.get("id")
+    if isinstance(run_id, int):
+        state.max_used = max(state.max_used, run_id)
+    if "event_uuid" in item or "id" in item:
+        state.linked = True
+    uuid = item["uuid"]
+    fingerprint = _fingerprint(item)
+    earlier = claims.runs.get(uuid)
+    if earlier is not None and earlier[0] is not None:  # the same run twice: skipped when identical, else a conflict
+        if earlier[1] == fingerprint:
+            if not state.repeats:
+                state.first_repeat = f"{where} is production_runs[{earlier[0]}], uuid {uuid}"
+            state.repeats += 1
+            report.skipped.append(uuid)
+        else:
+            state.errors.append(f"{where} and production_runs[{earlier[0]}] have the same uuid {uuid} but "
+                                "different content (which one is right cannot be told)")
+        return
+    claims.runs[uuid] = (index, fingerprint)
+    if earlier is not None:  # already in the database
+        report.skipped.append(uuid)
+        return
+    broken = recorded_loss_problems(item)
+    if broken:
+        state.errors.append(f"{where} ({uuid}): breaks bake-tracker 0.7's rules: {'; '.join(broken)}")
+        return
+    try:
+        recipe_id = resolver.resolve("recipes", item.get("recipe_uuid"), item["recipe_name"], "recipe")
+        unit_id = resolver.resolve(
+            "finished_units", item.get("finished_unit_uuid"), item["finished_unit_slug"], "finished unit"
+        )
+        event_id = None
+        if item.get("event_uuid") is not None:
+            event_id = resolver.resolve("events", item["event_uuid"], item.get("event_name"), "event")
+        new_id = run_id is None or run_id in claims.ids
+        if not new_id:
+            claims.ids.add(run_id)
+        created, updated = _timestamps(item, now, where, checked)
+        run = (
+            recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
+            _db_datetime(item["produced_at"], where, "produced_at", checked), item["notes"],
+            item.get("production_status", "complete"), item.get("loss_quantity", 0),
+            *_numbers(item, _RUN_NUMBERS, where), run_id, item["uuid"], created, updated,
+        )
+        consumptions = []
+        for j, c in enumerate(item["consumptions"]):
+            cwhere = f"{where}.consumptions[{j}]"
+            c_created, c_updated = _new_child(c, claims.children, now, cwhere, checked)
+            quantity, cost = _numbers(c, _CONSUMPTION_NUMBERS, cwhere)
+            consumptions.append((
+                run_id, c["ingredient_slug"], quantity, c["unit"], cost, c.get("id"), c["uuid"], c_created,
+                c_updated,
+            ))
+        losses = []
+        for j, loss in enumerate(item.get("losses", [])):
+            lwhere = f"{where}.losses[{j}]"
+            l_created, l_updated = _new_child(loss, claims.children, now, lwhere, checked)
+            losses.append((
+                run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
+                *_numbers(loss, _LOSS_NUMBERS, lwhere), loss.get("id"), loss["uuid"], l_created, l_updated,
+            ))
+    except InvalidDocument as exc:
+        state.errors.append(f"{where} ({item['uuid']}): {exc}")
+        return
+    if new_id:
+        state.waiting.append((run, consumptions, losses))
+        return
+    _add_run(state.batches, run, consumptions, losses, state.counts)
 
 
 def _drop_indexes(conn) -> list[str]:

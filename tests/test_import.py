@@ -133,3 +133,98 @@ def test_an_integer_too_long_to_read_is_one_clear_line(fixture_export: Path, sta
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.stderr
     assert _count(staging, "production_runs") == 0
+
+
+def _v10_runs(fixture_db: Path, tmp_path: Path) -> dict:
+    v10 = tmp_path / "v10.json"
+    export(fixture_db, v10, progress=False)
+    return json.loads(v10.read_text(encoding="utf-8"))
+
+
+def _write(doc: dict, path: Path) -> Path:
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_repeats_are_found_across_chunks_of_runs(fixture_db: Path, staging: Path, tmp_path: Path,
+                                                 monkeypatch) -> None:
+    """The uuids met are checked in the database chunk by chunk: a repeat far from its first is still found."""
+    from bakemigrate import importer
+
+    monkeypatch.setattr(importer, "_CHUNK", 4)
+    doc = _v10_runs(fixture_db, tmp_path)
+    runs = doc["production_runs"]
+    same = {**doc, "production_runs": [*runs, json.loads(json.dumps(runs[1], sort_keys=True))]}
+    report = import_document(_write(same, tmp_path / "same.json"), staging, progress=False)
+    assert report.runs == 60 and report.skipped == [runs[1]["uuid"]]
+    assert (f"1 runs repeat an earlier run of the document exactly (first: production_runs[60] is "
+            f"production_runs[1], uuid {runs[1]['uuid']}): each is imported once") in report.warnings
+
+    fresh = tmp_path / "fresh.db"
+    reset(fixture_db, fresh)
+    edited = {**doc, "production_runs": [*runs, {**runs[2], "notes": "edited later"}]}
+    with pytest.raises(InvalidDocument, match=r"production_runs\[60\] and production_runs\[2\] have the same uuid"):
+        import_document(_write(edited, tmp_path / "edited.json"), fresh, progress=False)
+    child = json.loads(json.dumps(runs))
+    child[50]["consumptions"][0]["uuid"] = child[0]["consumptions"][1]["uuid"]
+    with pytest.raises(InvalidDocument, match=rf"production_runs\[50\]\.consumptions\[0\]: uuid "
+                                              rf"{child[0]['consumptions'][1]['uuid']} appears twice"):
+        import_document(_write({**doc, "production_runs": child}, tmp_path / "child.json"), fresh, progress=False)
+    assert _count(fresh, "production_runs") == 0
+
+
+def test_a_taken_id_and_a_stored_run_are_found_across_chunks(fixture_db: Path, staging: Path, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from bakemigrate import importer
+
+    monkeypatch.setattr(importer, "_CHUNK", 3)
+    doc = _v10_runs(fixture_db, tmp_path)
+    runs = doc["production_runs"]
+    import_document(_write({**doc, "production_runs": runs[:30]}, tmp_path / "first.json"), staging, progress=False)
+    twin = json.loads(json.dumps(runs[0]))  # another run with run 0's id: it gets a new one
+    twin["uuid"] = "00000000-0000-4000-8000-000000000001"
+    for j, c in enumerate(twin["consumptions"]):
+        c["uuid"], c["id"] = f"00000000-0000-4000-8000-1000000000{j:02d}", None
+    report = import_document(_write({**doc, "production_runs": [*runs, twin]}, tmp_path / "all.json"), staging,
+                             progress=False)
+    assert report.runs == 31 and report.skipped == [r["uuid"] for r in runs[:30]]
+    conn = sqlite3.connect(staging)
+    top = max(r["id"] for r in runs)
+    assert conn.execute("SELECT id FROM production_runs WHERE uuid = ?", (twin["uuid"],)).fetchone() == (top + 1,)
+    assert conn.execute("SELECT count(*) FROM production_runs").fetchone() == (61,)
+    conn.close()
+
+
+@pytest.mark.slow
+def test_import_memory_does_not_grow_with_the_history(tmp_path: Path, monkeypatch) -> None:
+    """Python's peak during the import is the same for 8,000 and 20,000 runs (read in blocks of one size):
+    no uuid is kept per run."""
+    import subprocess
+    import sys
+    import tracemalloc
+
+    from bakemigrate import importer
+
+    monkeypatch.setattr(importer, "_CHUNK", 50)
+    monkeypatch.setattr(importer, "_BATCH_ROWS", 200)
+    made = {}
+    for runs in (8000, 20000):
+        db, doc, target = tmp_path / f"{runs}.db", tmp_path / f"{runs}.json", tmp_path / f"{runs}-staging.db"
+        subprocess.run([sys.executable, "-m", "bakemigrate", "demo", str(db), "--runs", str(runs)], check=True,
+                       capture_output=True)
+        export(db, doc, progress=False)
+        reset(db, target)
+        made[runs] = (doc, target)
+    warm = tmp_path / "warm.db"
+    reset(tmp_path / "8000.db", warm)
+    import_document(made[8000][0], warm, progress=False)  # every module loaded before measuring
+    peaks = []
+    for runs, (doc, target) in made.items():
+        tracemalloc.start()
+        try:
+            report = import_document(doc, target, progress=False, checked=True)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert report.runs == runs
+    assert peaks[1] - peaks[0] < 2_000_000, peaks
