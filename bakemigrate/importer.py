@@ -592,28 +592,30 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
     _add_run(state.batches, run, consumptions, losses, state.counts)
 
 
-def _drop_objects(conn, kind: str, extra: str = "") -> list[str]:
-    """Drop the objects of `kind` (`index` or `trigger`) on the production tables; return their
-    `CREATE` statements in the order they were made."""
+def _drop_indexes(conn) -> list[str]:
+    """Drop the indexes of the production tables; return their ``CREATE INDEX`` statements."""
     from .tables import V07_TABLES
 
     names = ", ".join(f"'{t.name}'" for t in V07_TABLES)
     found = conn.exec_driver_sql(
-        f"SELECT name, sql FROM sqlite_master WHERE type = '{kind}'{extra} AND tbl_name IN ({names}) ORDER BY rowid"
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({names})"
     ).fetchall()
     for name, _ in found:
-        conn.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
     return [sql for _, sql in found]
 
 
-def _drop_indexes(conn) -> list[str]:
-    """Drop the indexes of the production tables; return their `CREATE INDEX` statements."""
-    return _drop_objects(conn, "index", " AND sql IS NOT NULL")
-
-
 def _drop_triggers(conn) -> list[str]:
-    """Drop the triggers on the production tables; return their `CREATE TRIGGER` statements, in order."""
-    return _drop_objects(conn, "trigger")
+    """Drop the triggers on the production tables; return their ``CREATE TRIGGER`` statements, in order."""
+    from .tables import V07_TABLES
+
+    names = ", ".join(f"'{t.name}'" for t in V07_TABLES)
+    found = conn.exec_driver_sql(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({names}) ORDER BY rowid"
+    ).fetchall()
+    for name, _ in found:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    return [sql for _, sql in found]
 
 
 def _add_run(batches: _Batches, run, consumptions, losses, counts: list[int]) -> None:
