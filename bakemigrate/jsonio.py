@@ -220,9 +220,9 @@ def _signals_held() -> Iterator[None]:
                 signal.raise_signal(signum)
 
 
-#: The name of a file made by `temporary_beside` (``.NAME.`` + eight of `tempfile`'s letters + ``.tmp``),
-#: and of the ``-journal`` SQLite may put beside it.
 TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(-journal)?")
+"""The name of a file made by `temporary_beside` (`.NAME.` + eight of `tempfile`'s letters + `.tmp`),
+and of the `-journal` SQLite may put beside it."""
 
 
 @contextlib.contextmanager
