@@ -49,7 +49,7 @@ def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
     def _no_fk(dbapi_conn, _record) -> None:  # dropping a parent table must not cascade
         dbapi_conn.execute("PRAGMA foreign_keys=OFF")
         # The file is a temporary copy, thrown away if anything fails: no journal, no fsync here.
-        dbapi_conn.execute("PRAGMA journal_mode=MEMORY")
+        dbapi_conn.execute("PRAGMA journal_mode=OFF")
         dbapi_conn.execute("PRAGMA synchronous=OFF")
 
     try:
