@@ -4,10 +4,9 @@ Every step is a plain function; the command line and the guided notebook only ca
 listed in `__all__` are the public API (see the Python API page of the documentation); they are
 imported on first use, so `import bakemigrate` stays quick.
 
-Each step function has the word of its command (`bakemigrate import` calls `import_`). The steps
-whose function has the name of its module (`backup`, `transform`, `reset`, `verify`, `switch`,
-`rollback`, `demo`) are imported from that module, e.g. `from bakemigrate.backup import backup`:
-the package attribute of that name is the module.
+The steps whose function has the name of its module (`backup`, `reset`, `verify`, `switch`,
+`rollback`) are imported from that module, e.g. `from bakemigrate.backup import backup`: the
+package attribute of that name is the module.
 """
 
 from __future__ import annotations
@@ -26,15 +25,17 @@ _EXPORTS = {
     "BackupResult": "backup",
     "export": "exporter",
     "ExportResult": "exporter",
+    "transform_file": "transform",
     "transform_v1_0_to_v1_1": "transform",
     "TransformReport": "transform",
     "ResetResult": "reset",
-    "import_": "importer",
+    "import_document": "importer",
     "ImportReport": "importer",
     "VerifyResult": "verify",
     "SwitchResult": "switch",
     "RollbackPlan": "rollback",
     "RollbackResult": "rollback",
+    "create_demo_database": "demo",
     "DemoSummary": "demo",
     "MigrationError": "errors",
     "InvalidDocument": "errors",
@@ -43,21 +44,16 @@ _EXPORTS = {
     "Declined": "errors",
 }
 
-# Earlier names of step functions, still importable: each is now called by its command's word.
-_EARLIER_NAMES = {
-    "transform_file": ("transform", "transform"),
-    "import_document": ("importer", "import_"),
-    "create_demo_database": ("demo", "demo"),
-}
-
 __all__ = [
     "migrate",
     "Migration",
     "MigrationResult",
     "Preflight",
     "export",
+    "transform_file",
     "transform_v1_0_to_v1_1",
-    "import_",
+    "import_document",
+    "create_demo_database",
     "BackupResult",
     "ExportResult",
     "TransformReport",
@@ -78,24 +74,24 @@ __all__ = [
 
 if TYPE_CHECKING:  # what static tools (type checkers, the API page) read; at run time see __getattr__
     from .backup import BackupResult
-    from .demo import DemoSummary
+    from .demo import DemoSummary, create_demo_database
     from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, VerificationFailed
     from .exporter import ExportResult, export
-    from .importer import ImportReport, import_
+    from .importer import ImportReport, import_document
     from .pipeline import Migration, MigrationResult, Preflight, migrate
     from .reset import ResetResult
     from .rollback import RollbackPlan, RollbackResult
     from .switch import SwitchResult
-    from .transform import TransformReport, transform_v1_0_to_v1_1
+    from .transform import TransformReport, transform_file, transform_v1_0_to_v1_1
     from .verify import VerifyResult
 
 
 def __getattr__(name: str) -> Any:
     """A public name, imported from its module on first use (the module is not loaded before)."""
-    module, attribute = _EARLIER_NAMES.get(name, (_EXPORTS.get(name), name))
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'bakemigrate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
