@@ -4,9 +4,10 @@ Every step is a plain function; the command line and the guided notebook only ca
 listed in `__all__` are the public API (see the Python API page of the documentation); they are
 imported on first use, so `import bakemigrate` stays quick.
 
-The steps whose function has the name of its module (`backup`, `reset`, `verify`, `switch`,
-`rollback`) are imported from that module, e.g. `from bakemigrate.backup import backup`: the
-package attribute of that name is the module.
+Each step function has the word of its command (`bakemigrate import` calls `import_`). The steps
+whose function has the name of its module (`backup`, `transform`, `reset`, `verify`, `switch`,
+`rollback`, `demo`) are imported from that module, e.g. `from bakemigrate.backup import backup`:
+the package attribute of that name is the module.
 """
 
 from __future__ import annotations
@@ -25,17 +26,15 @@ _EXPORTS = {
     "BackupResult": "backup",
     "export": "exporter",
     "ExportResult": "exporter",
-    "transform_file": "transform",
     "transform_v1_0_to_v1_1": "transform",
     "TransformReport": "transform",
     "ResetResult": "reset",
-    "import_document": "importer",
+    "import_": "importer",
     "ImportReport": "importer",
     "VerifyResult": "verify",
     "SwitchResult": "switch",
     "RollbackPlan": "rollback",
     "RollbackResult": "rollback",
-    "create_demo_database": "demo",
     "DemoSummary": "demo",
     "MigrationError": "errors",
     "InvalidDocument": "errors",
@@ -44,16 +43,21 @@ _EXPORTS = {
     "Declined": "errors",
 }
 
+# Earlier names of step functions, still importable: each is now called by its command's word.
+_EARLIER_NAMES = {
+    "transform_file": ("transform", "transform"),
+    "import_document": ("importer", "import_"),
+    "create_demo_database": ("demo", "demo"),
+}
+
 __all__ = [
     "migrate",
     "Migration",
     "MigrationResult",
     "Preflight",
     "export",
-    "transform_file",
     "transform_v1_0_to_v1_1",
-    "import_document",
-    "create_demo_database",
+    "import_",
     "BackupResult",
     "ExportResult",
     "TransformReport",
@@ -74,24 +78,24 @@ __all__ = [
 
 if TYPE_CHECKING:  # what static tools (type checkers, the API page) read; at run time see __getattr__
     from .backup import BackupResult
-    from .demo import DemoSummary, create_demo_database
+    from .demo import DemoSummary
     from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, VerificationFailed
     from .exporter import ExportResult, export
-    from .importer import ImportReport, import_document
+    from .importer import ImportReport, import_
     from .pipeline import Migration, MigrationResult, Preflight, migrate
     from .reset import ResetResult
     from .rollback import RollbackPlan, RollbackResult
     from .switch import SwitchResult
-    from .transform import TransformReport, transform_file, transform_v1_0_to_v1_1
+    from .transform import TransformReport, transform_v1_0_to_v1_1
     from .verify import VerifyResult
 
 
 def __getattr__(name: str) -> Any:
     """A public name, imported from its module on first use (the module is not loaded before)."""
-    module = _EXPORTS.get(name)
+    module, attribute = _EARLIER_NAMES.get(name, (_EXPORTS.get(name), name))
     if module is None:
         raise AttributeError(f"module 'bakemigrate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
     globals()[name] = value
     return value
 

@@ -56,7 +56,7 @@ def partial_path(backup_file: Path) -> Path:
     return backup_file.with_name(f".{backup_file.name}.partial")
 
 
-def read_manifest(workdir: str | os.PathLike[str], db: str | os.PathLike[str]) -> BackupResult | None:
+def read_manifest(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> BackupResult | None:
     """The backup recorded in ``workdir`` (None when there is none yet)."""
     _, manifest = backup_paths(db, workdir)
     if not manifest.exists():
@@ -69,7 +69,7 @@ def read_manifest(workdir: str | os.PathLike[str], db: str | os.PathLike[str]) -
         raise MigrationError(f"{manifest}: not a bakemigrate backup manifest") from None
 
 
-def verify_backup(result: BackupResult) -> None:
+def check_backup_checksum(result: BackupResult) -> None:
     """Check that the backup file is still the one the manifest describes.
 
     Raises:
@@ -97,10 +97,10 @@ def kept_backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> 
         MigrationError: the backup is damaged, or the database changed since it was made.
     """
     source = Path(db)
-    existing = read_manifest(workdir, source)
+    existing = read_manifest(source, workdir)
     if existing is None:
         return None
-    verify_backup(existing)
+    check_backup_checksum(existing)
     if source.exists() and existing.schema_version == "0.6" and sha256_file(source) not in (
         existing.original_sha256,
         existing.sha256,
@@ -138,7 +138,7 @@ def _backup(source: Path, workdir: str | os.PathLike[str], *, progress: bool) ->
     info = inspect_database(source, integrity=False)  # the copy's integrity_check below covers it
     ensure_not_in_use(source)
     with hold(workdir, source):
-        made = read_manifest(workdir, source)  # by a run that held the lock until a moment ago
+        made = read_manifest(source, workdir)  # by a run that held the lock until a moment ago
         return made if made is not None else _write_backup(source, workdir, info, progress=progress)
 
 

@@ -30,17 +30,17 @@ def _absolute(path: str | Path) -> str:
 
 
 def _cmd_transform(args: argparse.Namespace) -> int:
-    from .transform import transform_file
+    from .transform import transform
 
-    report = transform_file(args.input, args.output, infer_losses=args.infer_losses, force=args.force)
+    report = transform(args.input, args.output, infer_losses=args.infer_losses, force=args.force)
     print(report.summary_line())
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .formats import validate_file
+    from .formats import validate
 
-    report = validate_file(args.file)
+    report = validate(args.file)
     if args.json:
         from .terminal import json_report
 
@@ -53,9 +53,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import create_demo_database
+    from .demo import demo
 
-    summary = create_demo_database(args.db, runs=args.runs, seed=args.seed, force=args.force)
+    summary = demo(args.db, runs=args.runs, seed=args.seed, force=args.force)
     print(summary.summary_line())
     return 0
 
@@ -85,9 +85,9 @@ def _cmd_reset(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .importer import import_document
+    from .importer import import_
 
-    report = import_document(args.document, args.staging, progress=not args.quiet)
+    report = import_(args.document, args.staging, progress=not args.quiet)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(report.summary_line())

@@ -51,7 +51,7 @@ LONG_NOTE = ("Long note: " + "Lorem ipsum dolor sit amet, consectetur adipiscing
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What [create_demo_database][bakemigrate.create_demo_database] made: where, from which seed, rows per table."""
+    """What [demo][bakemigrate.demo.demo] made: where, from which seed, rows per table."""
 
     path: Path
     runs: int
@@ -1137,7 +1137,7 @@ def _count_rows(conn: sqlite3.Connection) -> dict[str, int]:
     return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
 
 
-def create_demo_database(
+def demo(
     path: str | os.PathLike[str],
     runs: int = 200,
     seed: int = 1,

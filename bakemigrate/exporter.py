@@ -235,7 +235,7 @@ def export_and_transform(
 ) -> tuple[ExportResult, TransformReport]:
     """Export ``db`` to ``output`` and, in the same pass, its v1.1 transform to ``transformed``.
 
-    ``transformed`` gets the bytes ``transform_file(output, transformed, infer_losses=...)`` would
+    ``transformed`` gets the bytes ``transform(output, transformed, infer_losses=...)`` would
     write, without reading ``output`` back. Both files are written atomically.
 
     Raises:

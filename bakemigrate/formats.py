@@ -599,7 +599,7 @@ def load_document(path: str | Path) -> tuple[Any, FileStyle]:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """The result of `validate_file`."""
+    """The result of `validate`."""
 
     path: Path
     kind: DocumentKind
@@ -623,7 +623,7 @@ def has_loss_fields(run: Any) -> bool:
     return isinstance(run, dict) and all(field in run for field in LOSS_FIELDS)
 
 
-def validate_file(path: str | Path) -> ValidationReport:
+def validate(path: str | Path) -> ValidationReport:
     """Check the JSON file ``path``: its kind, its JSON Schema, and that it can be written back.
 
     Raises:

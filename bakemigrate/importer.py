@@ -88,19 +88,19 @@ class _Resolver:
         return ids[0]
 
 
-def _timestamps(item: dict[str, Any], now: str, where: str, checked: bool) -> tuple[str, str]:
+def _timestamps(item: dict[str, Any], now: str, where: str, trusted: bool) -> tuple[str, str]:
     created = item.get("created_at")
     updated = item.get("updated_at")
     return (
-        _db_datetime(created, where, "created_at", checked) if created is not None else now,
-        _db_datetime(updated, where, "updated_at", checked) if updated is not None else now,
+        _db_datetime(created, where, "created_at", trusted) if created is not None else now,
+        _db_datetime(updated, where, "updated_at", trusted) if updated is not None else now,
     )
 
 
-def _db_datetime(value: object, where: str, name: str, checked: bool = False) -> str:
+def _db_datetime(value: object, where: str, name: str, trusted: bool = False) -> str:
     """An exported timestamp (``where.name`` in the document) as the app stores it.
 
-    The app stores ``YYYY-MM-DD HH:MM:SS.ffffff``. With ``checked`` (bakemigrate's own export, written
+    The app stores ``YYYY-MM-DD HH:MM:SS.ffffff``. With ``trusted`` (bakemigrate's own export, written
     from stored timestamps) a timestamp in the export's shape (``isoformat``) is reshaped without
     being parsed.
     """
@@ -110,7 +110,7 @@ def _db_datetime(value: object, where: str, name: str, checked: bool = False) ->
             reshaped = f"{value[:10]} {value[11:]}"
         elif len(value) == 19:
             reshaped = f"{value[:10]} {value[11:]}.000000"
-    if checked and reshaped is not None:
+    if trusted and reshaped is not None:
         return reshaped
     parsed = parse_timestamp(value, f"{where}.{name}")  # a valid date and time, without a time zone
     return reshaped or parsed.isoformat(" ", "microseconds")
@@ -162,9 +162,9 @@ class _DocumentRuns:
     them); a run with a problem is passed over, and nothing is imported.
     """
 
-    def __init__(self, path: Path, *, checked: bool = False) -> None:
+    def __init__(self, path: Path, *, trusted: bool = False) -> None:
         self.path = path
-        self.checked = checked
+        self.trusted = trusted
         self.version = "1.0"
         self.shown: list[str] = []
         self.total = 0
@@ -212,7 +212,7 @@ class _DocumentRuns:
             for index, run in enumerate(self._doc["production_runs"]):
                 yield index, run
             return
-        if self.checked:
+        if self.trusted:
             self._stream.close()
             yield from enumerate(own_runs(self.path))
             return
@@ -234,12 +234,12 @@ class _DocumentRuns:
             )
 
 
-def import_document(
+def import_(
     document: str | os.PathLike[str],
     staging: str | os.PathLike[str],
     *,
     progress: bool = True,
-    checked: bool = False,
+    trusted: bool = False,
 ) -> ImportReport:
     """Import ``document`` into the v0.7 database ``staging`` in one transaction.
 
@@ -247,7 +247,7 @@ def import_document(
     database (or earlier in the document) are skipped and reported. The document is read one run
     at a time and rows are written in batches, so memory stays flat at any size.
 
-    ``checked`` says the document is bakemigrate's own output, proven unchanged since it was written
+    ``trusted`` says the document is bakemigrate's own output, proven unchanged since it was written
     (by its SHA-256): its runs skip the JSON Schema check, which guards against foreign or edited
     files, and its timestamps (written from the database) are reshaped without being parsed.
 
@@ -260,7 +260,7 @@ def import_document(
     info = inspect_database(target, integrity=False)
     if info.schema_version != "0.7":
         raise MigrationError(f"{target}: not a v0.7 database; run `bakemigrate reset` first")
-    runs_in = _DocumentRuns(path, checked=checked)
+    runs_in = _DocumentRuns(path, trusted=trusted)
     report = ImportReport(path=path, staging=target, version=runs_in.version)
 
     from sqlalchemy import create_engine, event
@@ -347,12 +347,12 @@ def _fingerprint(run: dict[str, Any]) -> bytes:
     return hashlib.blake2b(text, digest_size=16).digest()
 
 
-def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str, checked: bool) -> tuple[str, str]:
+def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str, trusted: bool) -> tuple[str, str]:
     """Claim a consumption's or loss's uuid (a repeat is an error) and return its stored timestamps."""
     if item["uuid"] in seen:
         raise InvalidDocument(f"{where}: uuid {item['uuid']} appears twice")
     seen.add(item["uuid"])
-    return _timestamps(item, now, where, checked)
+    return _timestamps(item, now, where, trusted)
 
 
 _CHUNK = 2_000  # runs looked up in the claims together
@@ -447,7 +447,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     # that are only moved: they are dropped while the rows go in, and made again, in this transaction.
     triggers = _drop_triggers(conn)
     state = _State(batches=_Batches(conn, advance, _BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
-                   resolver=resolver, now=now, checked=runs_in.checked)
+                   resolver=resolver, now=now, trusted=runs_in.trusted)
     chunk: list[tuple[int, dict[str, Any]]] = []
     for index, item in runs_in:
         chunk.append((index, item))
@@ -497,7 +497,7 @@ class _State:
     report: ImportReport
     resolver: _Resolver
     now: str
-    checked: bool
+    trusted: bool
     # Runs that need a new id wait until every id of the document is known (new ids follow them all).
     waiting: list[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -520,7 +520,7 @@ def _take_chunk(state: _State, chunk: list[tuple[int, dict[str, Any]]]) -> None:
 
 def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
     """Check one run: skipped, refused (an error noted) or queued for insertion."""
-    claims, report, resolver, now, checked = state.claims, state.report, state.resolver, state.now, state.checked
+    claims, report, resolver, now, trusted = state.claims, state.report, state.resolver, state.now, state.trusted
     where = f"production_runs[{index}]"
     run_id = item.get("id")
     if isinstance(run_id, int):
@@ -559,17 +559,17 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
         new_id = run_id is None or run_id in claims.ids
         if not new_id:
             claims.ids.add(run_id)
-        created, updated = _timestamps(item, now, where, checked)
+        created, updated = _timestamps(item, now, where, trusted)
         run = (
             recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
-            _db_datetime(item["produced_at"], where, "produced_at", checked), item["notes"],
+            _db_datetime(item["produced_at"], where, "produced_at", trusted), item["notes"],
             item.get("production_status", "complete"), item.get("loss_quantity", 0),
             *_numbers(item, _RUN_NUMBERS, where), run_id, item["uuid"], created, updated,
         )
         consumptions = []
         for j, c in enumerate(item["consumptions"]):
             cwhere = f"{where}.consumptions[{j}]"
-            c_created, c_updated = _new_child(c, claims.children, now, cwhere, checked)
+            c_created, c_updated = _new_child(c, claims.children, now, cwhere, trusted)
             quantity, cost = _numbers(c, _CONSUMPTION_NUMBERS, cwhere)
             consumptions.append((
                 run_id, c["ingredient_slug"], quantity, c["unit"], cost, c.get("id"), c["uuid"], c_created,
@@ -578,7 +578,7 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
         losses = []
         for j, loss in enumerate(item.get("losses", [])):
             lwhere = f"{where}.losses[{j}]"
-            l_created, l_updated = _new_child(loss, claims.children, now, lwhere, checked)
+            l_created, l_updated = _new_child(loss, claims.children, now, lwhere, trusted)
             losses.append((
                 run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
                 *_numbers(loss, _LOSS_NUMBERS, lwhere), loss.get("id"), loss["uuid"], l_created, l_updated,

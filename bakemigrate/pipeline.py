@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backup import BackupResult, backup, backup_paths, kept_backup, read_manifest, verify_backup
+from .backup import BackupResult, backup, backup_paths, check_backup_checksum, kept_backup, read_manifest
 from .changes import Changes, changes_since, table_marks
 from .db import (
     DatabaseInfo,
@@ -33,7 +33,7 @@ from .db import (
 )
 from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, VerificationFailed
 from .exporter import ExportResult, export, export_and_transform
-from .importer import ImportReport, import_document
+from .importer import ImportReport, import_
 from .jsonio import load_json, write_json_atomic
 from .lock import hold, hold_database
 from .paths import (
@@ -47,7 +47,7 @@ from .reset import ResetResult, reset
 from .rollback import RollbackPlan, RollbackResult, keep_copy, rollback
 from .steps import PLAN
 from .switch import SwitchResult, switch
-from .transform import TransformReport, transform_file, transform_report
+from .transform import TransformReport, transform, transform_report
 from .verify import VerifyResult, verify
 
 if TYPE_CHECKING:
@@ -377,7 +377,7 @@ class Migration:
             raise MigrationError(f"{path}: changed since it was written; use a new work folder")
 
     def _backup_record(self) -> BackupResult:
-        existing = read_manifest(self.workdir, self.db)
+        existing = read_manifest(self.db, self.workdir)
         if existing is None:
             raise MigrationError(f"{self.workdir}: no backup yet; run the backup step first")
         return existing
@@ -451,7 +451,7 @@ class Migration:
                 path=self.export_v10, version="1.0", runs=source.runs, consumptions=done["consumptions"],
                 losses=0, size_bytes=self.export_v10.stat().st_size,
             )
-        verify_backup(source)
+        check_backup_checksum(source)
         fused = self._recorded_artefact(self.export_v11, "transform") is None  # else: from an older export
         if fused:  # the transform (step 3) is written in the same pass: the export is not read back
             result, self._transform_report = export_and_transform(
@@ -496,7 +496,7 @@ class Migration:
             if self._transform_report is None:  # a re-run in a new process: describe the recorded output
                 self._transform_report = transform_report(load_json(self.export_v10), infer_losses=self.infer_losses)
             return self._transform_report
-        self._transform_report = transform_file(self.export_v10, self.export_v11, infer_losses=self.infer_losses)
+        self._transform_report = transform(self.export_v10, self.export_v11, infer_losses=self.infer_losses)
         self.journal.record("transform", sha256=self._sha256(self.export_v11))
         return self._transform_report
 
@@ -514,7 +514,7 @@ class Migration:
     def reset(self) -> ResetResult:
         """Step 4: a fresh staging database (v0.7 production tables, empty). Starts the staging over."""
         source = self._backup_record()
-        verify_backup(source)
+        check_backup_checksum(source)
         self.journal.forget("import", "verify")
         # An import killed mid-transaction leaves a hot -journal: it must not pair with the new file.
         for leftover in ("", "-journal", "-wal", "-shm"):
@@ -536,8 +536,8 @@ class Migration:
         if not self._staging_waiting():
             self.reset()  # no empty staging database is waiting: (re)build it
         # bakemigrate's own output, proven unchanged since it was written: the schema check is not needed.
-        checked = self._vouched(self.export_v11, "transform")
-        report = import_document(self.export_v11, self.staging, progress=self.progress, checked=checked)
+        trusted = self._vouched(self.export_v11, "transform")
+        report = import_(self.export_v11, self.staging, progress=self.progress, trusted=trusted)
         self.journal.record("import", staging_sha256=self._sha256(self.staging), runs=report.runs,
                             consumptions=report.consumptions, losses=report.losses)
         return report
@@ -560,9 +560,9 @@ class Migration:
         """Step 6: compare the staging database with the backup and the v1.0 document."""
         self.import_()
         source = self._backup_record()
-        checked = self._vouched(self.export_v10, "export")
+        trusted = self._vouched(self.export_v10, "export")
         result = verify(source.path, self.staging, self.export_v10,
-                        expected=self.export_v11 if self.infer_losses else None, checked=checked,
+                        expected=self.export_v11 if self.infer_losses else None, trusted=trusted,
                         infer_losses=bool(self.infer_losses))
         self.journal.record("verify", verdict=result.verdict, staging_sha256=self._sha256(self.staging))
         return result

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .backup import BackupResult, verify_backup
+from .backup import BackupResult, check_backup_checksum
 from .changes import Changes
 from .db import copy_database, sha256_file
 from .errors import MigrationError
@@ -97,7 +97,7 @@ def rollback(db: str | os.PathLike[str], backup: BackupResult) -> RollbackResult
         DatabaseRefused: the app has the database open.
     """
     target = Path(db)
-    verify_backup(backup)
+    check_backup_checksum(backup)
     if target.exists() and sha256_file(target) in (backup.original_sha256, backup.sha256):
         return RollbackResult(db=target, backup=backup.path, restored=False, sha256=sha256_file(target))
     if not target.parent.is_dir():

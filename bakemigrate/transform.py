@@ -113,7 +113,7 @@ class TransformReport:
 
     @property
     def megabytes_per_second(self) -> float:
-        """Speed of [transform_file][bakemigrate.transform_file] (input size over wall time)."""
+        """Speed of [transform][bakemigrate.transform.transform] (input size over wall time)."""
         return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
 
     def shortfalls_frame(self) -> pd.DataFrame:
@@ -313,7 +313,7 @@ class StreamedTransform:
 
     For an export in the app's style (``indent=2``, UTF-8, final newline) whose top level is
     ``top`` and whose runs are given to `add`, the bytes written to ``fh`` are those
-    `transform_file` writes for it: an export can be transformed in the pass that writes it.
+    `transform` writes for it: an export can be transformed in the pass that writes it.
     The runs are trusted to be valid (they come from the database, not from a file).
 
     Raises:
@@ -344,7 +344,7 @@ class StreamedTransform:
 # Files
 
 
-def transform_file(
+def transform(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,

@@ -172,7 +172,7 @@ def verify(
     before: str | os.PathLike[str],
     *,
     expected: str | os.PathLike[str] | None = None,
-    checked: bool = False,
+    trusted: bool = False,
     infer_losses: bool | None = None,
 ) -> VerifyResult:
     """Compare ``staging`` (v0.7) with the original ``db`` (v0.6) and its export ``before``.
@@ -180,7 +180,7 @@ def verify(
     ``expected`` is the transformed (v1.1) document, whose statuses the runs must have.
     ``infer_losses`` says whether the shortfalls were recorded as losses: every run and loss row
     must then be what bake-tracker 0.7's rules give, else every run must be ``complete`` with 0
-    losses (None: losses were inferred when ``expected`` records any). ``checked`` says ``before``
+    losses (None: losses were inferred when ``expected`` records any). ``trusted`` says ``before``
     is bakemigrate's own export, proven unchanged since it was written (it is then read without
     the checks meant for foreign files).
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
@@ -189,7 +189,7 @@ def verify(
     import pandas as pd
 
     original = _refuse_wrong_databases(db, staging)
-    runs_before = BeforeRuns(before, checked=checked)
+    runs_before = BeforeRuns(before, trusted=trusted)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
         in_sqlite = pool.submit(_compare_databases, db, staging, with_uuids=expected is not None)
         document = _DocumentComparison()
@@ -294,7 +294,7 @@ class BeforeRuns:
     """The runs of the before-document, checked as they are read: a valid v1.0 export, run by run.
 
     Iterate once; then `refuse_unless_runs_of` proves the document holds exactly the runs of the
-    original database. ``checked`` says the file is bakemigrate's own export, proven unchanged since
+    original database. ``trusted`` says the file is bakemigrate's own export, proven unchanged since
     it was written (read by `own_runs`, without the schema check).
 
     Raises:
@@ -302,14 +302,14 @@ class BeforeRuns:
             breaks its JSON Schema (every problem on one line).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, checked: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, trusted: bool = False) -> None:
         self.path = Path(path)
-        self.checked = checked
+        self.trusted = trusted
         self.uuids: set[Any] = set()
         self.count = 0
         self._whole: list[Any] | None = None
         self._stream: RunStream | None = None
-        if checked:
+        if trusted:
             return
         stream = RunStream(self.path)
         if not stream.streamable:  # not an object with a list of runs: the whole document says what it is
@@ -333,7 +333,7 @@ class BeforeRuns:
         return kind
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        if self.checked:
+        if self.trusted:
             runs: Iterable[Any] = own_runs(self.path)
         elif self._whole is not None:
             runs = self._whole
@@ -342,7 +342,7 @@ class BeforeRuns:
             runs = self._stream.runs()
         problems = ProblemList()
         for index, run in enumerate(runs):
-            if not self.checked and self._stream is not None:
+            if not self.trusted and self._stream is not None:
                 found = run_problems(DocumentKind.HISTORY_V1_0, run, index)
                 if found:
                     problems.note(found)

@@ -62,10 +62,10 @@ def fixture_full_backup(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo database per test session (default size, seed 1); copy it before changing it."""
-    from bakemigrate.demo import create_demo_database
+    from bakemigrate.demo import demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
-    create_demo_database(path, runs=200, seed=1)
+    demo(path, runs=200, seed=1)
     return path
 
 

@@ -81,7 +81,7 @@ CRASH_POINTS: dict[str, Callable[[], None]] = {
     "staging: copied, tables not recreated": lambda: _before(bakemigrate.reset, "create_v07_production_tables"),
     "staging: built, not journaled": lambda: _after(bakemigrate.pipeline, "reset"),
     "import: first chunk inserted, not committed": _import_mid_transaction,
-    "import: committed, not journaled": lambda: _after(bakemigrate.pipeline, "import_document"),
+    "import: committed, not journaled": lambda: _after(bakemigrate.pipeline, "import_"),
     "verify: passed, not journaled": lambda: _after(bakemigrate.pipeline, "verify"),
     "switch: checked, not renamed": lambda: _before(bakemigrate.switch, "remove_sidecar_files"),
     "switch: renamed, not journaled": lambda: _after(bakemigrate.switch, "replace_database"),

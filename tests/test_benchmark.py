@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bakemigrate.demo import create_demo_database
+from bakemigrate.demo import demo as make_demo  # `demo` is this module's fixture
 from bakemigrate.tables import V07_TABLES, detect_schema_version, production_runs_v06, table_columns
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -42,7 +42,7 @@ def run():
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("bench") / "demo.db"
-    create_demo_database(db, runs=150, seed=7)
+    make_demo(db, runs=150, seed=7)
     return db
 
 

@@ -17,7 +17,7 @@ from fixture_paths import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bakemigrate.demo import EDGE_CASES, LONG_NOTE, RECIPES, create_demo_database, uuid4_text
+from bakemigrate.demo import EDGE_CASES, LONG_NOTE, RECIPES, demo, uuid4_text
 from bakemigrate.errors import MigrationError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ def _assert_edge_case(run_id: int, run: dict, runs: dict[int, dict]) -> None:
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.db"
-    summary = create_demo_database(path, runs=200, seed=1)
+    summary = demo(path, runs=200, seed=1)
     assert summary.path == path
     return path
 
@@ -160,7 +160,7 @@ def test_schema_is_the_one_the_app_made(demo_db: Path, tmp_path: Path) -> None:
 
 def test_row_counts_and_summary(tmp_path: Path) -> None:
     path = tmp_path / "counts.db"
-    summary = create_demo_database(path, runs=137, seed=3)
+    summary = demo(path, runs=137, seed=3)
     with _connect(path) as conn:
         runs = conn.execute("SELECT count(*) FROM production_runs").fetchone()[0]
         consumptions = conn.execute("SELECT count(*) FROM production_consumptions").fetchone()[0]
@@ -338,9 +338,9 @@ def test_integrity_foreign_keys_and_journal(demo_db: Path) -> None:
 
 def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "c.db"
-    create_demo_database(a, runs=60, seed=42)
-    create_demo_database(b, runs=60, seed=42)
-    create_demo_database(c, runs=60, seed=43)
+    demo(a, runs=60, seed=42)
+    demo(b, runs=60, seed=42)
+    demo(c, runs=60, seed=43)
     rows_a, rows_b, rows_c = _all_rows(a), _all_rows(b), _all_rows(c)
     assert rows_a == rows_b
     assert sum(len(r) for r in rows_a.values()) > 60
@@ -353,7 +353,7 @@ def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path) -> None:
 @given(runs=st.integers(min_value=0, max_value=18), seed=st.integers(min_value=-(2**40), max_value=2**40))
 def test_small_databases_are_valid_and_cover_what_fits(tmp_path: Path, runs: int, seed: int) -> None:
     path = tmp_path / f"small_{runs}_{seed}.db"
-    summary = create_demo_database(path, runs=runs, seed=seed, force=True)
+    summary = demo(path, runs=runs, seed=seed, force=True)
     assert summary.runs == runs
     with _connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -369,18 +369,18 @@ def test_small_databases_are_valid_and_cover_what_fits(tmp_path: Path, runs: int
 
 def test_zero_runs(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
-    summary = create_demo_database(path, runs=0)
+    summary = demo(path, runs=0)
     assert (summary.runs, summary.consumptions) == (0, 0)
     assert summary.table_counts["production_runs"] == 0
     assert summary.table_counts["finished_units"] > 0
 
 
 def test_progress_bar_does_not_change_the_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bakemigrate.demo as demo
+    import bakemigrate.demo as demo_module
 
-    monkeypatch.setattr(demo, "PROGRESS_THRESHOLD", 1)
-    create_demo_database(tmp_path / "a.db", runs=30, seed=5, progress=True)
-    create_demo_database(tmp_path / "b.db", runs=30, seed=5, progress=False)
+    monkeypatch.setattr(demo_module, "PROGRESS_THRESHOLD", 1)
+    demo(tmp_path / "a.db", runs=30, seed=5, progress=True)
+    demo(tmp_path / "b.db", runs=30, seed=5, progress=False)
     assert _all_rows(tmp_path / "a.db") == _all_rows(tmp_path / "b.db")
 
 
@@ -391,7 +391,7 @@ def test_refuses_an_existing_file_and_keeps_it(tmp_path: Path) -> None:
     path = tmp_path / "taken.db"
     path.write_bytes(b"precious")
     with pytest.raises(MigrationError, match="already exists") as info:
-        create_demo_database(path, runs=5)
+        demo(path, runs=5)
     assert "\n" not in str(info.value)
     assert path.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.db"]
@@ -400,7 +400,7 @@ def test_refuses_an_existing_file_and_keeps_it(tmp_path: Path) -> None:
 def test_force_replaces_the_file(tmp_path: Path) -> None:
     path = tmp_path / "taken.db"
     path.write_bytes(b"precious")
-    create_demo_database(path, runs=5, force=True)
+    demo(path, runs=5, force=True)
     with _connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM production_runs").fetchone()[0] == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.db"]
@@ -416,7 +416,7 @@ def test_force_replaces_the_file(tmp_path: Path) -> None:
 )
 def test_refusals_are_one_line_and_write_nothing(tmp_path: Path, where: str, runs: int, message: str) -> None:
     with pytest.raises(MigrationError, match=message) as info:
-        create_demo_database(tmp_path / where, runs=runs)
+        demo(tmp_path / where, runs=runs)
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -455,7 +455,7 @@ def test_cli_creates_then_refuses(tmp_path: Path) -> None:
 
 def test_cli_same_seed_as_the_function(tmp_path: Path) -> None:
     assert _cli("cli.db", "--runs", "40", "--seed", "9", cwd=tmp_path).returncode == 0
-    create_demo_database(tmp_path / "api.db", runs=40, seed=9)
+    demo(tmp_path / "api.db", runs=40, seed=9)
     assert _all_rows(tmp_path / "cli.db") == _all_rows(tmp_path / "api.db")
 
 

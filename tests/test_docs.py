@@ -103,14 +103,15 @@ def test_cli_reference_is_generated_from_the_parser(built) -> None:
 
 def test_python_api_reference_documents_the_functions(built) -> None:
     html = (built.site / "reference" / "python" / "index.html").read_text(encoding="utf-8")
-    for name in ("transform_v1_0_to_v1_1", "create_demo_database", "Migration", "verify"):
+    for name in ("transform_v1_0_to_v1_1", "demo", "Migration", "verify"):
         assert name in html, name
 
 
 # Public names reached through their module: the step functions named like it (the package attribute is
 # the module), the loss rules and the registry of steps.
-_THROUGH_MODULES = ("backup.backup", "reset.reset", "verify.verify", "switch.switch", "rollback.rollback",
-                   "loss_rules.v07_loss", "loss_rules.V07Loss", "steps.Step", "steps.STEPS", "steps.PLAN", "steps.step")
+_THROUGH_MODULES = ("backup.backup", "transform.transform", "reset.reset", "demo.demo", "verify.verify",
+                   "switch.switch", "rollback.rollback", "loss_rules.v07_loss", "loss_rules.V07Loss", "steps.Step",
+                   "steps.STEPS", "steps.PLAN", "steps.step")
 # Helpers of the package that are not its API: none may appear on the page.
 _INTERNALS = ("gc_paused", "compare_frames", "compare_tables", "Journal", "_free_bytes", "confirm_or_refuse",
               "_recorded_artefact", "own_runs", "jsonstream", "RunsWriter", "table_marks")

@@ -1,8 +1,8 @@
 """The migration's fast paths give exactly what the strict, general paths give.
 
-- the export writes the v1.1 document in the same pass: the bytes ``transform_file`` writes;
+- the export writes the v1.1 document in the same pass: the bytes ``transform`` writes;
 - bakemigrate's own documents are read with ``own_runs`` (orjson): the runs ``RunStream`` reads;
-- the import of a checked document (no schema check, timestamps reshaped) fills the same rows;
+- the import of a trusted document (no schema check, timestamps reshaped) fills the same rows;
 - the verification decides most NUMERIC pairs inside SQLite: as Python's formatting decides them;
 - the preflight's ``quick_check`` leaves the full ``integrity_check`` to the backup, which refuses.
 """
@@ -23,11 +23,11 @@ import bakemigrate.jsonstream as jsonstream
 from bakemigrate.errors import DatabaseRefused, InvalidDocument
 from bakemigrate.exporter import export, export_and_transform
 from bakemigrate.formats import RunsWriter, encode_document
-from bakemigrate.importer import _db_datetime, import_document
+from bakemigrate.importer import _db_datetime, import_
 from bakemigrate.jsonstream import RunStream, own_runs
 from bakemigrate.pipeline import Migration
 from bakemigrate.reset import reset
-from bakemigrate.transform import transform_file
+from bakemigrate.transform import transform
 from bakemigrate.verify import compare_tables
 
 
@@ -35,7 +35,7 @@ from bakemigrate.verify import compare_tables
 def test_export_writes_the_transform_the_file_transform_writes(demo_db: Path, tmp_path: Path, infer_losses) -> None:
     v10, v11, check = tmp_path / "v1.0.json", tmp_path / "v1.1.json", tmp_path / "check.json"
     result, report = export_and_transform(demo_db, v10, v11, infer_losses=infer_losses, progress=False)
-    from_file = transform_file(v10, check, infer_losses=infer_losses)
+    from_file = transform(v10, check, infer_losses=infer_losses)
     assert result.runs == report.runs_total == from_file.runs_total == 200
     assert [g.uuid for g in report.shortfalls] == [g.uuid for g in from_file.shortfalls]
     assert len(report.shortfalls) > 0 and len(report.over_yield) == len(from_file.over_yield)
@@ -116,16 +116,16 @@ def test_own_runs_refuses_a_file_in_another_layout(tmp_path: Path, text: str) ->
         list(own_runs(path))
 
 
-def test_checked_import_fills_the_same_rows_as_the_strict_import(demo_db: Path, tmp_path: Path) -> None:
+def test_trusted_import_fills_the_same_rows_as_the_strict_import(demo_db: Path, tmp_path: Path) -> None:
     v10, v11 = tmp_path / "v1.0.json", tmp_path / "v1.1.json"
     export_and_transform(demo_db, v10, v11, progress=False)
     staged = {}
-    for checked in (False, True):
-        staging = tmp_path / f"staging-{checked}.db"
+    for trusted in (False, True):
+        staging = tmp_path / f"staging-{trusted}.db"
         reset(demo_db, staging)
-        report = import_document(v11, staging, progress=False, checked=checked)
+        report = import_(v11, staging, progress=False, trusted=trusted)
         assert (report.runs, report.losses) == (200, 0)
-        staged[checked] = {t: table_rows(staging, t) for t in ("production_runs", "production_consumptions")}
+        staged[trusted] = {t: table_rows(staging, t) for t in ("production_runs", "production_consumptions")}
     assert staged[True] == staged[False]
     assert len(staged[True]["production_consumptions"]) > 200
 
@@ -134,16 +134,16 @@ def test_checked_import_fills_the_same_rows_as_the_strict_import(demo_db: Path, 
 def test_reshaped_timestamp_is_the_parsed_one(moment: datetime) -> None:
     exported = moment.isoformat()  # as the export writes it (no fraction for a zero microsecond)
     stored = moment.isoformat(" ", "microseconds")
-    assert _db_datetime(exported, "run", "created_at", checked=True) == stored
+    assert _db_datetime(exported, "run", "created_at", trusted=True) == stored
     assert _db_datetime(exported, "run", "created_at") == stored
 
 
-def test_checked_timestamp_in_another_shape_is_still_parsed() -> None:
-    assert _db_datetime("2024-01-02 03:04:05.5", "run", "created_at", checked=True) == "2024-01-02 03:04:05.500000"
+def test_trusted_timestamp_in_another_shape_is_still_parsed() -> None:
+    assert _db_datetime("2024-01-02 03:04:05.5", "run", "created_at", trusted=True) == "2024-01-02 03:04:05.500000"
     with pytest.raises(InvalidDocument, match=r"run\.created_at: not a timestamp"):
-        _db_datetime("2024-13-02 03:04:05", "run", "created_at", checked=True)
+        _db_datetime("2024-13-02 03:04:05", "run", "created_at", trusted=True)
     with pytest.raises(InvalidDocument, match=r"run\.produced_at: not a timestamp"):
-        _db_datetime("2024-13-02T03:04:05", "run", "produced_at")  # unchecked: always parsed
+        _db_datetime("2024-13-02T03:04:05", "run", "produced_at")  # not trusted: always parsed
 
 
 def table_rows(db: Path, table: str) -> list[tuple]:
@@ -224,7 +224,7 @@ def test_pipeline_writes_both_documents_in_one_pass(demo_db: Path, tmp_path: Pat
     report = migration.transform()
     assert report.runs_total == 200
     check = tmp_path / "check.json"
-    transform_file(migration.export_v10, check)
+    transform(migration.export_v10, check)
     assert migration.export_v11.read_bytes() == check.read_bytes()
 
 

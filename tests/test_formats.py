@@ -18,8 +18,8 @@ from bakemigrate.formats import (
     load_document,
     load_schema,
     run_problems,
+    validate,
     validate_document,
-    validate_file,
 )
 from bakemigrate.jsonio import load_json
 
@@ -72,7 +72,7 @@ def test_real_fixtures_are_valid(fixture_export: Path, fixture_full_backup: Path
     assert validate_document(history(fixture_export)) is DocumentKind.HISTORY_V1_0
     backup = json.loads(fixture_full_backup.read_text(encoding="utf-8"))
     assert validate_document(backup) is DocumentKind.FULL_BACKUP
-    report = validate_file(fixture_export)
+    report = validate(fixture_export)
     assert report.runs == 60 and report.runs_with_loss_fields == 0
     assert report.summary_line() == (
         f"{fixture_export}: valid production-history export v1.0, 60 production runs "

@@ -10,9 +10,9 @@ import pytest
 
 from bakemigrate.errors import InvalidDocument
 from bakemigrate.exporter import export
-from bakemigrate.importer import APP_FILE_WARNING, import_document
+from bakemigrate.importer import APP_FILE_WARNING, import_
 from bakemigrate.reset import reset
-from bakemigrate.transform import transform_file
+from bakemigrate.transform import transform
 
 
 @pytest.fixture
@@ -47,11 +47,11 @@ def test_app_own_v10_file_imports_with_a_warning(fixture_export: Path, staging: 
 def test_v11_document_with_losses_imports_them(fixture_db: Path, staging: Path, tmp_path: Path) -> None:
     v10, v11 = tmp_path / "v10.json", tmp_path / "v11.json"
     export(fixture_db, v10, progress=False)
-    transform_file(v10, v11, infer_losses=True)
+    transform(v10, v11, infer_losses=True)
     doc = json.loads(v11.read_text(encoding="utf-8"))
     expected_losses = {loss["uuid"]: (run["uuid"], loss) for run in doc["production_runs"] for loss in run["losses"]}
     assert len(expected_losses) == 16
-    report = import_document(v11, staging, progress=False)
+    report = import_(v11, staging, progress=False)
     assert (report.runs, report.consumptions, report.losses) == (60, 271, 16)
     conn = sqlite3.connect(staging)
     rows = conn.execute(
@@ -70,7 +70,7 @@ def test_v11_document_with_losses_imports_them(fixture_db: Path, staging: Path, 
 def test_import_keeps_ids_timestamps_and_event_links(fixture_db: Path, staging: Path, tmp_path: Path) -> None:
     v10 = tmp_path / "v10.json"
     export(fixture_db, v10, progress=False)
-    import_document(v10, staging, progress=False)
+    import_(v10, staging, progress=False)
     query = ("SELECT id, uuid, event_id, recipe_id, finished_unit_id, produced_at, created_at, updated_at "
              "FROM production_runs ORDER BY id")
     assert sqlite3.connect(staging).execute(query).fetchall() == sqlite3.connect(fixture_db).execute(query).fetchall()
@@ -79,8 +79,8 @@ def test_import_keeps_ids_timestamps_and_event_links(fixture_db: Path, staging: 
 def test_duplicate_uuids_are_skipped_and_reported(fixture_db: Path, staging: Path, tmp_path: Path) -> None:
     v10 = tmp_path / "v10.json"
     export(fixture_db, v10, progress=False)
-    import_document(v10, staging, progress=False)
-    again = import_document(v10, staging, progress=False)
+    import_(v10, staging, progress=False)
+    again = import_(v10, staging, progress=False)
     assert again.runs == 0 and len(again.skipped) == 60
     assert _count(staging, "production_runs") == 60
 
@@ -95,7 +95,7 @@ def test_ambiguous_recipe_name_is_an_error_and_nothing_is_imported(fixture_expor
     conn.commit()
     conn.close()
     with pytest.raises(InvalidDocument, match="ambiguous"):
-        import_document(fixture_export, staging, progress=False)
+        import_(fixture_export, staging, progress=False)
     assert _count(staging, "production_runs") == 0
     assert _count(staging, "production_consumptions") == 0
 
@@ -155,7 +155,7 @@ def test_repeats_are_found_across_chunks_of_runs(fixture_db: Path, staging: Path
     doc = _v10_runs(fixture_db, tmp_path)
     runs = doc["production_runs"]
     same = {**doc, "production_runs": [*runs, json.loads(json.dumps(runs[1], sort_keys=True))]}
-    report = import_document(_write(same, tmp_path / "same.json"), staging, progress=False)
+    report = import_(_write(same, tmp_path / "same.json"), staging, progress=False)
     assert report.runs == 60 and report.skipped == [runs[1]["uuid"]]
     assert (f"1 runs repeat an earlier run of the document exactly (first: production_runs[60] is "
             f"production_runs[1], uuid {runs[1]['uuid']}): each is imported once") in report.warnings
@@ -164,12 +164,12 @@ def test_repeats_are_found_across_chunks_of_runs(fixture_db: Path, staging: Path
     reset(fixture_db, fresh)
     edited = {**doc, "production_runs": [*runs, {**runs[2], "notes": "edited later"}]}
     with pytest.raises(InvalidDocument, match=r"production_runs\[60\] and production_runs\[2\] have the same uuid"):
-        import_document(_write(edited, tmp_path / "edited.json"), fresh, progress=False)
+        import_(_write(edited, tmp_path / "edited.json"), fresh, progress=False)
     child = json.loads(json.dumps(runs))
     child[50]["consumptions"][0]["uuid"] = child[0]["consumptions"][1]["uuid"]
     with pytest.raises(InvalidDocument, match=rf"production_runs\[50\]\.consumptions\[0\]: uuid "
                                               rf"{child[0]['consumptions'][1]['uuid']} appears twice"):
-        import_document(_write({**doc, "production_runs": child}, tmp_path / "child.json"), fresh, progress=False)
+        import_(_write({**doc, "production_runs": child}, tmp_path / "child.json"), fresh, progress=False)
     assert _count(fresh, "production_runs") == 0
 
 
@@ -180,12 +180,12 @@ def test_a_taken_id_and_a_stored_run_are_found_across_chunks(fixture_db: Path, s
     monkeypatch.setattr(importer, "_CHUNK", 3)
     doc = _v10_runs(fixture_db, tmp_path)
     runs = doc["production_runs"]
-    import_document(_write({**doc, "production_runs": runs[:30]}, tmp_path / "first.json"), staging, progress=False)
+    import_(_write({**doc, "production_runs": runs[:30]}, tmp_path / "first.json"), staging, progress=False)
     twin = json.loads(json.dumps(runs[0]))  # another run with run 0's id: it gets a new one
     twin["uuid"] = "00000000-0000-4000-8000-000000000001"
     for j, c in enumerate(twin["consumptions"]):
         c["uuid"], c["id"] = f"00000000-0000-4000-8000-1000000000{j:02d}", None
-    report = import_document(_write({**doc, "production_runs": [*runs, twin]}, tmp_path / "all.json"), staging,
+    report = import_(_write({**doc, "production_runs": [*runs, twin]}, tmp_path / "all.json"), staging,
                              progress=False)
     assert report.runs == 31 and report.skipped == [r["uuid"] for r in runs[:30]]
     conn = sqlite3.connect(staging)
@@ -217,12 +217,12 @@ def test_import_memory_does_not_grow_with_the_history(tmp_path: Path, monkeypatc
         made[runs] = (doc, target)
     warm = tmp_path / "warm.db"
     reset(tmp_path / "8000.db", warm)
-    import_document(made[8000][0], warm, progress=False)  # every module loaded before measuring
+    import_(made[8000][0], warm, progress=False)  # every module loaded before measuring
     peaks = []
     for runs, (doc, target) in made.items():
         tracemalloc.start()
         try:
-            report = import_document(doc, target, progress=False, checked=True)
+            report = import_(doc, target, progress=False, trusted=True)
             peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()

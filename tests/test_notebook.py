@@ -315,7 +315,7 @@ def test_fixture_through_the_cli(fixture_db, tmp_path, cli) -> None:
     with sqlite3.connect(fixture_db) as conn:
         assert conn.execute("SELECT production_status, sum(loss_quantity), count(*) FROM production_runs "
                             "GROUP BY 1").fetchall() == [("complete", 0, 60)]
-    assert read_manifest(tmp_path / "work", fixture_db).original_sha256 == before
+    assert read_manifest(fixture_db, tmp_path / "work").original_sha256 == before
 
 
 def test_corrupt_database_stops_in_the_preflight_cell(fixture_db, tmp_path, cli) -> None:
@@ -499,7 +499,7 @@ def test_an_interrupted_migration_resumes_from_its_journal(fixture_db, tmp_path)
     migration.transform()
     result = run_notebook(fixture_db, work, tmp_path / "record.ipynb", html=False)
     assert result.exit_code == 0, result.summary_line()
-    assert read_manifest(work, fixture_db).sha256 == backup.sha256
+    assert read_manifest(fixture_db, work).sha256 == backup.sha256
     assert inspect_database(fixture_db).schema_version == "0.7"
 
 
@@ -649,7 +649,7 @@ def test_the_rollback_cell_alone_on_a_fresh_kernel_puts_the_backup_back(tmp_path
     assert errors(nb) == []
     assert "is the pre-migration database again" in shown(cell(nb, "step-8-rollback"))
     assert inspect_database(demo).schema_version == "0.6"
-    assert sha256_file(demo) == read_manifest(tmp_path / "work", demo).sha256  # the backup, back in place
+    assert sha256_file(demo) == read_manifest(demo, tmp_path / "work").sha256  # the backup, back in place
 
 
 # ---- the guide page says what the cells really show -------------------------------------------------

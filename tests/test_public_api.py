@@ -62,3 +62,26 @@ def test_docstrings_use_markdown_not_sphinx_roles_and_constants_have_docstrings(
             if line.lstrip().startswith("#:"):  # invisible to the API page: an attribute docstring instead
                 problems.append(f"{path.relative_to(REPO)}:{number}: #: comment")
     assert problems == []
+
+
+def test_each_step_function_is_called_by_its_command_word() -> None:
+    import importlib
+
+    from bakemigrate.steps import STEPS
+
+    for planned in STEPS:
+        if planned.command is None:
+            continue
+        module, name = planned.function.split(":")
+        assert name.rstrip("_") == planned.command, planned  # `import_` for `import`, a Python keyword
+        assert callable(getattr(importlib.import_module(module), name)), planned.function
+
+
+def test_earlier_names_of_step_functions_still_import() -> None:
+    from bakemigrate import create_demo_database, import_document, transform_file
+    from bakemigrate.demo import demo
+    from bakemigrate.importer import import_
+    from bakemigrate.transform import transform
+
+    assert (transform_file, import_document, create_demo_database) == (transform, import_, demo)
+    assert not {"transform_file", "import_document", "create_demo_database"} & set(bakemigrate.__all__)

@@ -28,7 +28,7 @@ from reliability_helpers import (
 
 from bakemigrate.cli import main
 from bakemigrate.db import content_digest, sha256_file
-from bakemigrate.demo import create_demo_database
+from bakemigrate.demo import demo
 
 
 @dataclass
@@ -56,7 +56,7 @@ STEP_LINES = (
 def make_trial(folder: Path, runs: int) -> Trial:
     """A demo database of ``runs`` runs and one measured, uninterrupted migration of a copy."""
     source = folder / "source.db"
-    create_demo_database(source, runs=runs, seed=7)
+    demo(source, runs=runs, seed=7)
     measured = folder / "measured" / "bake_tracker.db"
     measured.parent.mkdir()
     shutil.copyfile(source, measured)

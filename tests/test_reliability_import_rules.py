@@ -19,7 +19,7 @@ from bakemigrate.cli import main
 from bakemigrate.db import content_digest
 from bakemigrate.exporter import export
 from bakemigrate.reset import reset
-from bakemigrate.transform import transform_file
+from bakemigrate.transform import transform
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def inferred(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> d
     db = folder / "bake_tracker.db"
     shutil.copyfile(demo_template, db)
     export(db, folder / "export_v1.0.json", progress=False)
-    transform_file(folder / "export_v1.0.json", folder / "export_v1.1.json", infer_losses=True)
+    transform(folder / "export_v1.0.json", folder / "export_v1.1.json", infer_losses=True)
     reset(db, folder / "staging.db")
     doc = json.loads((folder / "export_v1.1.json").read_text(encoding="utf-8"))
     return {"doc": doc, "staging": folder / "staging.db"}

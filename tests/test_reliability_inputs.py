@@ -131,16 +131,16 @@ def test_a_named_pipe_as_the_database_is_refused(databases, tmp_path: Path) -> N
 def migrated_by_steps(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> dict[str, Path]:
     """A demo database migrated step by step: the original, its v1.0 export and the v0.7 staging copy."""
     from bakemigrate.exporter import export
-    from bakemigrate.importer import import_document
-    from bakemigrate.transform import transform_file
+    from bakemigrate.importer import import_
+    from bakemigrate.transform import transform
 
     folder = tmp_path_factory.mktemp("steps")
     db = folder / "bake_tracker.db"
     shutil.copyfile(demo_template, db)
     export(db, folder / "export_v1.0.json", progress=False)
-    transform_file(folder / "export_v1.0.json", folder / "export_v1.1.json")
+    transform(folder / "export_v1.0.json", folder / "export_v1.1.json")
     reset(db, folder / "staging.db")
-    import_document(folder / "export_v1.1.json", folder / "staging.db", progress=False)
+    import_(folder / "export_v1.1.json", folder / "staging.db", progress=False)
     return {"db": db, "v10": folder / "export_v1.0.json", "v11": folder / "export_v1.1.json",
             "staging": folder / "staging.db"}
 

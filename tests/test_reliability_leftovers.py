@@ -27,7 +27,7 @@ from reliability_helpers import (
 
 from bakemigrate.cli import main
 from bakemigrate.db import content_digest, sha256_file
-from bakemigrate.demo import create_demo_database
+from bakemigrate.demo import demo
 from bakemigrate.pipeline import Migration
 
 
@@ -36,7 +36,7 @@ def slow_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Referen
     """A demo database whose export takes long enough to be stopped in the middle, and its migration."""
     folder = tmp_path_factory.mktemp("leftovers")
     source = folder / "source.db"
-    create_demo_database(source, runs=3000, seed=9, progress=False)
+    demo(source, runs=3000, seed=9, progress=False)
     measured = folder / "measured" / "bake_tracker.db"
     measured.parent.mkdir()
     shutil.copyfile(source, measured)

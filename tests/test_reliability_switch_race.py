@@ -24,7 +24,7 @@ from reliability_helpers import REPO, migrate_command, mount_tmpfs, one_line_err
 
 import bakemigrate.switch
 from bakemigrate.db import sha256_file
-from bakemigrate.demo import create_demo_database
+from bakemigrate.demo import demo
 from bakemigrate.errors import DatabaseRefused
 from bakemigrate.pipeline import Migration
 from bakemigrate.tables import detect_schema_version
@@ -42,7 +42,7 @@ AT_THE_COPY = -1.0
 def race_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo database large enough that copying it to another disk takes a few milliseconds (about 1 MB)."""
     path = tmp_path_factory.mktemp("race") / "source.db"
-    create_demo_database(path, runs=400, seed=3, progress=False)
+    demo(path, runs=400, seed=3, progress=False)
     return path
 
 

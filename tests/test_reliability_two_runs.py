@@ -20,7 +20,7 @@ from reliability_helpers import REPO, Reference, artefact_problems, database_sta
 
 from bakemigrate.cli import main
 from bakemigrate.db import content_digest, sha256_file
-from bakemigrate.demo import create_demo_database
+from bakemigrate.demo import demo
 from bakemigrate.lock import database_lock_path
 
 
@@ -29,7 +29,7 @@ def long_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Referen
     """A demo database whose migration takes a few seconds, and what its migration gives."""
     folder = tmp_path_factory.mktemp("two-runs")
     source = folder / "source.db"
-    create_demo_database(source, runs=3000, seed=5, progress=False)
+    demo(source, runs=3000, seed=5, progress=False)
     measured = folder / "measured.db"
     shutil.copyfile(source, measured)
     assert main(["migrate", str(measured), "--workdir", str(folder / "work"), "--yes", "--quiet"]) == 0

@@ -16,7 +16,7 @@ import pytest
 from bakemigrate import transform_v1_0_to_v1_1
 from bakemigrate.errors import InvalidDocument
 from bakemigrate.formats import LOSS_FIELDS
-from bakemigrate.transform import transform_file, transform_report
+from bakemigrate.transform import transform, transform_report
 
 V11_RUN_KEYS = [
     "uuid", "recipe_name", "finished_unit_slug", "num_batches", "expected_yield", "actual_yield",
@@ -36,7 +36,7 @@ def without_added(run: dict[str, Any], original: dict[str, Any]) -> dict[str, An
 
 def test_history_fixture_keeps_every_field_and_gains_v11_fields(fixture_export: Path, tmp_path: Path) -> None:
     out = tmp_path / "v1.1.json"
-    report = transform_file(fixture_export, out)
+    report = transform(fixture_export, out)
     before, after = read(fixture_export), read(out)
 
     assert after["version"] == "1.1"
@@ -58,7 +58,7 @@ def test_history_fixture_reports_shortfalls_and_over_yield(fixture_export: Path,
     over = [r for r in runs if r["actual_yield"] > r["expected_yield"]]
     assert (len(short), len(over)) == (16, 2)  # as the fixture README says
 
-    report = transform_file(fixture_export, tmp_path / "out.json")
+    report = transform(fixture_export, tmp_path / "out.json")
     assert [g.uuid for g in report.shortfalls] == [r["uuid"] for r in short]
     assert [g.uuid for g in report.over_yield] == [r["uuid"] for r in over]
     assert report.units_unaccounted == sum(r["expected_yield"] - r["actual_yield"] for r in short)
@@ -74,7 +74,7 @@ def test_history_fixture_reports_shortfalls_and_over_yield(fixture_export: Path,
 
 def test_output_diff_shows_only_the_added_fields(fixture_export: Path, tmp_path: Path) -> None:
     out = tmp_path / "v1.1.json"
-    transform_file(fixture_export, out)
+    transform(fixture_export, out)
     before = fixture_export.read_text(encoding="utf-8").splitlines()
     after = out.read_text(encoding="utf-8").splitlines()
     removed, added = [], []
@@ -95,16 +95,16 @@ def test_output_diff_shows_only_the_added_fields(fixture_export: Path, tmp_path:
 
 def test_second_run_is_byte_identical(fixture_export: Path, tmp_path: Path) -> None:
     first, second, again = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
-    transform_file(fixture_export, first)
-    report = transform_file(first, second)
-    transform_file(fixture_export, again)
+    transform(fixture_export, first)
+    report = transform(first, second)
+    transform(fixture_export, again)
     assert second.read_bytes() == first.read_bytes() == again.read_bytes()
     assert report.runs_already_v1_1 == 60 and report.runs_transformed == 0 and not report.shortfalls
 
 
 def test_full_backup_gains_fields_in_runs_only(fixture_full_backup: Path, tmp_path: Path) -> None:
     out = tmp_path / "backup.json"
-    report = transform_file(fixture_full_backup, out)
+    report = transform(fixture_full_backup, out)
     before, after = read(fixture_full_backup), read(out)
     assert after["version"] == "3.4"
     assert list(after) == list(before)
@@ -118,13 +118,13 @@ def test_full_backup_gains_fields_in_runs_only(fixture_full_backup: Path, tmp_pa
         assert (new["production_status"], new["loss_quantity"], new["losses"]) == ("complete", 0, [])
     assert report.runs_transformed == 60
     assert not report.shortfalls  # a backup has no expected_yield
-    transform_file(out, tmp_path / "again.json")
+    transform(out, tmp_path / "again.json")
     assert (tmp_path / "again.json").read_bytes() == out.read_bytes()
 
 
 def test_infer_losses_records_shortfalls_as_v07_would(fixture_export: Path, tmp_path: Path) -> None:
     out = tmp_path / "inferred.json"
-    report = transform_file(fixture_export, out, infer_losses=True)
+    report = transform(fixture_export, out, infer_losses=True)
     before, after = read(fixture_export)["production_runs"], read(out)["production_runs"]
     statuses = {"complete": 0, "partial_loss": 0, "total_loss": 0}
     for old, new in zip(before, after, strict=True):
@@ -160,7 +160,7 @@ def test_infer_losses_records_shortfalls_as_v07_would(fixture_export: Path, tmp_
     assert len(set(uuids)) == 16
     # The inferred losses are kept as they are on a second run.
     again = tmp_path / "again.json"
-    second = transform_file(out, again, infer_losses=True)
+    second = transform(out, again, infer_losses=True)
     assert again.read_bytes() == out.read_bytes() and second.runs_already_v1_1 == 60
 
 
@@ -242,7 +242,7 @@ def test_our_export_round_trips_and_diffs_only_the_added_fields(fixture_db: Path
 
     exported, out = tmp_path / "export_v1.0.json", tmp_path / "export_v1.1.json"
     export(fixture_db, exported, progress=False)
-    report = transform_file(exported, out)
+    report = transform(exported, out)
     assert report.runs_transformed == 60 and len(report.shortfalls) == 16
     before = exported.read_text(encoding="utf-8").splitlines()
     after = out.read_text(encoding="utf-8").splitlines()

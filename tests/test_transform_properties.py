@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bakemigrate import transform_v1_0_to_v1_1
 from bakemigrate.formats import LOSS_FIELDS, encode_document, load_document
-from bakemigrate.transform import transform_file
+from bakemigrate.transform import transform
 
 RUN_KEYS = {
     "uuid", "recipe_name", "finished_unit_slug", "num_batches", "expected_yield", "actual_yield",
@@ -209,7 +209,7 @@ def test_file_round_trip(tmp_path: Path, doc: dict[str, Any], ascii_only: bool, 
     source, target = tmp_path / "in.json", tmp_path / "out.json"
     text = json.dumps(doc, indent=2, ensure_ascii=ascii_only) + ("\n" if newline else "")
     source.write_text(text, encoding="utf-8")
-    report = transform_file(source, target, force=True)
+    report = transform(source, target, force=True)
     out, style = load_document(target)
     assert exact(out) == exact(transform_v1_0_to_v1_1(doc))
     assert style.trailing_newline is newline

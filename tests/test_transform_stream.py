@@ -1,4 +1,4 @@
-"""transform_file reads a production-history export run by run: same bytes, same errors, flat memory."""
+"""transform reads a production-history export run by run: same bytes, same errors, flat memory."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from test_transform_properties import documents
 from bakemigrate import transform_v1_0_to_v1_1
 from bakemigrate.errors import InvalidDocument
 from bakemigrate.formats import MAX_ERRORS_SHOWN
-from bakemigrate.transform import transform_file
+from bakemigrate.transform import transform
 
 
 def history(fixture_export: Path) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def expected_bytes(doc: dict[str, Any], *, ascii_only: bool, newline: bool) -> b
 
 def refused(source: Path, target: Path) -> str:
     with pytest.raises(InvalidDocument) as caught:
-        transform_file(source, target)
+        transform(source, target)
     assert not target.exists()
     assert [p.name for p in target.parent.iterdir()] == [source.name]  # no temporary file either
     return str(caught.value)
@@ -47,7 +47,7 @@ def test_output_bytes_are_those_of_json_dump(
 ) -> None:
     source, target = tmp_path / "in.json", tmp_path / "out.json"
     written(doc, source, ascii_only=ascii_only, newline=newline)
-    transform_file(source, target, force=True)
+    transform(source, target, force=True)
     assert target.read_bytes() == expected_bytes(doc, ascii_only=ascii_only, newline=newline)
 
 
@@ -59,7 +59,7 @@ def test_streamed_shapes(fixture_export: Path, tmp_path: Path, runs: int, ascii_
     doc["notes"] = "crème brûlée, 🎂"  # before the runs: written in the input's style
     doc = {key: doc[key] for key in ["notes", "exported_at", "production_runs"]}  # no version: one is added
     source = written(doc, tmp_path / "in.json", ascii_only=ascii_only, newline=False)
-    report = transform_file(source, tmp_path / "out.json")
+    report = transform(source, tmp_path / "out.json")
     assert (tmp_path / "out.json").read_bytes() == expected_bytes(doc, ascii_only=ascii_only, newline=False)
     assert report.runs_total == runs
 
@@ -69,12 +69,12 @@ def test_keys_after_the_runs_decide_as_a_whole_document(fixture_export: Path, tm
     runs = doc.pop("production_runs")
     moved = {"production_runs": runs, **doc, "extra": [1.5e-7, 10**30]}  # floats orjson writes otherwise
     source = written(moved, tmp_path / "in.json")
-    transform_file(source, tmp_path / "out.json")
+    transform(source, tmp_path / "out.json")
     assert (tmp_path / "out.json").read_bytes() == expected_bytes(moved, ascii_only=False, newline=True)
 
     backup_after = {"production_runs": [], "application": "bake-tracker", "version": "3.4"}
     source = written(backup_after, tmp_path / "backup.json")
-    report = transform_file(source, tmp_path / "backup_out.json")
+    report = transform(source, tmp_path / "backup_out.json")
     assert report.kind.value == "full backup"
     assert json.loads((tmp_path / "backup_out.json").read_text("utf-8"))["version"] == "3.4"
 
@@ -127,7 +127,7 @@ def test_memory_stays_below_the_size_of_the_file(
     source = written(doc, tmp_path / "big.json")
     tracemalloc.start()
     try:
-        transform_file(source, tmp_path / "out.json")
+        transform(source, tmp_path / "out.json")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -221,7 +221,7 @@ def home_relative(path: Path) -> str:
 
 
 def _demo_database(work_dir: Path) -> tuple[Path, str]:
-    from ..demo import create_demo_database
+    from ..demo import demo
 
     path = work_dir / DEMO_FOLDER / DEMO_NAME
     if path.exists():
@@ -230,7 +230,7 @@ def _demo_database(work_dir: Path) -> tuple[Path, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MigrationError(f"{path.parent}: cannot create the folder ({exc.strerror})") from None
-    summary = create_demo_database(path)
+    summary = demo(path)
     return path, f" (a new demo database: {summary.runs} production runs, {summary.consumptions} consumptions)"
 
 
