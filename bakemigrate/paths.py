@@ -35,15 +35,27 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return False
 
 
-def in_folder(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
-    """True when `path` lies directly in `folder`, or is `folder` (compared by identity, not by text).
+def file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The `(st_dev, st_ino)` of what `path` leads to (links followed), or None when it cannot be seen."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
-    A symbolic link counts both where it is and where its target lies.
+
+def lies_inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """True when `path` lies anywhere inside `folder`, at any depth, or is `folder` itself.
+
+    Compared by file identity (device and inode), not by text: each folder above `path`, as
+    written and as its links resolve, is compared with `folder`, so a symbolic link on either
+    side, a bind mount and the letter case of a case-insensitive disk all give the same answer.
     """
-    if not Path(folder).exists():
+    wanted = file_identity(folder)
+    if wanted is None:
         return False
     places = {Path(os.path.abspath(path)), Path(os.path.realpath(path))}
-    return any(same_file(place, folder) or same_file(place.parent, folder) for place in places)
+    return any(file_identity(above) == wanted for place in places for above in (place, *place.parents))
 
 
 def real_database(db: str | os.PathLike[str]) -> Path:
@@ -66,8 +78,8 @@ def work_files(workdir: Path, db_name: str) -> list[Path]:
 def refuse_work_folder_holding(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> None:
     """Refuse a work folder that holds the database, or any work file that is the database itself.
 
-    The migration writes in the work folder and in its `backup` folder (never in other subfolders,
-    such as the notebook's `demo` folder of a rehearsal): the database may not be in either.
+    The migration writes in the work folder and in its `backup` folder: the database may lie
+    nowhere inside either, at any depth, whatever links or mounts lead to it (`lies_inside`).
 
     Raises:
         MigrationError: one line naming the work folder (or the file) and the database.
@@ -79,7 +91,7 @@ def refuse_work_folder_holding(db: str | os.PathLike[str], workdir: str | os.Pat
     for candidate in {database, real_database(database)}:
         if not candidate.exists():
             continue
-        if in_folder(candidate, folder) or in_folder(candidate, backup_folder):  # where it writes
+        if lies_inside(candidate, folder) or lies_inside(candidate, backup_folder):  # where it writes
             raise MigrationError(
                 f"{folder}: the work folder holds the database {database} itself, and the migration "
                 "writes its own files there; choose a work folder outside it (--workdir DIR)"

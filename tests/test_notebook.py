@@ -245,7 +245,7 @@ def test_demo_run_migrates_and_keeps_a_record(demo_run) -> None:
     assert result.seconds < 60
     nb = nbformat.read(result.output, as_version=4)
     assert errors(nb) == []
-    demo = root / "work" / "demo" / "bake_tracker.db"
+    demo = root / "work-demo" / "bake_tracker.db"
     info = inspect_database(demo)
     assert info.schema_version == "0.7" and info.runs == 200
     assert "Verdict: PASS.</strong> Every check passed" in html_of(cell(nb, "step-6-verdict"))
@@ -464,7 +464,7 @@ def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path, monkeypa
     resources = {"metadata": {"path": str(tmp_path)}}
     NotebookClient(nb, km=kernel_manager(sockets), timeout=300, resources=resources).execute()
     assert errors(nb) == []
-    demo = tmp_path / "bakemigrate-demo-work" / "demo" / "bake_tracker.db"
+    demo = tmp_path / "bakemigrate-demo-work-demo" / "bake_tracker.db"
     assert inspect_database(demo).schema_version == "0.6"
     preflight = " ".join(texts(cell(nb, "step-0-preflight")))
     assert "rehearsal on a demo database" in preflight
@@ -574,7 +574,7 @@ def test_each_cell_alone_after_the_settings_explains_itself(tmp_path, cell_id) -
     assert errors(nb) == [], cell_id
     text = shown(cell(nb, cell_id))
     expected = {
-        "start": "- database: `work/demo/bake_tracker.db`",
+        "start": "- database: `work-demo/bake_tracker.db`",
         "step-0-preflight": "bake-tracker v0.6",
         "step-1-backup": "integrity ok",  # runs: the preflight runs quietly first
         "step-2-export": "needs step 1 · backup first: run the cells from the top",
@@ -589,7 +589,7 @@ def test_each_cell_alone_after_the_settings_explains_itself(tmp_path, cell_id) -
         "finish": "Not finished yet.",
     }.get(cell_id, "Nothing to show yet")
     assert expected in text, (cell_id, text)
-    demo = tmp_path / "work" / "demo" / "bake_tracker.db"
+    demo = tmp_path / "work-demo" / "bake_tracker.db"
     assert inspect_database(demo).schema_version == "0.6"
 
 
@@ -620,7 +620,7 @@ def test_after_the_switch_each_cell_alone_shows_the_record(switched_work) -> Non
             assert "Switched on 20" in text
         else:
             assert "Nothing to do." in text
-    assert inspect_database(root / "work" / "demo" / "bake_tracker.db").schema_version == "0.7"
+    assert inspect_database(root / "work-demo" / "bake_tracker.db").schema_version == "0.7"
 
 
 def test_rerunning_the_setup_cell_keeps_what_is_done(tmp_path) -> None:
@@ -634,15 +634,15 @@ def test_rerunning_the_setup_cell_keeps_what_is_done(tmp_path) -> None:
     assert errors(nb) == []
     assert texts(cell(nb, "step-7-switch"))[0].startswith("not switched: confirmation needed")
     assert "steps run so far in this session are kept" in shown(cell(nb, "start-again"))
-    assert texts(cell(nb, "step-7-switch-again"))[0].startswith("switched: work/demo/bake")
+    assert texts(cell(nb, "step-7-switch-again"))[0].startswith("switched: work-demo/bake")
     assert "**Done.** PASS:" in shown(cell(nb, "finish"))
-    demo = tmp_path / "work" / "demo" / "bake_tracker.db"
+    demo = tmp_path / "work-demo" / "bake_tracker.db"
     assert inspect_database(demo).schema_version == "0.7"
 
 
 def test_the_rollback_cell_alone_on_a_fresh_kernel_puts_the_backup_back(tmp_path) -> None:
     done = run_alone(tmp_path, [i for i in CODE_CELLS if i != "parameters"], settings=SETTINGS_CONFIRMED)
-    demo = tmp_path / "work" / "demo" / "bake_tracker.db"
+    demo = tmp_path / "work-demo" / "bake_tracker.db"
     assert errors(done) == [] and inspect_database(demo).schema_version == "0.7"
     nb = run_alone(tmp_path, ["step-8-rollback"], settings=SETTINGS_CONFIRMED,
                    edits={"step-8-rollback": [("ROLLBACK = False", "ROLLBACK = True")]})

@@ -171,7 +171,7 @@ def shot(tab, name: str, full_page: bool = False) -> None:
 def test_a_baker_runs_the_notebook_cell_by_cell_then_switches_and_rolls_back(page, lab) -> None:
     tab = page
     _, root = lab
-    demo = root / "work" / "demo" / "bake_tracker.db"
+    demo = root / "work-demo" / "bake_tracker.db"
     # every cell in turn, with Shift+Enter, from the top (markdown cells are rendered on the way)
     tab.locator(".jp-Notebook .jp-Cell").first.click()
     total = len(nbformat.read(NOTEBOOK, as_version=4).cells)
@@ -209,7 +209,7 @@ def test_a_baker_runs_the_notebook_cell_by_cell_then_switches_and_rolls_back(pag
     confirmed = source.replace("CONFIRM_SWITCH = False", "CONFIRM_SWITCH = True")
     run_cell(tab, "parameters", confirmed)
     switched = run_cell(tab, "step-7-switch")
-    assert "switched: work/demo/bake_tracker.db is now the migrated v0.7 database" in switched, switched
+    assert "switched: work-demo/bake_tracker.db is now the migrated v0.7 database" in switched, switched
     assert error_outputs(tab) == []
     assert inspect_database(demo).schema_version == "0.7"
 

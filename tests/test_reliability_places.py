@@ -86,8 +86,35 @@ def _link_to_a_database_in_the_work_folder(tmp: Path, source: Path) -> tuple[Pat
     return tmp / "bake_tracker.db", work
 
 
+def _link_to_a_database_deep_in_the_work_folder(tmp: Path, source: Path) -> tuple[Path, Path]:
+    db, work = _db_at("old/x.db")(tmp, source)
+    (tmp / "bake_tracker.db").symlink_to(db)
+    return tmp / "bake_tracker.db", work
+
+
+def _folder_link_into_the_work_folder(tmp: Path, source: Path) -> tuple[Path, Path]:
+    db, work = _db_at("old/bake_tracker.db")(tmp, source)
+    (tmp / "data").symlink_to(db.parent, target_is_directory=True)
+    return tmp / "data" / db.name, work
+
+
+def _work_folder_linked_to_a_parent_of_the_database(tmp: Path, source: Path) -> tuple[Path, Path]:
+    db = tmp / "data" / "kitchen" / "bake_tracker.db"
+    db.parent.mkdir(parents=True)
+    shutil.copyfile(source, db)
+    (tmp / "work").symlink_to(tmp / "data", target_is_directory=True)
+    return db, tmp / "work"
+
+
 PLACES = {
     "the database is WORK/staging.db": (_db_at("staging.db"), "holds the database"),
+    "the database is WORK/old/x.db": (_db_at("old/x.db"), "holds the database"),
+    "the database is three folders deep in WORK": (_db_at("a/b/c/bake_tracker.db"), "holds the database"),
+    "the database is a link to a file deep in WORK": (_link_to_a_database_deep_in_the_work_folder,
+                                                      "holds the database"),
+    "the database's folder is a link into WORK": (_folder_link_into_the_work_folder, "holds the database"),
+    "WORK is a symbolic link to a parent of its folder": (_work_folder_linked_to_a_parent_of_the_database,
+                                                          "holds the database"),
     "the database is WORK/export_v1.0.json": (_db_at("export_v1.0.json"), "holds the database"),
     "the database is in WORK/backup": (_db_at("backup/bake_tracker.db"), "holds the database"),
     "WORK/staging.db is a hard link to it": (_hard_link("staging.db"), "is the database"),
@@ -113,13 +140,29 @@ def test_a_work_folder_holding_the_database_is_refused_before_anything_is_writte
     assert snapshot(tmp_path / "t") == before
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["migrate", "dry run"])
+def test_a_default_work_folder_that_is_a_link_to_a_parent_of_the_database_is_refused(
+    dry_run: bool, demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --workdir: `bakemigrate-work` beside the database, here a link to the folder above it."""
+    db = tmp_path / "t" / "kitchen" / "bake_tracker.db"
+    db.parent.mkdir(parents=True)
+    shutil.copyfile(demo_db, db)
+    (db.parent / "bakemigrate-work").symlink_to(tmp_path / "t", target_is_directory=True)
+    before = snapshot(tmp_path / "t")
+    line = refused(capsys, "migrate", db, "--quiet", "--dry-run" if dry_run else "--yes")
+    assert "holds the database" in line and "--workdir DIR" in line, line
+    assert snapshot(tmp_path / "t") == before
+
+
+@pytest.mark.parametrize("relative", ["staging.db", "old/x.db"])
 def test_a_work_folder_seen_through_a_bind_mount_is_refused(
-    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    relative: str, demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same folder under another name (as a case-insensitive disk gives): compared by identity."""
     if os.geteuid() != 0:
         pytest.skip("a bind mount needs root")
-    db, work = _db_at("staging.db")(tmp_path, demo_db)
+    db, work = _db_at(relative)(tmp_path, demo_db)
     other = tmp_path / "other-name"
     other.mkdir()
     done = subprocess.run(["mount", "--bind", str(work), str(other)], capture_output=True, text=True)
@@ -127,11 +170,12 @@ def test_a_work_folder_seen_through_a_bind_mount_is_refused(
         pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
     try:
         before = sha256_file(db)
-        line = refused(capsys, "migrate", other / "staging.db", "--workdir", work, "--yes", "--quiet")
-        assert "holds the database" in line
-        line = refused(capsys, "migrate", db, "--workdir", other, "--yes", "--quiet")
-        assert "holds the database" in line
-        assert sha256_file(db) == before and sorted(p.name for p in work.iterdir()) == ["staging.db"]
+        before_work = snapshot(work)
+        for args in ((other / relative, "--workdir", work), (db, "--workdir", other)):
+            for mode in ("--yes", "--dry-run"):
+                line = refused(capsys, "migrate", *args, mode, "--quiet")
+                assert "holds the database" in line, line
+        assert sha256_file(db) == before and snapshot(work) == before_work
     finally:
         unmount(other)
 
@@ -187,10 +231,14 @@ def test_step_commands_refuse_writing_over_the_database(
     assert snapshot(tmp_path) == before
     work.mkdir()
     shutil.copyfile(demo_db, work / "bake_tracker.db")
-    for command in (["backup"], ["switch", "--yes"], ["rollback", "--yes"]):
-        line = refused(capsys, command[0], work / "bake_tracker.db", "--workdir", work, *command[1:])
-        assert "holds the database" in line, line
-    assert sorted(p.name for p in work.iterdir()) == ["bake_tracker.db"]
+    (work / "old").mkdir()
+    shutil.copyfile(demo_db, work / "old" / "x.db")
+    for inner in (work / "bake_tracker.db", work / "old" / "x.db"):
+        for command in (["backup"], ["switch", "--yes"], ["rollback", "--yes"]):
+            line = refused(capsys, command[0], inner, "--workdir", work, *command[1:])
+            assert "holds the database" in line, (inner, line)
+    assert sorted(p.name for p in work.iterdir()) == ["bake_tracker.db", "old"]
+    assert sorted(p.name for p in (work / "old").iterdir()) == ["x.db"]
 
 
 # -- item: a dry run refuses what the real run refuses ---------------------------------------------------
@@ -306,6 +354,13 @@ def _case_inside(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, l
     return inner, tmp / "work", []
 
 
+def _case_deep_inside(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, list[str]]:
+    inner = tmp / "work" / "old" / "x.db"
+    inner.parent.mkdir(parents=True)
+    shutil.copyfile(db, inner)
+    return inner, tmp / "work", []
+
+
 def _case_not_a_database(tmp: Path, db: Path, mounts: list[Path]) -> tuple[Path, Path, list[str]]:
     db.write_text("flour 500 g\n", encoding="utf-8")
     return db, tmp / "work", []
@@ -324,6 +379,7 @@ PARITY = {
     "backup damaged": (_case_damaged_backup, "checksum does not match its manifest"),
     "export changed since it was written": (_case_export_changed, "changed since it was written"),
     "database inside the work folder": (_case_inside, "holds the database"),
+    "database in a subfolder of the work folder": (_case_deep_inside, "holds the database"),
     "not a database": (_case_not_a_database, "not a SQLite database"),
     "a timestamp not as the app stores it": (_case_odd_timestamp, "not a date and time as bake-tracker stores them"),
     "text where the app stores a number": (_case_text_cost, "total_cost"),

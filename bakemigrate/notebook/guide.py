@@ -35,7 +35,9 @@ VERIFICATION_RECORD = "verification.json"
 """The verification kept in the work folder, shown again after the switch."""
 _FRAMES = ("checks", "summary", "fields", "mismatches", "status_mix", "shortfalls")
 DEMO_FOLDER = "demo"
+"""What the demo database's folder adds to the work folder's name: `WORK-demo`, beside `WORK`."""
 DEMO_NAME = "bake_tracker.db"
+"""The demo database's file name, as bake-tracker names its own."""
 FROM_THE_TOP = "run the cells from the top (menu *Run › Run All Cells*); the steps already done are not redone"
 
 
@@ -161,7 +163,7 @@ def start(
     confirm_switch: bool = False,
     quiet: bool = False,
 ) -> Guide:
-    """Check the parameters and set up the run; `db_path=None` makes a demo database in `work_dir`.
+    """Check the parameters and set up the run; `db_path=None` makes a demo database beside `work_dir`.
 
     `work_dir=None` is the database's own work folder, `bakemigrate-work` beside it (for a demo,
     `bakemigrate-demo-work` in the notebook's folder): the command line finds the same one.
@@ -220,10 +222,27 @@ def home_relative(path: Path) -> str:
         return str(path)
 
 
+def demo_database_path(work_dir: str | os.PathLike[str]) -> Path:
+    """Where a rehearsal keeps its demo database: `WORK-demo/bake_tracker.db`, beside the work folder.
+
+    Never inside the work folder: a migration refuses a work folder that holds its database.
+
+    Raises:
+        MigrationError: the work folder is the top of a disk, which has nothing beside it.
+    """
+    folder = Path(work_dir)
+    if not folder.name or ".." in folder.parts:  # ".", "..", "a/..": named from the folder it is
+        folder = Path(os.path.abspath(folder))
+    if not folder.name:
+        raise MigrationError(f"{work_dir}: a rehearsal puts its demo database beside the work folder, and the "
+                             "top of a disk has nothing beside it; choose a WORK_DIR with a name")
+    return folder.with_name(f"{folder.name}-{DEMO_FOLDER}") / DEMO_NAME
+
+
 def _demo_database(work_dir: Path) -> tuple[Path, str]:
     from ..demo import demo
 
-    path = work_dir / DEMO_FOLDER / DEMO_NAME
+    path = demo_database_path(work_dir)
     if path.exists():
         return path, " (the demo database made by an earlier run)"
     try:
