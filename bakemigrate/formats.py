@@ -35,7 +35,7 @@ import fastjsonschema
 import orjson
 
 from .errors import InvalidDocument
-from .jsonio import load_json, read_document_bytes
+from .jsonio import READ_WHOLE_LIMIT, load_json, read_document_bytes
 
 if TYPE_CHECKING:
     import jsonschema
@@ -626,19 +626,96 @@ def has_loss_fields(run: Any) -> bool:
 def validate(path: str | Path) -> ValidationReport:
     """Check the JSON file ``path``: its kind, its JSON Schema, and that it can be written back.
 
+    A document whose ``production_runs`` list can be streamed (every export) is read one run at a
+    time, so memory stays flat whatever its size; any other is read whole, and one larger than
+    64 MB (which can be no export) is refused without being read.
+
     Raises:
         InvalidDocument: one line naming the file and every problem found.
     """
-    doc, style = load_document(path)
+    from .jsonstream import RunStream  # imported when used: it reads this module
+
+    source = Path(path)
+    with RunStream(source) as stream:
+        if stream.streamable:
+            return _validate_stream(source, stream)
+    if stream.is_object and source.stat().st_size > READ_WHOLE_LIMIT:
+        raise InvalidDocument(
+            f"{source}: no production_runs list where an export has one, in a file larger than "
+            f"{READ_WHOLE_LIMIT >> 20} MB: expected a production-history export or a bake-tracker full backup"
+        )
+    doc, style = load_document(source)
     try:
         kind = validate_document(doc)
         encode_document(doc, ascii_only=style.ascii_only)
     except InvalidDocument as exc:
-        raise InvalidDocument(f"{path}: {exc}") from None
+        raise InvalidDocument(f"{source}: {exc}") from None
     runs = doc["production_runs"]
-    return ValidationReport(
-        path=Path(path),
-        kind=kind,
-        runs=len(runs),
-        runs_with_loss_fields=sum(1 for run in runs if has_loss_fields(run)),
-    )
+    return ValidationReport(source, kind, len(runs), sum(1 for run in runs if has_loss_fields(run)))
+
+
+def _validate_stream(source: Path, stream: Any) -> ValidationReport:
+    """`validate` of a document read run by run from `stream` (a `RunStream` just opened).
+
+    The problems are found and worded as for the whole document, in the same order: the JSON text,
+    the kind, every schema problem, then the first text that cannot be written. Keys after the
+    runs may change the kind: the runs are then read again under it.
+    """
+    from .jsonstream import RunStream
+
+    head = stream.head
+    try:
+        kind: DocumentKind | None = detect_kind({**head, _RUNS: []})
+    except InvalidDocument:
+        kind = None  # a key after the runs may still make it one: the runs are read first
+    checked = _check_runs(source, stream, kind, ascii_only=FileStyle.of_file(source).ascii_only)
+    top = {**head, _RUNS: [], **stream.tail}
+    try:
+        final = detect_kind(top)
+    except InvalidDocument as exc:
+        raise InvalidDocument(f"{source}: {exc}") from None
+    if final is not kind:
+        with RunStream(source) as again:
+            checked = _check_runs(source, again, final, ascii_only=checked.ascii_only)
+    found = ProblemList()
+    for shown, total in (find_problems(top, final), (checked.problems.shown, checked.problems.total)):
+        found.note(shown)
+        found.total += total - len(shown)
+    if found.total:
+        raise InvalidDocument(f"{source}: not a valid {final.value}: {format_problems(found.shown, found.total)}")
+    try:
+        encode_document({**head, _RUNS: []}, ascii_only=checked.ascii_only)
+        if checked.write_error is not None:
+            raise checked.write_error
+        encode_document(top, ascii_only=checked.ascii_only)
+    except InvalidDocument as exc:
+        raise InvalidDocument(f"{source}: {exc}") from None
+    return ValidationReport(source, final, checked.runs, checked.with_loss_fields)
+
+
+@dataclass
+class _CheckedRuns:
+    """What `_check_runs` found in the runs of a stream."""
+
+    ascii_only: bool
+    problems: ProblemList = field(default_factory=ProblemList)
+    write_error: InvalidDocument | None = None
+    runs: int = 0
+    with_loss_fields: int = 0
+
+
+def _check_runs(source: Path, stream: Any, kind: DocumentKind | None, *, ascii_only: bool) -> _CheckedRuns:
+    """Read every run of `stream`, checking each under `kind` (None: only read) and that it can be written."""
+    checked = _CheckedRuns(ascii_only)
+    for index, run in enumerate(stream.runs()):
+        checked.runs += 1
+        checked.with_loss_fields += has_loss_fields(run)
+        if kind is None:
+            continue
+        checked.problems.note(run_problems(kind, run, index))
+        if checked.write_error is None and not checked.problems.total:
+            try:
+                encode_run(run, index, ascii_only=ascii_only)
+            except InvalidDocument as exc:
+                checked.write_error = exc
+    return checked

@@ -50,6 +50,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+_CUT_OFF_REACH = 16
+"""How far before the end of the text read so far an error may lie and still be the end of the block
+(a literal such as ``-Infinity`` or a ``\\uXXXX`` escape cut in two is reported at its start)."""
+
+
+def _may_be_cut_off(error: json.JSONDecodeError, length: int) -> bool:
+    """True when `error`, met in the first `length` characters of a file, may only mean that the value
+    goes on in the next block: at the end of the text, or in a text not yet closed. Anything else is
+    wrong whatever follows (a file that starts with ``{`` and then garbage is refused at its first block)."""
+    return error.msg.startswith("Unterminated string") or error.pos >= length - _CUT_OFF_REACH
 
 
 class RunStream:
@@ -65,6 +75,8 @@ class RunStream:
         self.head: dict[str, Any] = {}
         self.tail: dict[str, Any] = {}
         self.streamable = True
+        self.is_object = True
+        """False when the text does not start a JSON object."""
         self._fh: Any = None
         self._decode = codecs.getincrementaldecoder("utf-8-sig")()
         self._buf = ""
@@ -127,9 +139,9 @@ class RunStream:
             try:
                 value, end = _DECODER.raw_decode(self._buf, self._pos)
             except json.JSONDecodeError as exc:
-                if self._more():
+                if _may_be_cut_off(exc, len(self._buf)) and self._more():
                     continue
-                self._fail(exc.msg)
+                self._fail(exc.msg)  # text no document holds at that place: refused at once, not read on
             except _Breach as exc:
                 self._fail(f"{exc} is not valid JSON" if str(exc) != "duplicate key" else "a duplicate key")
             except RecursionError:
@@ -151,7 +163,7 @@ class RunStream:
     def _open(self) -> None:
         self._fh = open_regular(self.path)  # never a pipe or a device: reading ends at the file's end
         if self._skip() != "{":
-            self.streamable = False
+            self.streamable = self.is_object = False
             return
         self._pos += 1
         first = True
