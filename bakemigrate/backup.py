@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -13,7 +12,8 @@ from pathlib import Path
 
 from .db import DatabaseInfo, copy_database, ensure_not_in_use, inspect_database, sha256_file, unsaved_wal
 from .errors import DatabaseRefused, MigrationError
-from .jsonio import fsync_dir, load_json, write_json_atomic
+from .files import fsync_file, partial_path, rename_over, temporary_beside
+from .jsonio import load_json, write_json_atomic
 from .lock import hold, hold_database
 from .paths import keep_mode_and_owner, make_private_folder, real_database, refuse_work_folder_holding
 from .progress import progress_bar
@@ -49,11 +49,6 @@ def backup_paths(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) ->
     """The backup file and its manifest for ``db`` in ``workdir``."""
     folder = Path(workdir) / BACKUP_FOLDER
     return folder / Path(db).name, folder / MANIFEST_NAME
-
-
-def partial_path(backup_file: Path) -> Path:
-    """The hidden file a backup is written to before it is renamed to ``backup_file``."""
-    return backup_file.with_name(f".{backup_file.name}.partial")
 
 
 def read_manifest(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> BackupResult | None:
@@ -153,46 +148,39 @@ def _write_backup(source: Path, workdir: str | os.PathLike[str], info: DatabaseI
     if target.exists():
         raise MigrationError(f"{target}: a backup without a manifest is in the way; use a new work folder")
     original_sha, original_wal = sha256_file(source), _wal_sha256(source)
-    partial = partial_path(target)
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()
     try:
-        with progress_bar("backup", None, enabled=progress) as advance:
-            copy_database(source, partial, advance=advance)
-        keep_mode_and_owner(source, partial)
-        # SQLite's check and the hashing both run without the GIL: side by side on two cores
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # a sound copy of a corrupt file: the refusal names the original, which is what is damaged
-            checked = pool.submit(inspect_database, partial, label=str(source))
-            with open(partial, "rb+") as fh:
-                os.fsync(fh.fileno())
-            source_sha, copy_sha = sha256_file(source), sha256_file(partial)
-            checked.result()
-        if source_sha != original_sha or _wal_sha256(source) != original_wal:
-            raise DatabaseRefused(f"{source}: the database changed during the backup; close bake-tracker first")
-        result = BackupResult(
-            path=target,
-            manifest_path=manifest,
-            sha256=copy_sha,
-            original_sha256=original_sha,
-            original_size=source.stat().st_size,
-            schema_version=info.schema_version,
-            runs=info.runs,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            original_wal_sha256=original_wal,
-        )
-        record = asdict(result)
-        record["path"], record["manifest_path"] = str(target), str(manifest)
-        write_json_atomic(manifest, record)
-        os.replace(partial, target)
-        fsync_dir(target.parent)
+        with temporary_beside(target, name=partial_path(target)) as partial:
+            with progress_bar("backup", None, enabled=progress) as advance:
+                copy_database(source, partial, advance=advance)
+            keep_mode_and_owner(source, partial)
+            # SQLite's check and the hashing both run without the GIL: side by side on two cores
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # a sound copy of a corrupt file: the refusal names the original, which is what is damaged
+                checked = pool.submit(inspect_database, partial, label=str(source))
+                fsync_file(partial)  # durable before the manifest vouches for it
+                source_sha, copy_sha = sha256_file(source), sha256_file(partial)
+                checked.result()
+            if source_sha != original_sha or _wal_sha256(source) != original_wal:
+                raise DatabaseRefused(f"{source}: the database changed during the backup; close bake-tracker first")
+            result = BackupResult(
+                path=target,
+                manifest_path=manifest,
+                sha256=copy_sha,
+                original_sha256=original_sha,
+                original_size=source.stat().st_size,
+                schema_version=info.schema_version,
+                runs=info.runs,
+                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                original_wal_sha256=original_wal,
+            )
+            record = asdict(result)
+            record["path"], record["manifest_path"] = str(target), str(manifest)
+            write_json_atomic(manifest, record)
+            rename_over(partial, target)
     except sqlite3.DatabaseError as exc:
         raise MigrationError(f"{target}: the backup could not be written ({exc})") from None
     except OSError as exc:
         raise MigrationError(f"{target}: the backup could not be written ({exc.strerror or exc})") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
     return result
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MigrationError
-from .jsonio import fsync_dir, temporary_beside
+from .files import rename_over, temporary_beside
 from .paths import app_database, refuse_output_over
 from .progress import progress_bar
 from .tables import app_schema_statements, user_tables
@@ -1172,10 +1172,7 @@ def demo(
             raise MigrationError(f"{target}: cannot create the demo database ({exc})") from None
         finally:
             conn.close()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
         if target.exists() and not force:
             raise MigrationError(f"{target}: already exists (use --force to replace it)")
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
+        rename_over(tmp, target)
     return DemoSummary(path=target, runs=runs, consumptions=consumptions, seed=seed, table_counts=counts)

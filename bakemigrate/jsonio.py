@@ -7,12 +7,12 @@ import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import InvalidDocument, MigrationError
+from .files import rename_over, temporary_beside
 
 
 def _reject_constant(name: str) -> Any:
@@ -190,70 +190,6 @@ def dump_json(doc: Any, fh: IO[str]) -> None:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl+C (SIGINT) and SIGTERM back until the block ends; one that came meanwhile arrives then.
-
-    Python runs signal handlers in the main thread only, whichever thread the system delivers the
-    signal to, so the main thread's handlers are swapped for one that only takes note.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # no handler runs in this thread
-        return
-    pending: list[int] = []
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    before = {signum: handler for signum, handler in before.items() if handler is not None}
-    for signum in before:
-        signal.signal(signum, lambda got, frame: pending.append(got))
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
-        for signum in pending[:1]:
-            handler = before[signum]
-            if callable(handler):
-                handler(signum, None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)
-
-
-TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(-journal)?")
-"""The name of a file made by `temporary_beside` (`.NAME.` + eight of `tempfile`'s letters + `.tmp`),
-and of the `-journal` SQLite may put beside it."""
-
-
-@contextlib.contextmanager
-def temporary_beside(target: Path) -> Iterator[Path]:
-    """A fresh temporary path in ``target``'s folder, with the permissions of a normally created
-    file; removed (with any SQLite ``-journal``) unless the caller renamed it.
-
-    Raises:
-        MigrationError: the folder cannot be written.
-    """
-    folder = target.parent if str(target.parent) else Path(".")
-    tmp: Path | None = None
-    try:
-        with _signals_held():  # a Ctrl+C or SIGTERM arrives once `tmp` is known, so it is removed
-            try:
-                fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-            except OSError as exc:
-                raise MigrationError(f"{target}: cannot write in {folder} ({exc.strerror})") from None
-            tmp = Path(name)
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # not mkstemp's 0600
-        yield tmp
-    finally:
-        for leftover in (tmp, Path(f"{tmp}-journal")) if tmp is not None else ():
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-
-
-@contextlib.contextmanager
 def atomic_writer(
     path: str | os.PathLike[str], *, force: bool = False, mode: str = "w"
 ) -> Iterator[IO[Any]]:
@@ -275,24 +211,7 @@ def atomic_writer(
         kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
         with open(tmp, mode, **kwargs) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        fsync_dir(folder)
-
-
-def fsync_dir(folder: str | os.PathLike[str]) -> None:
-    """Make a rename inside ``folder`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        rename_over(tmp, target)
 
 
 def write_json_atomic(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from .backup import BACKUP_FOLDER, backup_paths, partial_path
-from .jsonio import TEMPORARY_NAME
+from .backup import BACKUP_FOLDER, backup_paths
+from .files import TEMPORARY_NAME, partial_path, sidecar_paths
 from .rollback import rollback_copy_path
 from .switch import switch_copy_path
 
@@ -30,7 +30,7 @@ def leftover_files(workdir: Path, db: Path) -> list[Path]:
     if backup.exists() or not manifest.exists():
         found.append(partial_path(backup))
     found += [switch_copy_path(db), rollback_copy_path(db)]
-    return [p for base in found for p in (base, Path(f"{base}-journal")) if p.is_file()]
+    return [p for base in found for p in (base, *sidecar_paths(base, ("-journal",))) if p.is_file()]
 
 
 def remove_leftovers(workdir: Path, db: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import MigrationError
+from .files import partial_path
 
 WORK_FILES = (
     "journal.json", "export_v1.0.json", "export_v1.1.json", "staging.db", "staging.db-journal",
@@ -72,7 +73,7 @@ def work_files(workdir: Path, db_name: str) -> list[Path]:
     from .backup import backup_paths  # the backup module reads this one: imported when used
 
     backup, manifest = backup_paths(db_name, workdir)
-    return [workdir / name for name in WORK_FILES] + [backup, manifest, backup.with_name(f".{db_name}.partial")]
+    return [workdir / name for name in WORK_FILES] + [backup, manifest, partial_path(backup)]
 
 
 def refuse_work_folder_holding(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> None:

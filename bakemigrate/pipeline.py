@@ -8,7 +8,6 @@ for the backup and only written by `Migration.switch` and `Migration.rollback`.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import shutil
 import sys
@@ -33,6 +32,7 @@ from .db import (
 )
 from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, VerificationFailed
 from .exporter import ExportResult, export, export_and_transform
+from .files import remove_sidecar_files
 from .importer import ImportReport, import_
 from .jsonio import load_json, write_json_atomic
 from .lock import hold, hold_database
@@ -517,9 +517,7 @@ class Migration:
         check_backup_checksum(source)
         self.journal.forget("import", "verify")
         # An import killed mid-transaction leaves a hot -journal: it must not pair with the new file.
-        for leftover in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"{self.staging}{leftover}").unlink()
+        remove_sidecar_files(self.staging, with_file=True)
         result = reset(source.path, self.staging)
         self.journal.record("reset", staging_sha256=self._sha256(self.staging))
         return result

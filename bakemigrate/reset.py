@@ -3,7 +3,6 @@ recreated, empty, exactly as bake-tracker v0.7 creates them. The original is not
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from .db import copy_database, inspect_database
 from .errors import MigrationError
+from .files import partial_path, rename_over, temporary_beside
 from .paths import app_database, refuse_output_over, same_file
 from .schema_objects import production_user_objects
 from .tables import PRODUCTION_TABLES_V07
@@ -86,20 +86,14 @@ def reset(
         raise MigrationError(f"{target}: already exists (use --force to replace it)")
     if not target.parent.is_dir():
         raise MigrationError(f"{target}: the folder {target.parent} does not exist")
-    partial = target.with_name(f".{target.name}.partial")
-    for leftover in (partial, Path(f"{partial}-journal")):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
     try:
-        copy_database(source, partial)
-        create_v07_production_tables(partial)
-        os.replace(partial, target)
+        with temporary_beside(target, name=partial_path(target)) as partial:
+            copy_database(source, partial)
+            create_v07_production_tables(partial)
+            rename_over(partial, target)
     except sqlite3.DatabaseError as exc:
         raise MigrationError(f"{target}: cannot build the staging database ({exc})") from None
     except OSError as exc:
         raise MigrationError(f"{target}: cannot build the staging database ({exc.strerror or exc})") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
     kept = len([t for t in info.row_counts if t not in PRODUCTION_TABLES_V07])
     return ResetResult(path=target, source=source, kept_tables=kept)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from .backup import BackupResult, check_backup_checksum
 from .changes import Changes
 from .db import copy_database, sha256_file
 from .errors import MigrationError
-from .jsonio import temporary_beside
+from .files import rename_over, temporary_beside
 from .paths import keep_mode_and_owner
 from .switch import replace_database
 
@@ -81,7 +80,7 @@ def keep_copy(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> Pa
         try:
             copy_database(db, partial)
             keep_mode_and_owner(db, partial)  # as private as the database itself
-            os.replace(partial, target)
+            rename_over(partial, target)
         except OSError as exc:
             raise MigrationError(
                 f"{target}: cannot keep a copy of the database ({exc.strerror or exc}); nothing was changed"
@@ -102,22 +101,19 @@ def rollback(db: str | os.PathLike[str], backup: BackupResult) -> RollbackResult
         return RollbackResult(db=target, backup=backup.path, restored=False, sha256=sha256_file(target))
     if not target.parent.is_dir():
         raise MigrationError(f"{target}: the folder {target.parent} does not exist")
-    partial = rollback_copy_path(target)
     try:
-        shutil.copyfile(backup.path, partial)
-        if sha256_file(partial) != backup.sha256:
-            raise MigrationError(f"{partial}: the copy of the backup is not equal to it; nothing was changed")
-        if target.exists():
-            digest = replace_database(target, partial)
-        else:
-            keep_mode_and_owner(backup.path, partial)
-            os.replace(partial, target)
-            digest = sha256_file(target)
+        with temporary_beside(target, name=rollback_copy_path(target)) as partial:
+            shutil.copyfile(backup.path, partial)
+            if sha256_file(partial) != backup.sha256:
+                raise MigrationError(f"{partial}: the copy of the backup is not equal to it; nothing was changed")
+            if target.exists():
+                digest = replace_database(target, partial)
+            else:
+                keep_mode_and_owner(backup.path, partial)
+                rename_over(partial, target)
+                digest = sha256_file(target)
     except OSError as exc:
         raise MigrationError(f"{target}: cannot restore the backup ({exc.strerror or exc})") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
     if digest != backup.sha256:
         raise MigrationError(f"{target}: the restored database is not equal to the backup")
     return RollbackResult(db=target, backup=backup.path, restored=True, sha256=digest)

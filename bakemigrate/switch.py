@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from .db import APP_OPEN, ensure_not_in_use, refusal, sha256_file
 from .errors import DatabaseRefused, MigrationError
-from .jsonio import fsync_dir
+from .files import fsync_file, remove_sidecar_files, rename_over, sidecar_paths, temporary_beside
 from .paths import keep_mode_and_owner
 
 LOCK_WAIT = 5.0
@@ -44,13 +44,6 @@ class SwitchResult:
         return f"not switched: {self.reason}"
 
 
-def remove_sidecar_files(db: Path) -> None:
-    """Delete an idle database's empty ``-wal`` and its ``-shm`` so they cannot pair with a new file."""
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(f"{db}{suffix}").unlink()
-
-
 def changed_since_backup(db: Path) -> DatabaseRefused:
     """The refusal for a database that is no longer the file that was backed up."""
     return DatabaseRefused(
@@ -64,8 +57,10 @@ def switch_copy_path(db: Path) -> Path:
     return db.with_name(f".{db.name}.switch")
 
 
-def _beside(db: Path, new_file: Path) -> Path:
-    """``new_file`` itself when it is on ``db``'s file system, else a checked, durable copy of it beside ``db``.
+@contextlib.contextmanager
+def _beside(db: Path, new_file: Path) -> Iterator[Path]:
+    """``new_file`` itself when it is on ``db``'s file system, else a checked, durable copy of it beside
+    ``db``, removed when the block ends unless it was renamed.
 
     A rename cannot cross file systems (a work folder on another disk), so the copy is what is renamed.
     A copy that cannot be finished (a full disk) is removed: nothing is left beside the database.
@@ -74,26 +69,27 @@ def _beside(db: Path, new_file: Path) -> Path:
         MigrationError: the copy cannot be written, naming the database's folder and how much room it needs.
     """
     if new_file.parent.resolve().stat().st_dev == db.parent.resolve().stat().st_dev:
-        return new_file
-    copy = switch_copy_path(db)
-    try:
-        shutil.copyfile(new_file, copy)
-        with open(copy, "rb+") as fh:
-            os.fsync(fh.fileno())
-        equal = sha256_file(copy) == sha256_file(new_file)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            copy.unlink()
-        need = new_file.stat().st_size
-        why = "not enough free disk" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror or str(exc)
-        raise MigrationError(
-            f"{db.parent}: cannot put the migrated database beside {db.name} ({why}; it needs "
-            f"{need:,} bytes free there, {shutil.disk_usage(db.parent).free:,} are); nothing was switched"
-        ) from None
-    if not equal:
-        copy.unlink()
-        raise MigrationError(f"{copy}: the copy beside the database is not equal to {new_file}; nothing was switched")
-    return copy
+        yield new_file
+        return
+    with temporary_beside(db, name=switch_copy_path(db)) as copy:
+        try:
+            shutil.copyfile(new_file, copy)
+            fsync_file(copy)
+            equal = sha256_file(copy) == sha256_file(new_file)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                copy.unlink()  # before the free space is measured for the message
+            need = new_file.stat().st_size
+            why = "not enough free disk" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror or str(exc)
+            raise MigrationError(
+                f"{db.parent}: cannot put the migrated database beside {db.name} ({why}; it needs "
+                f"{need:,} bytes free there, {shutil.disk_usage(db.parent).free:,} are); nothing was switched"
+            ) from None
+        if not equal:
+            raise MigrationError(
+                f"{copy}: the copy beside the database is not equal to {new_file}; nothing was switched"
+            )
+        yield copy
 
 
 def _digest(fh: BinaryIO) -> str:
@@ -140,14 +136,11 @@ def _unchanged(db: Path, fh: BinaryIO, accepted: tuple[str, ...], wal_sha256: st
 
 def _put_back(db: Path, old: BinaryIO) -> None:
     """Write the bytes of the replaced file ``old`` back at ``db`` (a write slipped in: undo the switch)."""
-    back = db.with_name(f".{db.name}.restore")
-    old.seek(0)
-    with open(back, "wb") as out:
-        shutil.copyfileobj(old, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(back, db)
-    fsync_dir(db.parent)
+    with temporary_beside(db, name=db.with_name(f".{db.name}.restore")) as back:
+        old.seek(0)
+        with open(back, "wb") as out:
+            shutil.copyfileobj(old, out)
+        rename_over(back, db)
 
 
 def replace_database(
@@ -164,28 +157,21 @@ def replace_database(
         DatabaseRefused: the app holds the database, or it is not one of the ``accepted`` files.
         MigrationError: the migrated file cannot be put beside the database.
     """
-    with open(new_file, "rb+") as fh:
-        os.fsync(fh.fileno())
+    fsync_file(new_file)  # now, so that the rename under the lock has nothing left to write
     ensure_not_in_use(db)
-    source = _beside(db, new_file)
-    keep_mode_and_owner(db, source)  # the migrated file is as private as the original, and the baker's
-    inode = source.stat().st_ino
-    try:
+    with _beside(db, new_file) as source:
+        keep_mode_and_owner(db, source)  # the migrated file is as private as the original, and the baker's
+        inode = source.stat().st_ino
         with exclusive_lock(db) as old:
             if accepted is not None and not _unchanged(db, old, accepted, wal_sha256):
                 raise changed_since_backup(db)
-            remove_sidecar_files(db)
-            os.replace(source, db)
-            fsync_dir(db.parent)
+            remove_sidecar_files(db, ("-wal", "-shm"))  # idle: an empty -wal, its -shm; they must not pair
+            rename_over(source, db)
             if accepted is not None and _digest(old) not in accepted:  # cannot happen under the lock; never lose it
                 _put_back(db, old)
                 raise changed_since_backup(db)
             if os.stat(db).st_ino != inode:
                 raise DatabaseRefused(f"{db}: replaced by another program during the switch; {APP_OPEN}")
-    finally:
-        if source != new_file:
-            with contextlib.suppress(FileNotFoundError):
-                source.unlink()
     return new_sha256 or sha256_file(db)
 
 
@@ -212,9 +198,9 @@ def switch(
     target, source = Path(db), Path(staging)
     if not source.exists():
         raise MigrationError(f"{source}: the verified staging database is missing; run the migration again")
-    for leftover in ("-wal", "-journal"):
-        if Path(f"{source}{leftover}").exists():
-            raise MigrationError(f"{source}: is still being written ({source.name}{leftover} exists)")
+    for leftover in sidecar_paths(source, ("-wal", "-journal")):
+        if leftover.exists():
+            raise MigrationError(f"{source}: is still being written ({leftover.name} exists)")
     if sha256_file(source) != staging_sha256:
         raise MigrationError(f"{source}: changed after it was verified; run the migration again")
     ensure_not_in_use(target)
