@@ -23,7 +23,7 @@ import enum
 import gc
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     import jsonschema
 
 MAX_ERRORS_SHOWN = 10
-"""How many problems a validation error message lists before it only gives the total."""
+"""How many problems an error message lists (a document's schema problems, the runs an import refuses)
+before it only gives the total."""
 
 
 class DocumentKind(str, enum.Enum):
@@ -292,12 +293,8 @@ def run_problems(kind: DocumentKind, run: Any, index: int) -> list[str]:
     return _named_problems(_detailed_checks(kind).run, run, f"production_runs[{index}]", kind)
 
 
-def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], int]:
-    """Check ``doc`` against the schema of ``kind``.
-
-    Returns:
-        The first `MAX_ERRORS_SHOWN` problems (one line each) and the total number found.
-    """
+def find_problems(doc: dict[str, Any], kind: DocumentKind) -> ProblemList:
+    """Check ``doc`` against the schema of ``kind``: every problem found, counted, the first ones kept."""
     runs = doc.get("production_runs")
     top = dict(doc)
     if isinstance(runs, list):
@@ -308,7 +305,7 @@ def find_problems(doc: dict[str, Any], kind: DocumentKind) -> tuple[list[str], i
     if isinstance(runs, list):
         for index, run in enumerate(runs):
             found.note(run_problems(kind, run, index))
-    return found.shown, found.total
+    return found
 
 
 @dataclass
@@ -325,15 +322,24 @@ class ProblemList:
             if len(self.shown) < MAX_ERRORS_SHOWN:
                 self.shown.append(problem)
 
+    def line(self) -> str:
+        """One line listing the problems found: the ones kept, and the total when some are not shown."""
+        text = "; ".join(self.shown)
+        if self.total > len(self.shown):
+            text += f"; ... ({self.total} problems in total, the first {len(self.shown)} shown)"
+        elif self.total > 1:
+            text += f" ({self.total} problems)"
+        return text
 
-def format_problems(shown: Sequence[str], total: int) -> str:
-    """One line listing the problems found (``total`` of them, ``shown`` first)."""
-    text = "; ".join(shown)
-    if total > len(shown):
-        text += f"; ... ({total} problems in total, the first {len(shown)} shown)"
-    elif total > 1:
-        text += f" ({total} problems)"
-    return text
+    def refuse(self, kind: DocumentKind, where: str | Path | None = None) -> None:
+        """Refuse a document of ``kind`` (the file ``where``) when any problem was found.
+
+        Raises:
+            InvalidDocument: ``not a valid KIND:`` and `line`, after the file's name when given.
+        """
+        if self.total:
+            place = f"{where}: " if where is not None else ""
+            raise InvalidDocument(f"{place}not a valid {kind.value}: {self.line()}")
 
 
 def validate_document(doc: Any) -> DocumentKind:
@@ -345,9 +351,7 @@ def validate_document(doc: Any) -> DocumentKind:
         InvalidDocument: an unknown kind, or every problem found, on one line.
     """
     kind = detect_kind(doc)
-    shown, total = find_problems(doc, kind)
-    if total:
-        raise InvalidDocument(f"not a valid {kind.value}: {format_problems(shown, total)}")
+    find_problems(doc, kind).refuse(kind)
     return kind
 
 

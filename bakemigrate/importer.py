@@ -23,8 +23,7 @@ import orjson
 
 from .db import inspect_database
 from .errors import InvalidDocument, MigrationError
-from .formats import MAX_ERRORS_SHOWN as MAX_ERRORS_SHOWN_SCHEMA
-from .formats import detect_kind, find_problems, format_problems, run_problems, validate_document
+from .formats import ProblemList, detect_kind, find_problems, run_problems, validate_document
 from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .loss_rules import recorded_loss_problems
@@ -32,7 +31,6 @@ from .paths import app_database, refuse_output_over
 from .progress import progress_bar
 from .values import STORED_VALUES_KEY, parse_decimal, parse_stored_number, parse_timestamp
 
-MAX_ERRORS_SHOWN = 5
 APP_FILE_WARNING = (
     "this document has no event links or ids (it is the app's own export): runs are imported "
     "as standalone runs with new ids and timestamps"
@@ -166,8 +164,7 @@ class _DocumentRuns:
         self.path = path
         self.trusted = trusted
         self.version = "1.0"
-        self.shown: list[str] = []
-        self.total = 0
+        self.problems = ProblemList()
         self._stream = RunStream(path)
         self._doc: dict[str, Any] | None = None
         if not self._stream.streamable:
@@ -195,16 +192,8 @@ class _DocumentRuns:
         if not self.kind.is_history:
             raise InvalidDocument(f"{self.path}: a full backup cannot be imported; use a production-history export")
 
-    def _note(self, problems) -> None:
-        for problem in problems:
-            self.total += 1
-            if len(self.shown) < MAX_ERRORS_SHOWN_SCHEMA:
-                self.shown.append(problem)
-
     def _note_top(self, top: dict[str, Any]) -> None:
-        shown, total = find_problems(top, self.kind)
-        self._note(shown)
-        self.total += total - len(shown)
+        self.problems = find_problems(top, self.kind)
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Yield ``(index, run)`` for every run that passes its schema, with the v1.1 fields filled."""
@@ -219,7 +208,7 @@ class _DocumentRuns:
         for index, run in enumerate(self._stream.runs()):
             problems = run_problems(self.kind, run, index)
             if problems:
-                self._note(problems)
+                self.problems.note(problems)
             else:
                 yield index, run
 
@@ -228,10 +217,7 @@ class _DocumentRuns:
         tail = self._stream.tail
         if tail:  # keys after production_runs: the whole document decides (rare; read it again)
             self._checked_whole(load_json(self.path))
-        if self.total:
-            raise InvalidDocument(
-                f"{self.path}: not a valid {self.kind.value}: {format_problems(self.shown, self.total)}"
-            )
+        self.problems.refuse(self.kind, self.path)
 
 
 def import_(
@@ -456,12 +442,9 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             chunk = []
     _take_chunk(state, chunk)
     runs_in.finish()
-    errors = state.errors
-    if errors:
-        shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
-        more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
+    if state.errors.total:
         raise InvalidDocument(
-            f"{report.path}: {len(errors)} runs cannot be imported, nothing was imported: {shown}{more}"
+            f"{report.path}: {state.errors.total} runs cannot be imported, nothing was imported: {state.errors.line()}"
         )
     batches, counts = state.batches, state.counts
     next_id = state.max_used + 1
@@ -500,7 +483,7 @@ class _State:
     trusted: bool
     # Runs that need a new id wait until every id of the document is known (new ids follow them all).
     waiting: list[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: ProblemList = field(default_factory=ProblemList)
     repeats: int = 0
     first_repeat: str = ""
     counts: list[int] = field(default_factory=lambda: [0, 0, 0])
@@ -537,8 +520,8 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
             state.repeats += 1
             report.skipped.append(uuid)
         else:
-            state.errors.append(f"{where} and production_runs[{earlier[0]}] have the same uuid {uuid} but "
-                                "different content (which one is right cannot be told)")
+            state.errors.note([f"{where} and production_runs[{earlier[0]}] have the same uuid {uuid} but "
+                               "different content (which one is right cannot be told)"])
         return
     claims.runs[uuid] = (index, fingerprint)
     if earlier is not None:  # already in the database
@@ -546,7 +529,7 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
         return
     broken = recorded_loss_problems(item)
     if broken:
-        state.errors.append(f"{where} ({uuid}): breaks bake-tracker 0.7's rules: {'; '.join(broken)}")
+        state.errors.note([f"{where} ({uuid}): breaks bake-tracker 0.7's rules: {'; '.join(broken)}"])
         return
     try:
         recipe_id = resolver.resolve("recipes", item.get("recipe_uuid"), item["recipe_name"], "recipe")
@@ -584,7 +567,7 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
                 *_numbers(loss, _LOSS_NUMBERS, lwhere), loss.get("id"), loss["uuid"], l_created, l_updated,
             ))
     except InvalidDocument as exc:
-        state.errors.append(f"{where} ({item['uuid']}): {exc}")
+        state.errors.note([f"{where} ({item['uuid']}): {exc}"])
         return
     if new_id:
         state.waiting.append((run, consumptions, losses))

@@ -15,17 +15,31 @@ from .errors import InvalidDocument, MigrationError
 from .files import rename_over, temporary_beside
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+class NotStrictJSON(ValueError):
+    """Text Python's `json` reads but JSON does not allow: `NaN`/`Infinity`, or a key twice in one object."""
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key!r}")
-        seen[key] = value
-    return seen
+def reject_constant(name: str) -> Any:
+    """A `json` ``parse_constant`` hook: `NaN`, `Infinity` and `-Infinity` are not JSON.
+
+    Raises:
+        NotStrictJSON: always, naming the literal.
+    """
+    raise NotStrictJSON(f"{name} is not valid JSON")
+
+
+def reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A `json` ``object_pairs_hook``: the object of ``pairs``, each key once.
+
+    Raises:
+        NotStrictJSON: a key is there twice, naming it.
+    """
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise NotStrictJSON(f"duplicate key {duplicate!r}")
+    return obj
 
 
 READ_BLOCK = 1 << 20
@@ -172,7 +186,7 @@ def load_json(path: str | os.PathLike[str]) -> Any:
         raise InvalidDocument(f"{p}: the file is empty")
     text = _decode(p, raw)
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
+        return json.loads(text, parse_constant=reject_constant, object_pairs_hook=reject_duplicates)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) else ""

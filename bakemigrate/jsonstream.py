@@ -21,7 +21,15 @@ from typing import Any
 import orjson
 
 from .errors import InvalidDocument
-from .jsonio import READ_WHOLE_LIMIT, bad_byte, load_json, open_regular
+from .jsonio import (
+    READ_WHOLE_LIMIT,
+    NotStrictJSON,
+    bad_byte,
+    load_json,
+    open_regular,
+    reject_constant,
+    reject_duplicates,
+)
 
 BLOCK = 1 << 22
 MAX_VALUE_CHARS = 1 << 26
@@ -30,26 +38,11 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 RUNS_KEY = "production_runs"
 
 
-class _Breach(Exception):
-    """The text breaks a rule; ``load_json`` tells which."""
-
-
 class _NotAnObjectOfRuns(Exception):
     """The top level is not an object with a ``production_runs`` list."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise _Breach(name)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _Breach("duplicate key")
-    return obj
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+_DECODER = json.JSONDecoder(parse_constant=reject_constant, object_pairs_hook=reject_duplicates)
 _CUT_OFF_REACH = 16
 """How far before the end of the text read so far an error may lie and still be the end of the block
 (a literal such as ``-Infinity`` or a ``\\uXXXX`` escape cut in two is reported at its start)."""
@@ -142,8 +135,8 @@ class RunStream:
                 if _may_be_cut_off(exc, len(self._buf)) and self._more():
                     continue
                 self._fail(exc.msg)  # text no document holds at that place: refused at once, not read on
-            except _Breach as exc:
-                self._fail(f"{exc} is not valid JSON" if str(exc) != "duplicate key" else "a duplicate key")
+            except NotStrictJSON as exc:
+                self._fail(str(exc))
             except RecursionError:
                 self._fail("nested too deeply")
             except ValueError:  # an integer too long to convert

@@ -27,14 +27,12 @@ from .formats import (
     LOSS_FIELDS,
     DocumentKind,
     FileStyle,
-    ProblemList,
     RunsWriter,
     detect_kind,
     encode_around_runs,
     encode_document,
     encode_run,
     find_problems,
-    format_problems,
     gc_paused,
     load_document,
     run_problems,
@@ -426,10 +424,7 @@ def _transform_stream(source: Path, fh: BinaryIO, *, infer_losses: bool) -> Tran
             return None
         style = FileStyle.of_file(source)
         report = TransformReport(kind=kind, infer_losses=infer_losses)
-        problems = ProblemList()
-        shown, total = find_problems(top, kind)
-        problems.note(shown)
-        problems.total += total - len(shown)
+        problems = find_problems(top, kind)
         transform_error: InvalidDocument | None = None
         write_error: InvalidDocument | None = None
         try:
@@ -463,8 +458,7 @@ def _transform_stream(source: Path, fh: BinaryIO, *, infer_losses: bool) -> Tran
     if stream.tail:  # keys after the runs may change the kind: the whole document decides (rare)
         return None
     first_error = transform_error or write_error
-    if problems.total:
-        raise InvalidDocument(f"{source}: not a valid {kind.value}: {format_problems(problems.shown, problems.total)}")
+    problems.refuse(kind, source)
     if first_error:
         raise InvalidDocument(f"{source}: {first_error}") from None
     fh.write(b"\n  ]" if report.runs_total else b"]")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .db import DatabaseInfo, inspect_database, open_database, refuse_unexportable_values
 from .errors import DatabaseRefused, InvalidDocument
 from .exporter import iter_runs
-from .formats import DocumentKind, ProblemList, format_problems, run_problems, validate_document
+from .formats import DocumentKind, ProblemList, run_problems, validate_document
 from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .loss_rules import RuleCheck, check_database, shortfall_summary
@@ -352,11 +352,7 @@ class BeforeRuns:
             yield run
         if self._stream is not None and self._stream.tail:  # keys after the runs: the whole document decides
             self._kind(load_json(self.path))
-        if problems.total:
-            raise InvalidDocument(
-                f"{self.path}: not a valid {DocumentKind.HISTORY_V1_0.value}: "
-                f"{format_problems(problems.shown, problems.total)}"
-            )
+        problems.refuse(DocumentKind.HISTORY_V1_0, self.path)
 
     def refuse_unless_runs_of(self, db: str | os.PathLike[str]) -> None:
         """Refuse a document whose runs are not the runs of ``db``, each once.
