@@ -243,14 +243,37 @@ exit codes: 0 done (migrated, or already at v0.7, or nothing to do)
             2 refused (one error: line says why, nothing was changed)"""
 
 
-def _add_database(parser: argparse.ArgumentParser, *, workdir: bool = True) -> None:
-    """The DB argument (optional: the database the app itself uses) and, with `workdir`, --workdir."""
+FLAGS: dict[str, str] = {
+    "--yes": "do not ask for confirmation",
+    "--force": "replace {target} if it exists",
+    "--quiet": "no progress bar",
+    "--infer-losses": "record past runs that made fewer items than expected as losses, as bake-tracker 0.7 would",
+    "--verbose": "also show every table of the verification",
+    "--json": "print one JSON object instead of the text",
+}
+"""The on/off options several commands take, each with the help it has wherever it is not worded for one
+command (``{target}``: what ``--force`` replaces)."""
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, help_text: str | None = None, **fill: str) -> None:
+    """The on/off option ``name`` of `FLAGS`, with its help (or ``help_text``, worded for this command)."""
+    parser.add_argument(name, action="store_true", help=(help_text or FLAGS[name]).format(**fill))
+
+
+def _database(parser: argparse.ArgumentParser, about: str | None = None) -> None:
+    """The DB argument: the file ``about`` says, which must be given; without ``about``, optional (the
+    database the app itself uses)."""
+    if about is not None:
+        parser.add_argument("db", metavar="DB", type=Path, help=about)
+        return
     parser.add_argument("db", metavar="DB", type=Path, nargs="?", default=None,
                         help="the bake-tracker database (default: where the app keeps it; see `bakemigrate locate`)")
-    if workdir:
-        parser.add_argument("--workdir", metavar="DIR", type=Path, default=None,
-                            help=f"the work folder for backup, exports and journal (default: {WORK_FOLDER_NAME} "
-                                 "beside the database)")
+
+
+def _workdir(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
+    """The --workdir option (with its help, or ``help_text``, worded for this command)."""
+    parser.add_argument("--workdir", metavar="DIR", type=Path, default=None, help=help_text or (
+        f"the work folder for backup, exports and journal (default: {WORK_FOLDER_NAME} beside the database)"))
 
 
 def _resolve_database(args: argparse.Namespace) -> None:
@@ -274,17 +297,17 @@ def _add(
     help_text: str,
     example: str,
 ) -> argparse.ArgumentParser:
+    """The command ``name``; the command of a step of the plan (see `bakemigrate.steps`) is described
+    with that step's number first (`Step 5: ...`)."""
+    planned = next((candidate for candidate in PLAN if candidate.command == name), None)
+    if planned is not None:
+        help_text = f"Step {planned.number}: {help_text}"
     parser = sub.add_parser(
         name, description=textwrap.fill(help_text, 78), formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"example:\n  {example}\n\n{EXIT_CODES}",
     )
     parser.set_defaults(handler=handler)
     return parser
-
-
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    """--json and --verbose, for the commands a script reads."""
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
 
 
 def _migrate_line() -> str:
@@ -334,102 +357,101 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "migrate", _cmd_migrate, "Move your database to v0.7: every step in order, with a journal in the "
              "work folder, so a re-run goes on where it stopped. It asks before it replaces your database.",
              "bakemigrate migrate --dry-run")
-    _add_database(p)
-    p.add_argument("--yes", action="store_true", help="replace the database without asking (after a PASS)")
+    _database(p)
+    _workdir(p)
+    _flag(p, "--yes", "replace the database without asking (after a PASS)")
     p.add_argument("--dry-run", action="store_true", help="check everything, show the plan, change nothing")
-    p.add_argument("--infer-losses", action="store_true",
-                   help="record past runs that made fewer items than expected as losses, as bake-tracker 0.7 would")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--verbose", action="store_true", help="also show every table of the verification")
-    _add_output_options(p)
+    _flag(p, "--infer-losses")
+    _flag(p, "--quiet", "no progress bars")
+    _flag(p, "--verbose")
+    _flag(p, "--json")
 
     p = _add(sub, "rollback", _cmd_rollback, "Put the pre-migration backup back in place of the database. "
-             "What you entered since the switch is listed first, and the current file is kept in the work folder.",
-             "bakemigrate rollback")
-    _add_database(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    _add_output_options(p)
+             "What you entered since the switch is listed first, and the current file is kept in the work "
+             "folder.", "bakemigrate rollback")
+    _database(p)
+    _workdir(p)
+    _flag(p, "--yes")
+    _flag(p, "--json")
 
     p = _add(sub, "locate", _cmd_locate, "Show where bake-tracker keeps its database, and what is in it "
              "(version, size, production runs), by the app's own rules.", "bakemigrate locate")
     p.add_argument("--app-dir", metavar="DIR", type=Path, default=None,
                    help="the app's folder (holding run.py), for BAKING_TRACKER_ENV=development")
-    _add_output_options(p)
+    _flag(p, "--json")
 
     p = _add(sub, "notebook", _cmd_notebook, "Run the guided notebook by itself (no browser) and keep the filled-in "
              "notebook, with an HTML copy, as the record of the migration.",
              "bakemigrate notebook --output record.ipynb")
     p.add_argument("--db", metavar="DB", type=Path, default=None,
                    help="the database to migrate (default: a fresh demo database, to practise)")
-    p.add_argument("--workdir", metavar="DIR", type=Path, default=None,
-                   help=f"the work folder (default: {WORK_FOLDER_NAME} beside DB, or {DEMO_WORK_FOLDER} for a demo)")
+    _workdir(p, f"the work folder (default: {WORK_FOLDER_NAME} beside DB, or {DEMO_WORK_FOLDER} for a demo)")
     p.add_argument("--output", metavar="OUT.ipynb", type=Path, required=True,
                    help="where to write the record (an .ipynb file; the .html copy goes beside it)")
-    p.add_argument("--infer-losses", action="store_true",
-                   help="record past runs that made fewer items than expected as losses, as bake-tracker 0.7 would")
+    _flag(p, "--infer-losses")
 
-    p = _add(sub, "backup", _cmd_backup, "Step 1: make a checked copy of the database in the work folder, with "
-             "its SHA-256 fingerprint in a manifest.", "bakemigrate backup data/bake_tracker.db --workdir migration")
-    _add_database(p)
+    p = _add(sub, "backup", _cmd_backup, "make a checked copy of the database in the work folder, with "
+             "its SHA-256 fingerprint in a manifest.",
+             "bakemigrate backup data/bake_tracker.db --workdir migration")
+    _database(p)
+    _workdir(p)
 
-    p = _add(sub, "export", _cmd_export, "Step 2: write the production history as the app's export file "
+    p = _add(sub, "export", _cmd_export, "write the production history as the app's export file "
              "(format 1.0, every run, with the facts the app's format leaves out kept in extra fields).",
              "bakemigrate export data/bake_tracker.db migration/export_v1.0.json")
-    _add_database(p, workdir=False)
+    _database(p)
     p.add_argument("output", metavar="OUTPUT", type=Path, help="the export file to write")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _flag(p, "--force", target="OUTPUT")
+    _flag(p, "--quiet")
 
-    p = _add(sub, "reset", _cmd_reset, "Step 4: make a copy of the database whose production tables are "
+    p = _add(sub, "reset", _cmd_reset, "make a copy of the database whose production tables are "
              "recreated, empty, as v0.7 makes them (the database itself is not changed).",
              "bakemigrate reset data/bake_tracker.db migration/staging.db")
-    p.add_argument("db", metavar="DB", type=Path, help="the v0.6 database (only read)")
+    _database(p, "the v0.6 database (only read)")
     p.add_argument("staging", metavar="STAGING", type=Path, help="the copy to make")
-    p.add_argument("--force", action="store_true", help="replace STAGING if it exists")
+    _flag(p, "--force", target="STAGING")
 
-    p = _add(sub, "import", _cmd_import, "Step 5: load an export file (1.0 or 1.1) into the staging copy, all "
+    p = _add(sub, "import", _cmd_import, "load an export file (1.0 or 1.1) into the staging copy, all "
              "or nothing.", "bakemigrate import migration/export_v1.1.json migration/staging.db")
     p.add_argument("document", metavar="DOCUMENT", type=Path, help="the export file to load")
     p.add_argument("staging", metavar="STAGING", type=Path, help="the staging copy made by reset")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _flag(p, "--quiet")
 
-    p = _add(sub, "verify", _cmd_verify, "Step 6: compare the staging copy with the original database and its "
-             "export, value by value.",
-             "bakemigrate verify bake_tracker.db staging.db --before export_v1.0.json")
-    p.add_argument("db", metavar="DB", type=Path, help="the original v0.6 database")
+    p = _add(sub, "verify", _cmd_verify, "compare the staging copy with the original database and its "
+             "export, value by value.", "bakemigrate verify bake_tracker.db staging.db --before export_v1.0.json")
+    _database(p, "the original v0.6 database")
     p.add_argument("staging", metavar="STAGING", type=Path, help="the migrated copy to check")
     p.add_argument("--before", metavar="EXPORT", type=Path, required=True,
                    help="the export (1.0) taken from the original")
-    p.add_argument("--infer-losses", action="store_true",
-                   help="shortfalls were recorded as losses: check them against 0.7's rules")
-    p.add_argument("--verbose", action="store_true", help="also show every table of the verification")
-    _add_output_options(p)
+    _flag(p, "--infer-losses", "shortfalls were recorded as losses: check them against 0.7's rules")
+    _flag(p, "--verbose")
+    _flag(p, "--json")
 
-    p = _add(sub, "switch", _cmd_switch, "Step 7: put the verified copy in place of the database, in one atomic "
+    p = _add(sub, "switch", _cmd_switch, "put the verified copy in place of the database, in one atomic "
              "step.", "bakemigrate switch data/bake_tracker.db --workdir migration --yes")
-    _add_database(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _database(p)
+    _workdir(p)
+    _flag(p, "--yes")
 
-    p = _add(sub, "transform", _cmd_transform, "Turn a production-history export from format 1.0 into 1.1: every "
-             "run becomes complete with 0 losses (or, with --infer-losses, what 0.7 would have recorded).",
-             "bakemigrate transform export_v1.0.json export_v1.1.json")
+    p = _add(sub, "transform", _cmd_transform, "turn a production-history export from format 1.0 into 1.1: "
+             "every run becomes complete with 0 losses (or, with --infer-losses, what 0.7 would have "
+             "recorded).", "bakemigrate transform export_v1.0.json export_v1.1.json")
     p.add_argument("input", metavar="INPUT", type=Path, help="the export file (1.0) to read")
     p.add_argument("output", metavar="OUTPUT", type=Path, help="the 1.1 file to write")
-    p.add_argument("--infer-losses", action="store_true",
-                   help="record past runs that made fewer items than expected as losses, as bake-tracker 0.7 would")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    _flag(p, "--infer-losses")
+    _flag(p, "--force", target="OUTPUT")
 
     p = _add(sub, "validate", _cmd_validate, "Check that a file is a valid export (production history 1.0 or 1.1, "
              "or the app's Export All file) against its JSON Schema.", "bakemigrate validate export_v1.1.json")
     p.add_argument("file", metavar="FILE", type=Path, help="the file to check")
-    _add_output_options(p)
+    _flag(p, "--json")
 
     p = _add(sub, "demo", _cmd_demo, "Make a sample v0.6 bakery database to practise on.",
              "bakemigrate demo practice/bake_tracker.db")
-    p.add_argument("db", metavar="DB", type=Path, help="the database file to create")
+    _database(p, "the database file to create")
     p.add_argument("--runs", type=int, default=200, help="production runs to create (default 200)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--force", action="store_true", help="replace DB if it exists")
+    _flag(p, "--force", target="DB")
     return parser
 
 

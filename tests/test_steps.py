@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pytest
 from fixture_paths import REPO
 
 from bakemigrate import Migration, steps
@@ -55,6 +56,22 @@ def test_every_step_with_a_command_is_a_command_and_the_help_lists_the_plan(caps
     described = " ".join(parser.description.split("the whole migration", 1)[1].split("rollback", 1)[0].split())
     listed = re.search(r"v0\.7: (.*) after you say yes", described).group(1)
     assert listed == ", ".join(s.name for s in steps.PLAN[:-1]) + f", then {steps.PLAN[-1].name}"
+
+
+def test_each_step_command_is_named_and_numbered_by_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    for planned in steps.STEPS:
+        if planned.command is None:
+            continue
+        with pytest.raises(SystemExit) as done:
+            main([planned.command, "--help"])
+        assert done.value.code == 0
+        page = capsys.readouterr().out
+        assert page.startswith(f"usage: bakemigrate {planned.command} ")
+        description = page.split("\n\n")[1]  # the paragraph after the usage lines
+        if planned in steps.PLAN:
+            assert description.startswith(f"Step {planned.number}: "), description
+        else:
+            assert not description.startswith("Step "), description
 
 
 def test_the_notebook_cells_and_labels_come_from_the_registry() -> None:
