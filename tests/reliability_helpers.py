@@ -17,11 +17,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from bakemigrate.db import content_digest, inspect_database, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 CRASH_RUNNER = Path(__file__).resolve().parent / "crash_runner.py"
 PHASES = ("startup", "backup", "export", "transform", "staging", "import", "verify", "switch", "finished")
+
+
+def report_free_disk(monkeypatch: pytest.MonkeyPatch, free_bytes: int) -> None:
+    """Make every file system say it has ``free_bytes`` free (through `os.statvfs`, which
+    `shutil.disk_usage` reads), whatever room it really has: a disk that fills after the preflight."""
+    real = os.statvfs
+
+    def statvfs(path: str | os.PathLike[str]) -> os.statvfs_result:
+        fields = list(real(path))  # f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, ...
+        blocks = free_bytes // fields[1]
+        fields[2:5] = [max(fields[2], blocks), blocks, blocks]
+        return os.statvfs_result(fields)
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from reliability_helpers import (
     leftovers,
     mount_tmpfs,
     remount_tmpfs,
+    report_free_disk,
     unmount,
 )
 from sqlalchemy import event
@@ -100,7 +101,7 @@ def test_disk_full_on_a_real_small_filesystem(
     if reason:
         pytest.skip(reason)
     # the preflight estimate would refuse this disk up front; pretend it is big enough to reach the write
-    monkeypatch.setattr("bakemigrate.pipeline._free_bytes", lambda folder: 10**12)
+    report_free_disk(monkeypatch, 10**12)
     workdir = small_disk / "work"
     code, err = migrate(demo_db, workdir, capsys)
     refused_cleanly(code, err, "full" if full_during != "export" else "No space left on device")

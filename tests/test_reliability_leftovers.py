@@ -21,6 +21,7 @@ from reliability_helpers import (
     mount_tmpfs,
     one_line_error,
     remount_tmpfs,
+    report_free_disk,
     run_with_crash_point,
     unmount,
 )
@@ -81,7 +82,7 @@ def test_a_full_disk_beside_the_database_at_the_switch_leaves_nothing(
     workdir = tmp_path / "work"
     capsys.readouterr()
     with monkeypatch.context() as patch:  # the preflight's estimate would refuse this disk up front
-        patch.setattr("bakemigrate.pipeline._free_bytes", lambda folder: 10**12)
+        report_free_disk(patch, 10**12)
         code = main(["migrate", str(db), "--workdir", str(workdir), "--yes", "--quiet"])
     line = one_line_error(capsys.readouterr().err)
     assert code == 2
