@@ -322,6 +322,11 @@ class ProblemList:
             if len(self.shown) < MAX_ERRORS_SHOWN:
                 self.shown.append(problem)
 
+    def add(self, other: ProblemList) -> None:
+        """Count the problems of ``other`` after these, keeping the first ones of both for the message."""
+        self.note(other.shown)
+        self.total += other.total - len(other.shown)
+
     def line(self) -> str:
         """One line listing the problems found: the ones kept, and the total when some are not shown."""
         text = "; ".join(self.shown)
@@ -681,12 +686,9 @@ def _validate_stream(source: Path, stream: Any) -> ValidationReport:
     if final is not kind:
         with RunStream(source) as again:
             checked = _check_runs(source, again, final, ascii_only=checked.ascii_only)
-    found = ProblemList()
-    for shown, total in (find_problems(top, final), (checked.problems.shown, checked.problems.total)):
-        found.note(shown)
-        found.total += total - len(shown)
-    if found.total:
-        raise InvalidDocument(f"{source}: not a valid {final.value}: {format_problems(found.shown, found.total)}")
+    found = find_problems(top, final)
+    found.add(checked.problems)
+    found.refuse(final, source)
     try:
         encode_document({**head, _RUNS: []}, ascii_only=checked.ascii_only)
         if checked.write_error is not None:
