@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,29 @@ def fixture_export(tmp_path: Path) -> Path:
 def fixture_full_backup(tmp_path: Path) -> Path:
     """A copy of the app's "Export All" v3.4 file."""
     return _copy("export_all_v3.4.json", tmp_path)
+
+
+@dataclass(frozen=True)
+class VerifiedMigration:
+    """The fixture database migrated up to a passed verify, not switched: every file the switch would use."""
+
+    db: Path
+    workdir: Path
+    export_v10: Path
+    export_v11: Path
+    staging: Path
+
+
+@pytest.fixture(scope="session")
+def verified_fixture(tmp_path_factory: pytest.TempPathFactory) -> VerifiedMigration:
+    """One verified migration of the fixture database per test session; copy its files before changing them."""
+    from bakemigrate.pipeline import Migration
+
+    db = _copy("bake_tracker.db", tmp_path_factory.mktemp("verified"))
+    migration = Migration(db, db.parent / "work", progress=False)
+    migration.backup()
+    assert migration.verify().passed
+    return VerifiedMigration(db, migration.workdir, migration.export_v10, migration.export_v11, migration.staging)
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixture_paths import FIXTURES
+from conftest import VerifiedMigration
 
 from bakemigrate.cli import main
 from bakemigrate.db import inspect_database, sha256_file
 from bakemigrate.errors import DatabaseRefused, MigrationError
-from bakemigrate.pipeline import Migration
 from bakemigrate.switch import switch
 
 
@@ -26,24 +25,13 @@ class Verified:
     staging: Path
 
 
-@pytest.fixture(scope="module")
-def verified_template(tmp_path_factory: pytest.TempPathFactory) -> Verified:
-    folder = tmp_path_factory.mktemp("switch")
-    db = folder / "bake_tracker.db"
-    shutil.copyfile(FIXTURES / "bake_tracker.db", db)
-    migration = Migration(db, folder / "work", progress=False)
-    migration.backup()
-    assert migration.verify().passed
-    return Verified(db, migration.staging)
-
-
 @pytest.fixture
-def verified(verified_template: Verified, tmp_path: Path) -> Verified:
+def verified(verified_fixture: VerifiedMigration, tmp_path: Path) -> Verified:
     """A copy of the database beside a copy of its verified staging database (the work folder's place)."""
     db, staging = tmp_path / "bake_tracker.db", tmp_path / "work" / "staging.db"
     staging.parent.mkdir()
-    shutil.copyfile(verified_template.db, db)
-    shutil.copyfile(verified_template.staging, staging)
+    shutil.copyfile(verified_fixture.db, db)
+    shutil.copyfile(verified_fixture.staging, staging)
     return Verified(db, staging)
 
 
@@ -106,19 +94,15 @@ def test_a_missing_staging_database_is_refused(verified: Verified) -> None:
         switch(verified.db, verified.staging, original_sha256=sha256_file(verified.db), staging_sha256=digest)
 
 
-def test_the_command_switches_after_a_verified_migration(
+def test_the_command_switches_once_migrate_has_verified(
     fixture_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     work = tmp_path / "work"
-    migration = Migration(fixture_db, work, progress=False)
-    migration.backup()
-    assert migration.verify().passed
-    capsys.readouterr()
-    assert main(["switch", str(fixture_db), "--workdir", str(work)]) == 2  # no --yes and no terminal to ask at
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
-    assert err.endswith(f"{fixture_db} is kept as it is (not switched; run again with --yes when you are ready)\n")
-    assert inspect_database(fixture_db).schema_version == "0.6"
+    for argv in (["migrate", fixture_db, "--workdir", work, "--quiet"], ["switch", fixture_db, "--workdir", work]):
+        assert main([str(arg) for arg in argv]) == 2  # no --yes and no terminal to ask at: verified, not switched
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "run again with --yes" in err
+        assert inspect_database(fixture_db).schema_version == "0.6"
     assert main(["switch", str(fixture_db), "--workdir", str(work), "--yes"]) == 0
     out = capsys.readouterr().out
     assert out == f"switched: {fixture_db} is now the migrated v0.7 database (sha256 {sha256_file(fixture_db)[:16]}…)\n"
