@@ -89,11 +89,12 @@ def test_rerun_after_success_changes_nothing(cli, fixture_db: Path, tmp_path: Pa
     files = sorted(p.name for p in work.rglob("*"))
     again = _migrate(cli, fixture_db, work)
     assert again.returncode == 0
-    assert "already" in again.stdout
+    assert again.stdout.splitlines()[-1] == f"{fixture_db} is already migrated to bake-tracker v0.7: nothing to do"
     assert sha256_file(fixture_db) == digest
     assert sorted(p.name for p in work.rglob("*")) == files
     fresh = _migrate(cli, fixture_db, tmp_path / "other")
-    assert fresh.returncode == 0 and "already at bake-tracker v0.7" in fresh.stdout
+    assert fresh.returncode == 0
+    assert fresh.stdout.splitlines()[-1] == f"{fixture_db} is already at bake-tracker v0.7: nothing to do"
 
 
 def test_rollback_restores_the_original(cli, fixture_db: Path, tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_rollback_restores_the_original(cli, fixture_db: Path, tmp_path: Path) -
     assert content_digest(fixture_db) != original
     result = cli("rollback", fixture_db, "--workdir", work, "--yes")
     assert result.returncode == 0, result.stderr
-    assert "rolled back" in result.stdout
+    assert f"rolled back: {fixture_db} is the pre-migration database again" in result.stdout.splitlines()
     assert content_digest(fixture_db) == original
     assert not Path(f"{fixture_db}-wal").exists()
     # and the migration can be done again after a rollback

@@ -22,6 +22,7 @@ from bakemigrate.backup import read_manifest
 from bakemigrate.db import inspect_database, sha256_file
 from bakemigrate.notebook import (
     NOTEBOOK_NAME,
+    OUTCOME_KEY,
     PARAMETERS,
     NotebookStopped,
     inject_parameters,
@@ -450,7 +451,6 @@ def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path, monkeypa
     from nbclient import NotebookClient
 
     from bakemigrate.notebook import kernel_manager
-    from bakemigrate.notebook.runner import _judge
 
     home = tmp_path / "home"  # the baker's own database, where the app keeps it
     own = home / "Documents" / "BakeTracker" / "bake_tracker.db"
@@ -473,9 +473,10 @@ def test_notebook_as_a_person_runs_it_stops_before_the_switch(tmp_path, monkeypa
     assert inspect_database(own).schema_version == "0.6"
     assert texts(cell(nb, "step-7-switch"))[0].startswith("not switched: confirmation needed")
     assert texts(cell(nb, "step-8-rollback")) == ["No rollback asked for: your database stays as it is."]
-    exit_code, status, message, _ = _judge(nb, None)
-    assert (exit_code, status) == (2, "not-switched")
-    assert "set CONFIRM_SWITCH = True" in message
+    recorded = [out["metadata"][OUTCOME_KEY] for c in nb.cells for out in c.get("outputs", [])
+                if OUTCOME_KEY in out.get("metadata", {})]  # what `bakemigrate notebook` judges the run by
+    assert (recorded[-1]["exit_code"], recorded[-1]["status"]) == (2, "not-switched")
+    assert "set CONFIRM_SWITCH = True" in recorded[-1]["message"]
 
 
 def test_record_without_html_copy_says_why(tmp_path, monkeypatch) -> None:
@@ -485,11 +486,12 @@ def test_record_without_html_copy_says_why(tmp_path, monkeypatch) -> None:
         raise ValueError("No template sub-directory with name 'lab'")
 
     monkeypatch.setattr(runner, "html_record", broken)
-    nb = nbformat.read(COMMITTED, as_version=4)
-    page, note = runner._write_record(nb, tmp_path / "r.ipynb", True)
-    assert page is None and not (tmp_path / "r.html").exists()
-    assert note == "no HTML copy (ValueError: No template sub-directory with name 'lab')"
-    assert nbformat.read(tmp_path / "r.ipynb", as_version=4) == nb
+    record = tmp_path / "r.ipynb"
+    result = run_notebook(tmp_path / "nope.db", tmp_path / "work", record, html=True)
+    assert (result.exit_code, result.cell, result.html) == (2, "step-0-preflight", None)
+    assert result.note == "no HTML copy (ValueError: No template sub-directory with name 'lab')"
+    assert not (tmp_path / "r.html").exists()
+    assert cell(nbformat.read(record, as_version=4), "step-0-preflight").outputs  # the record itself is written
 
 
 def test_an_interrupted_migration_resumes_from_its_journal(fixture_db, tmp_path) -> None:
