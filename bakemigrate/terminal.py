@@ -101,7 +101,7 @@ def _export(e: Any, w: Any) -> str:
 
 
 def _transform(t: Any, w: Any) -> str:
-    gaps = len(t.shortfalls)
+    gaps = t.shortfall_count
     kept = f"{t.losses_recorded:,} recorded as losses" if t.infer_losses else "kept complete"
     short = f"; {gaps:,} made fewer than expected ({kept})" if gaps else ""
     return f"{t.runs_total:,} runs → 1.1{short}"
@@ -154,7 +154,7 @@ def table_lines(result: Any) -> list[str]:
 def verification_block(result: Any) -> list[str]:
     """The compact verification: the checks, the tables a person knows, the shortfalls in words."""
     lines = ["verification:", *check_lines(result), "tables:", *table_lines(result)]
-    if len(result.shortfalls):
+    if result.shortfall_runs:
         lines += textwrap.wrap(result.shortfall_summary(), width() - 2, initial_indent="  ", subsequent_indent="  ")
     return lines
 
@@ -221,7 +221,7 @@ def verification_dict(result: Any) -> dict[str, Any]:
                    for r in result.checks.itertuples(index=False)],
         "tables": [{"table": r.table, "before": int(r.before), "after": int(r.after), "equal": bool(r.equal)}
                    for r in result.summary.itertuples(index=False)],
-        "shortfalls": len(result.shortfalls),
+        "shortfalls": result.shortfall_runs,
         "values_compared": int(result.fields["compared"].sum()) if len(result.fields) else 0,
     }
 

@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 _COST_DIGITS = 11  # integer digits a cost may have (see definitions.schema.json)
+EXAMPLES_KEPT = 1000
+"""Runs a `TransformReport` lists as examples in `shortfalls` and `over_yield` (the counts cover every run)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,19 @@ class TransformReport:
     runs_already_v1_1: int = 0
     """Runs that already carried all three fields (left as they were)."""
     shortfalls: list[YieldGap] = field(default_factory=list)
+    """The first `EXAMPLES_KEPT` runs that made fewer items than expected, in the document's order."""
     over_yield: list[YieldGap] = field(default_factory=list)
+    """The first `EXAMPLES_KEPT` runs that made more items than expected."""
+    shortfall_count: int = 0
+    """How many runs made fewer items than expected (every one, not only the examples)."""
+    over_yield_count: int = 0
+    """How many runs made more items than expected."""
+    units_unaccounted: int = 0
+    """Items expected but not made, over every shortfall."""
+    losses_recorded: int = 0
+    """Shortfalls recorded as losses by this transform."""
+    total_losses: int = 0
+    """Shortfalls that made nothing: 0.7 records them as total losses valued at 0.0000."""
     infer_losses: bool = False
     input: Path | None = None
     output: Path | None = None
@@ -95,31 +109,16 @@ class TransformReport:
     seconds: float = 0.0
 
     @property
-    def units_unaccounted(self) -> int:
-        """Items expected but not made, over every shortfall."""
-        return sum(gap.units for gap in self.shortfalls)
-
-    @property
-    def losses_recorded(self) -> int:
-        """Shortfalls recorded as losses by this transform."""
-        return sum(1 for gap in self.shortfalls if gap.loss_recorded)
-
-    @property
-    def total_losses(self) -> int:
-        """Shortfalls that made nothing: 0.7 records them as total losses valued at 0.0000."""
-        return sum(1 for gap in self.shortfalls if gap.made_nothing)
-
-    @property
     def megabytes_per_second(self) -> float:
         """Speed of [transform][bakemigrate.transform.transform] (input size over wall time)."""
         return self.bytes_read / 1e6 / self.seconds if self.seconds else 0.0
 
     def shortfalls_frame(self) -> pd.DataFrame:
-        """The shortfalls as a table (one row per run)."""
+        """The shortfalls listed in `shortfalls` as a table (one row per run)."""
         return _frame(self.shortfalls)
 
     def over_yield_frame(self) -> pd.DataFrame:
-        """The runs that made more than expected, as a table."""
+        """The runs listed in `over_yield` as a table."""
         return _frame(self.over_yield)
 
     def summary_line(self) -> str:
@@ -129,24 +128,24 @@ class TransformReport:
             f"{where}{self.kind.value}, {self.runs_total} production runs: "
             f"{self.runs_transformed} transformed, {self.runs_already_v1_1} already v1.1"
         )
-        if self.shortfalls:
+        if self.shortfall_count:
             if self.losses_recorded:
                 text += (
-                    f"; {len(self.shortfalls)} made fewer items than expected "
+                    f"; {self.shortfall_count} made fewer items than expected "
                     f"({self.units_unaccounted} items), {self.losses_recorded} recorded as losses"
                 )
                 if self.total_losses:
                     text += f" ({total_loss_note(self.total_losses)})"
             else:
                 text += (
-                    f"; {len(self.shortfalls)} made fewer items than expected "
+                    f"; {self.shortfall_count} made fewer items than expected "
                     f"({self.units_unaccounted} items unaccounted, kept as complete"
                     f"{'' if self.infer_losses else '; --infer-losses records them as losses'})"
                 )
         else:
             text += "; no shortfalls"
-        if self.over_yield:
-            text += f"; {len(self.over_yield)} made more than expected (left as they are)"
+        if self.over_yield_count:
+            text += f"; {self.over_yield_count} made more than expected (left as they are)"
         return text
 
 
@@ -232,12 +231,19 @@ def _transform_run(run: dict[str, Any], position: int, report: TransformReport) 
             missing = expected - actual
             if report.infer_losses:
                 status, loss_quantity, losses = _inferred_loss(run, f"production_runs[{position}]")
-            report.shortfalls.append(
-                YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses),
-                         total_loss_cost=losses[0]["total_loss_cost"] if losses else None)
-            )
+            report.shortfall_count += 1
+            report.units_unaccounted += missing
+            report.losses_recorded += bool(losses)
+            report.total_losses += actual == 0
+            if len(report.shortfalls) < EXAMPLES_KEPT:
+                report.shortfalls.append(
+                    YieldGap(**gap, units=missing, recorded_as=status, loss_recorded=bool(losses),
+                             total_loss_cost=losses[0]["total_loss_cost"] if losses else None)
+                )
         else:
-            report.over_yield.append(YieldGap(**gap, units=actual - expected, recorded_as=status))
+            report.over_yield_count += 1
+            if len(report.over_yield) < EXAMPLES_KEPT:
+                report.over_yield.append(YieldGap(**gap, units=actual - expected, recorded_as=status))
     added = {
         name: value
         for name, value, there in zip(LOSS_FIELDS, (status, loss_quantity, losses), present, strict=True)

@@ -34,6 +34,7 @@ from .jsonio import load_json
 from .jsonstream import RunStream, own_runs
 from .loss_rules import RuleCheck, check_database, shortfall_summary
 from .schema_objects import kept_objects, production_user_objects, refers_to_production
+from .spill import SpilledRows
 from .tables import PRODUCTION_TABLES_V07, table_columns, user_tables, v07_ddl
 from .values import db_number_to_text
 
@@ -56,8 +57,15 @@ class VerifyResult:
     mismatches: pd.DataFrame
     status_mix: pd.DataFrame
     shortfalls: pd.DataFrame
+    """The runs that made fewer items than expected, oldest first: the `MAX_MISMATCHES` oldest of them."""
     infer_losses: bool = False
     """True when the shortfalls were recorded as losses (the rules of 0.7 were checked)."""
+    shortfall_runs: int = 0
+    """How many runs made fewer items than expected (all of them, not only those in `shortfalls`)."""
+    shortfall_items: int = 0
+    """The items those runs did not make."""
+    shortfall_made_nothing: int = 0
+    """How many of them made no item at all."""
 
     @property
     def verdict(self) -> str:
@@ -74,10 +82,8 @@ class VerifyResult:
 
     def shortfall_summary(self) -> str:
         """The runs that made fewer items than expected and what became of them, in plain words."""
-        return shortfall_summary(
-            len(self.shortfalls), int(self.shortfalls["unaccounted"].sum()),
-            int((self.shortfalls["actual_yield"] == 0).sum()), infer_losses=self.infer_losses,
-        )
+        return shortfall_summary(self.shortfall_runs, self.shortfall_items, self.shortfall_made_nothing,
+                                 infer_losses=self.infer_losses)
 
     def summary_line(self) -> str:
         """One line for the terminal."""
@@ -132,12 +138,9 @@ class _DatabaseFacts:
     changed_tables: list[str]
     untouched_tables: list[str]
     status_mix: pd.DataFrame
-    statuses: dict[str, Any]
 
 
-def _compare_databases(
-    db: str | os.PathLike[str], staging: str | os.PathLike[str], *, with_uuids: bool
-) -> _DatabaseFacts:
+def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str]) -> _DatabaseFacts:
     """Every check made inside SQLite: integrity, references, schema, counts, fields, other tables."""
     import pandas as pd
 
@@ -154,7 +157,7 @@ def _compare_databases(
         f1, m1 = compare_tables(conn, "production_runs", RUN_NUMERIC, exact=True)
         f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC, exact=True)
         conn.execute("DETACH DATABASE original")
-        status_mix, statuses = _statuses(conn, with_uuids=with_uuids)
+        status_mix = _status_mix(conn)
     untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V07))
     return _DatabaseFacts(
         integrity=integrity, broken_references=broken, schema_differences=schema_diff, own_objects=own_objects,
@@ -162,7 +165,7 @@ def _compare_databases(
         fields=pd.concat([f1, f2], ignore_index=True),
         mismatches=pd.concat([m for m in (m1, m2) if len(m)] or [_empty_mismatches()], ignore_index=True),
         changed_tables=_changed_tables(db, staging, untouched), untouched_tables=untouched,
-        status_mix=status_mix, statuses=statuses,
+        status_mix=status_mix,
     )
 
 
@@ -191,14 +194,17 @@ def verify(
     original = _refuse_wrong_databases(db, staging)
     runs_before = BeforeRuns(before, trusted=trusted)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
-        in_sqlite = pool.submit(_compare_databases, db, staging, with_uuids=expected is not None)
+        in_sqlite = pool.submit(_compare_databases, db, staging)
         document = _DocumentComparison()
         try:
             with open_database(staging) as conn:
                 document.compare(runs_before, iter_runs(conn, "1.1"))
         finally:
             facts = in_sqlite.result()
-    runs_before.refuse_unless_runs_of(db)
+    try:
+        runs_before.refuse_unless_runs_of(db)
+    finally:
+        runs_before.close()
     checks: list[dict[str, Any]] = []
 
     def check(name: str, passed: bool, detail: str) -> None:
@@ -210,10 +216,12 @@ def verify(
             else "production tables exactly as v0.7 creates them")
     check("v0.7 schema", not facts.schema_differences, made if not facts.schema_differences
           else f"differs: {', '.join(facts.schema_differences)}")
-    expected_runs, expected_losses = _expected_statuses(expected) if expected is not None else (None, 0)
-    inferred = (expected is not None and expected_losses > 0) if infer_losses is None else infer_losses
+    want = _ExpectedStatuses(expected) if expected is not None else None
+    expected_losses = want.losses if want is not None else 0
+    inferred = (want is not None and expected_losses > 0) if infer_losses is None else infer_losses
     with open_database(staging) as conn:
         rules = check_database(conn, infer_losses=inferred, limit=MAX_MISMATCHES)
+        runs_wrong = want.runs_differing(conn) if want is not None else None
     new_losses = expected_losses if expected is not None else rules.loss_rows_expected
     before_counts, after_counts = facts.before_counts, facts.after_counts
     summary = pd.DataFrame(
@@ -249,7 +257,7 @@ def verify(
           f"{int(f3['compared'].sum()):,} values compared with {Path(before).name}, "
           f"{int(f3['different'].sum())} differ")
 
-    policy_ok, policy_detail = _status_policy(facts.statuses, rules, expected_runs, expected_losses)
+    policy_ok, policy_detail = _status_policy(rules, runs_wrong, expected_losses)
     check("statuses and losses", policy_ok, policy_detail)
     passed = all(c["passed"] for c in checks)
     return VerifyResult(
@@ -261,6 +269,9 @@ def verify(
         status_mix=facts.status_mix,
         shortfalls=document.shortfalls(),
         infer_losses=inferred,
+        shortfall_runs=document.gap_runs,
+        shortfall_items=document.gap_items,
+        shortfall_made_nothing=document.gap_made_nothing,
     )
 
 
@@ -305,8 +316,8 @@ class BeforeRuns:
     def __init__(self, path: str | os.PathLike[str], *, trusted: bool = False) -> None:
         self.path = Path(path)
         self.trusted = trusted
-        self.uuids: set[Any] = set()
         self.count = 0
+        self._uuids: SpilledRows | None = None
         self._whole: list[Any] | None = None
         self._stream: RunStream | None = None
         if trusted:
@@ -341,6 +352,8 @@ class BeforeRuns:
             assert self._stream is not None
             runs = self._stream.runs()
         problems = ProblemList()
+        self.close()
+        self._uuids = uuids = SpilledRows("uuid")
         for index, run in enumerate(runs):
             if not self.trusted and self._stream is not None:
                 found = run_problems(DocumentKind.HISTORY_V1_0, run, index)
@@ -348,7 +361,7 @@ class BeforeRuns:
                     problems.note(found)
                     continue
             self.count += 1
-            self.uuids.add(run["uuid"])
+            uuids.add(run["uuid"])
             yield run
         if self._stream is not None and self._stream.tail:  # keys after the runs: the whole document decides
             self._kind(load_json(self.path))
@@ -357,26 +370,43 @@ class BeforeRuns:
     def refuse_unless_runs_of(self, db: str | os.PathLike[str]) -> None:
         """Refuse a document whose runs are not the runs of ``db``, each once.
 
+        The uuids met are compared with the database's inside SQLite (memory stays flat).
+
         Raises:
             InvalidDocument: runs missing from the document, runs the database does not hold, or a
                 run the document holds twice.
         """
-        with open_database(db) as conn:
-            in_db = {uuid for (uuid,) in conn.execute("SELECT uuid FROM production_runs")}
-        if self.uuids == in_db and self.count == len(in_db):
-            return
+        if self._uuids is None:
+            self._uuids = SpilledRows("uuid")
+        with open_database(db) as conn, self._uuids.attached(conn, "document") as table:
+            extra, first_extra = conn.execute(
+                f"SELECT count(*), min(uuid) FROM (SELECT uuid FROM {table} "
+                "EXCEPT SELECT uuid FROM main.production_runs)").fetchone()
+            missing, first_missing = conn.execute(
+                "SELECT count(*), min(uuid) FROM (SELECT uuid FROM main.production_runs "
+                f"EXCEPT SELECT uuid FROM {table})").fetchone()
+            distinct = conn.execute(f"SELECT count(*) FROM (SELECT DISTINCT uuid FROM {table})").fetchone()[0]
+            if not extra and not missing and self.count == distinct:
+                return
+            runs_in_db = conn.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT uuid FROM main.production_runs)").fetchone()[0]
         problems = []
-        if self.count != len(self.uuids):
-            problems.append(f"{self.count - len(self.uuids)} runs appear twice")
-        extra, missing = sorted(self.uuids - in_db, key=str), sorted(in_db - self.uuids, key=str)
+        if self.count != distinct:
+            problems.append(f"{self.count - distinct} runs appear twice")
         if extra:
-            problems.append(f"{len(extra)} of its runs are not in the database (first: {extra[0]})")
+            problems.append(f"{extra} of its runs are not in the database (first: {first_extra})")
         if missing:
-            problems.append(f"{len(missing)} runs of the database are not in it (first: {missing[0]})")
+            problems.append(f"{missing} runs of the database are not in it (first: {first_missing})")
         raise InvalidDocument(
-            f"{self.path}: not an export of {db} ({self.count:,} runs in the document, {len(in_db):,} in "
+            f"{self.path}: not an export of {db} ({self.count:,} runs in the document, {runs_in_db:,} in "
             f"the database): {'; '.join(problems)}; give the export taken from this database"
         )
+
+    def close(self) -> None:
+        """Remove the temporary file that holds the uuids met."""
+        if self._uuids is not None:
+            self._uuids.close()
+            self._uuids = None
 
 
 def compare_tables(
@@ -550,7 +580,8 @@ class _DocumentComparison:
         self.consumptions = _FieldTally("document: consumptions")
         self.pending_runs: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})
         self.pending_cons: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})
-        self.gaps: list[dict[str, Any]] = []
+        self.gap_runs = self.gap_items = self.gap_made_nothing = 0
+        self._gap_examples: list[dict[str, Any]] = []
         self.documented = False
 
     def compare(self, before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> None:
@@ -624,55 +655,74 @@ class _DocumentComparison:
     def _note_gap(self, run: dict[str, Any]) -> None:
         expected, actual = run.get("expected_yield"), run.get("actual_yield")
         if isinstance(expected, int) and isinstance(actual, int) and expected - actual > 0:
-            self.gaps.append({"uuid": run.get("uuid"), "recipe_name": run.get("recipe_name"),
-                              "produced_at": run.get("produced_at"), "expected_yield": expected,
-                              "actual_yield": actual, "unaccounted": expected - actual})
+            self.gap_runs += 1
+            self.gap_items += expected - actual
+            self.gap_made_nothing += actual == 0
+            self._gap_examples.append({"uuid": run.get("uuid"), "recipe_name": run.get("recipe_name"),
+                                       "produced_at": run.get("produced_at"), "expected_yield": expected,
+                                       "actual_yield": actual, "unaccounted": expected - actual})
+            if len(self._gap_examples) >= 2 * MAX_MISMATCHES:
+                self._keep_oldest_gaps()
+
+    def _keep_oldest_gaps(self) -> None:
+        """Keep the `MAX_MISMATCHES` oldest shortfalls, oldest first (ties in the document's order)."""
+        self._gap_examples.sort(key=lambda gap: (gap["produced_at"] is None, str(gap["produced_at"])))
+        del self._gap_examples[MAX_MISMATCHES:]
 
     def shortfalls(self) -> pd.DataFrame:
-        """The runs of the document that made fewer items than expected, oldest first."""
+        """The oldest `MAX_MISMATCHES` runs of the document that made fewer items than expected, oldest first."""
         import pandas as pd
 
+        self._keep_oldest_gaps()
         columns = ["uuid", "recipe_name", "produced_at", "expected_yield", "actual_yield", "unaccounted"]
-        frame = pd.DataFrame(self.gaps, columns=columns)
-        return frame.sort_values("produced_at", kind="stable").reset_index(drop=True)[columns]
+        return pd.DataFrame(self._gap_examples, columns=columns)
 
 
-def _statuses(conn: sqlite3.Connection, *, with_uuids: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The mix of statuses of the staging runs, and the facts the policy check needs."""
+def _status_mix(conn: sqlite3.Connection) -> pd.DataFrame:
+    """The mix of statuses of the staging runs."""
     import pandas as pd
 
-    mix = pd.DataFrame(
+    return pd.DataFrame(
         conn.execute(
             "SELECT production_status, count(*), sum(loss_quantity) FROM production_runs "
             "GROUP BY production_status ORDER BY production_status"
         ).fetchall(),
         columns=["production_status", "runs", "units_lost"],
     )
-    facts: dict[str, Any] = {}
-    if with_uuids:
-        rows = conn.execute("SELECT uuid, production_status, loss_quantity FROM production_runs")
-        facts["runs"] = {uuid: (status, int(quantity)) for uuid, status, quantity in rows}
-    return mix, facts
 
 
-def _expected_statuses(expected: str | os.PathLike[str]) -> tuple[dict[str, tuple[Any, Any]], int]:
-    """Each run's status and loss in the transformed document, and its number of loss rows."""
-    want: dict[str, tuple[Any, Any]] = {}
-    losses = 0
-    for run in RunStream(expected).runs():
-        want[run["uuid"]] = (run["production_status"], run["loss_quantity"])
-        losses += len(run.get("losses", []))
-    return want, losses
+class _ExpectedStatuses:
+    """Each run's status and loss in the transformed document (kept in a temporary SQLite file),
+    and its number of loss rows."""
+
+    def __init__(self, expected: str | os.PathLike[str]) -> None:
+        self.losses = 0
+        self._runs = SpilledRows("uuid", "production_status", "loss_quantity")
+        try:
+            for run in RunStream(expected).runs():
+                self._runs.add(run["uuid"], run["production_status"], run["loss_quantity"])
+                self.losses += len(run.get("losses", []))
+        except BaseException:
+            self._runs.close()
+            raise
+
+    def runs_differing(self, conn: sqlite3.Connection) -> int:
+        """How many runs of the document the staging database (``conn``) does not hold with that status and loss."""
+        try:
+            with self._runs.attached(conn, "expected") as table:
+                return conn.execute(
+                    f"SELECT count(*) FROM (SELECT uuid, production_status, loss_quantity FROM {table} EXCEPT "
+                    "SELECT uuid, production_status, CAST(loss_quantity AS INTEGER) FROM main.production_runs)"
+                ).fetchone()[0]
+        finally:
+            self._runs.close()
 
 
-def _status_policy(
-    facts: dict[str, Any], rules: RuleCheck, want: dict[str, Any] | None, expected_losses: int
-) -> tuple[bool, str]:
-    """The rules field by field and, with inferred losses, the transformed document's statuses."""
-    if want is None:
+def _status_policy(rules: RuleCheck, wrong: int | None, expected_losses: int) -> tuple[bool, str]:
+    """The rules field by field and, with inferred losses, the transformed document's statuses
+    (``wrong``: how many runs differ from it, None without that document)."""
+    if wrong is None:
         return not rules.differences, rules.detail()
-    got = facts["runs"]
-    wrong = sum(1 for uuid, value in want.items() if got.get(uuid) != value)
     detail = rules.detail()
     if wrong or rules.loss_rows_expected != expected_losses:
         detail += f"; {wrong} runs differ from the transformed document ({expected_losses} loss rows)"

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bakemigrate.db import open_database
+
 _RESET_CHILD = """
 import json, resource, sys
 from bakemigrate.reset import reset
@@ -65,3 +69,86 @@ def test_validate_reads_a_huge_export_run_by_run(tmp_path: Path) -> None:
     code, peak = _measured_command("validate", big)
     assert code == 0
     assert peak < 160_000_000, f"peak memory {peak:,} bytes for a {big.stat().st_size:,}-byte document"
+
+
+_SIZES = (5_000, 30_000)
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Path, Path]]:
+    """A database and its work folder per size, migrated with inferred losses up to the import."""
+    folder = tmp_path_factory.mktemp("memory")
+    code = ("import sys\nfrom bakemigrate.pipeline import Migration\n"
+            "m = Migration(sys.argv[1], sys.argv[2], infer_losses=True, progress=False)\nm.backup()\nm.import_()\n")
+    made = {}
+    for runs in _SIZES:
+        db, workdir = _demo(folder, runs), folder / f"work-{runs}"
+        subprocess.run([sys.executable, "-c", code, str(db), str(workdir)], check=True, capture_output=True)
+        made[runs] = (db, workdir)
+    return made
+
+
+def _child_facts(code: str, db: Path, workdir: Path) -> dict:
+    """What the child ``code`` prints (JSON) for the database ``db`` and its work folder."""
+    done = subprocess.run([sys.executable, "-c", code, str(db), str(workdir)], check=True, capture_output=True,
+                          text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# Each child measures the peak of Python's own allocations (tracemalloc) over one step: the blocks
+# of a file read, SQLite's bounded caches and the libraries loaded are the same at both sizes.
+_BEFORE_RUNS_CHILD = """
+import json, sys, tracemalloc
+from pathlib import Path
+from bakemigrate.verify import BeforeRuns
+backup = next((Path(sys.argv[2]) / "backup").glob("*.db"))
+tracemalloc.start()
+runs = BeforeRuns(Path(sys.argv[2]) / "export_v1.0.json", trusted=True)
+assert sum(1 for _ in runs) > 0
+runs.refuse_unless_runs_of(backup)
+print(json.dumps({"peak": tracemalloc.get_traced_memory()[1]}))
+"""
+
+_VERIFY_CHILD = """
+import json, sys, tracemalloc
+import pandas
+from bakemigrate.pipeline import Migration
+migration = Migration(sys.argv[1], sys.argv[2], infer_losses=True, progress=False)
+migration.import_()  # its checks are not measured
+tracemalloc.start()
+result = migration.verify()
+peak = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+print(json.dumps({"peak": peak, "passed": result.passed, "shown": len(result.shortfalls),
+                  "runs": result.shortfall_runs, "items": result.shortfall_items,
+                  "shown_at": result.shortfalls["produced_at"].tolist(), "summary": result.shortfall_summary()}))
+"""
+
+def _facts_by_size(code: str, imported: dict[int, tuple[Path, Path]]) -> list[dict]:
+    return [_child_facts(code, *imported[runs]) for runs in _SIZES]
+
+
+def test_proving_the_export_holds_the_databases_runs_does_not_grow_with_them(
+    imported: dict[int, tuple[Path, Path]],
+) -> None:
+    """The uuids of 30,000 runs are compared with the database's without holding them in Python objects."""
+    small, big = _facts_by_size(_BEFORE_RUNS_CHILD, imported)
+    assert big["peak"] - small["peak"] < 1_000_000, (small, big)
+
+
+def test_verifying_inferred_losses_does_not_grow_with_the_history(imported: dict[int, tuple[Path, Path]]) -> None:
+    """Statuses checked against the transformed document and the shortfalls listed: a count and the oldest
+    1,000 runs, whatever the number of runs."""
+    small, big = _facts_by_size(_VERIFY_CHILD, imported)
+    assert small["passed"] and big["passed"]
+    assert big["peak"] - small["peak"] < 3_000_000, (small["peak"], big["peak"])
+    with open_database(imported[30_000][0]) as conn:
+        short = conn.execute("SELECT count(*), sum(expected_yield - actual_yield) FROM production_runs "
+                             "WHERE actual_yield < expected_yield").fetchone()
+        oldest = [at for (at,) in conn.execute(
+            "SELECT produced_at FROM production_runs WHERE actual_yield < expected_yield "
+            "ORDER BY produced_at LIMIT 1000")]
+    assert short[0] > 1000 and (big["runs"], big["items"]) == tuple(short)
+    shown_at = [at.replace("T", " ") for at in big["shown_at"]]
+    assert big["shown"] == 1000 and shown_at == sorted(shown_at) and shown_at[-1] == oldest[-1].replace("T", " ")
+    assert f"{short[0]} runs made fewer items than expected ({short[1]} items)" in big["summary"]

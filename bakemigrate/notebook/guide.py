@@ -34,6 +34,7 @@ VERIFICATION_PARTS = ("checks", "rows", "fields", "statuses", "charts", "verdict
 VERIFICATION_RECORD = "verification.json"
 """The verification kept in the work folder, shown again after the switch."""
 _FRAMES = ("checks", "summary", "fields", "mismatches", "status_mix", "shortfalls")
+_SHORTFALL_COUNTS = ("shortfall_runs", "shortfall_items", "shortfall_made_nothing")
 DEMO_FOLDER = "demo"
 """What the demo database's folder adds to the work folder's name: `WORK-demo`, beside `WORK`."""
 DEMO_NAME = "bake_tracker.db"
@@ -466,13 +467,13 @@ class Guide:
         _display(view.export_preview(runs))
 
     def _show_transform(self, report: Any) -> None:
-        shortfalls = len(report.shortfalls)
+        shortfalls = report.shortfall_count
         _display(view.facts([
             ("Production runs", view.count(report.runs_total)),
             ("Given the 0.7 fields now", view.count(report.runs_transformed)),
             ("Already in the 1.1 format", view.count(report.runs_already_v1_1)),
             ("Made fewer items than expected", f"{shortfalls:,} (listed with the verification, step 6)"),
-            ("Made more items than expected", view.count(len(report.over_yield))),
+            ("Made more items than expected", view.count(report.over_yield_count)),
         ]))
         _display(say(report))
 
@@ -508,6 +509,7 @@ class Guide:
             "infer_losses": bool(getattr(verification, "infer_losses", False)),
             "summary_line": verification.summary_line(),
             "tables": {name: getattr(verification, name).to_dict(orient="split", index=False) for name in _FRAMES},
+            "shortfall_counts": {name: int(getattr(verification, name)) for name in _SHORTFALL_COUNTS},
         }
         write_json_atomic(self.migration.workdir / VERIFICATION_RECORD, record, force=True)
 
@@ -524,8 +526,12 @@ class Guide:
             record = load_json(path)
             tables = {name: pd.DataFrame(record["tables"][name]["data"], columns=record["tables"][name]["columns"])
                       for name in _FRAMES}
+            short = tables["shortfalls"]  # a record written before the counts were kept lists every shortfall
+            counts = record.get("shortfall_counts") or {
+                "shortfall_runs": len(short), "shortfall_items": int(short["unaccounted"].sum()),
+                "shortfall_made_nothing": int((short["actual_yield"] == 0).sum())}
             result = VerifyResult(passed=bool(record["passed"]), infer_losses=bool(record.get("infer_losses")),
-                                  **tables)
+                                  **tables, **{name: int(counts[name]) for name in _SHORTFALL_COUNTS})
             return result, view.when(record.get("at"))
         except (MigrationError, KeyError, TypeError, ValueError):
             return None
@@ -562,7 +568,7 @@ class Guide:
             _display(view.fields(verification.fields))
         elif part == "statuses":
             _display(view.status_mix(verification.status_mix))
-            count = len(verification.shortfalls)
+            count = verification.shortfall_runs
             if count:
                 _display(say(verification.shortfall_summary()))
                 _display(view.shortfalls(verification.shortfalls))
