@@ -47,7 +47,7 @@ from .reset import ResetResult, reset
 from .rollback import RollbackPlan, RollbackResult, keep_copy, rollback
 from .steps import PLAN
 from .switch import SwitchResult, switch
-from .transform import TransformReport, transform, transform_report
+from .transform import TransformReport, file_report, transform
 from .verify import VerifyResult, verify
 
 if TYPE_CHECKING:
@@ -494,7 +494,7 @@ class Migration:
             self.export()
         if self._recorded_artefact(self.export_v11, "transform") is not None:
             if self._transform_report is None:  # a re-run in a new process: describe the recorded output
-                self._transform_report = transform_report(load_json(self.export_v10), infer_losses=self.infer_losses)
+                self._transform_report = file_report(self.export_v10, infer_losses=self.infer_losses)
             return self._transform_report
         self._transform_report = transform(self.export_v10, self.export_v11, infer_losses=self.infer_losses)
         self.journal.record("transform", sha256=self._sha256(self.export_v11))

@@ -312,6 +312,28 @@ def transform_report(doc: Any, *, infer_losses: bool = False) -> TransformReport
     return transform_document(doc, infer_losses=infer_losses)[1]
 
 
+def file_report(path: str | os.PathLike[str], *, infer_losses: bool | None = False) -> TransformReport:
+    """What `transform` would report for the JSON file ``path`` (nothing is written).
+
+    A production-history export is read one run at a time, so memory stays flat whatever its size;
+    any other document is read whole.
+
+    Raises:
+        InvalidDocument: not JSON, or not a known kind of document.
+    """
+    with RunStream(path) as stream:
+        if stream.streamable:
+            kind = detect_kind({**stream.head, RUNS_KEY: []})
+            if kind.is_history:
+                report = TransformReport(kind=kind, infer_losses=infer_losses)
+                for index, run in enumerate(stream.runs()):
+                    _transform_run(run, index, report)
+                    report.runs_total += 1
+                if not stream.tail:  # keys after the runs may change the kind: the whole document decides
+                    return report
+    return transform_report(load_document(Path(path))[0], infer_losses=infer_losses)
+
+
 class StreamedTransform:
     """The v1.1 form of a production-history export, written run by run as the export's runs pass.
 

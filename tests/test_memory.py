@@ -124,6 +124,18 @@ print(json.dumps({"peak": peak, "passed": result.passed, "shown": len(result.sho
                   "shown_at": result.shortfalls["produced_at"].tolist(), "summary": result.shortfall_summary()}))
 """
 
+_TRANSFORM_AGAIN_CHILD = """
+import json, sys, tracemalloc
+from bakemigrate.pipeline import Migration
+migration = Migration(sys.argv[1], sys.argv[2], infer_losses=True, progress=False)
+tracemalloc.start()
+report = migration.transform()  # recorded by the export: only described again
+peak = tracemalloc.get_traced_memory()[1]
+print(json.dumps({"peak": peak, "count": report.shortfall_count, "shown": [g.uuid for g in report.shortfalls],
+                  "losses": report.losses_recorded, "line": report.summary_line()}))
+"""
+
+
 def _facts_by_size(code: str, imported: dict[int, tuple[Path, Path]]) -> list[dict]:
     return [_child_facts(code, *imported[runs]) for runs in _SIZES]
 
@@ -152,3 +164,16 @@ def test_verifying_inferred_losses_does_not_grow_with_the_history(imported: dict
     shown_at = [at.replace("T", " ") for at in big["shown_at"]]
     assert big["shown"] == 1000 and shown_at == sorted(shown_at) and shown_at[-1] == oldest[-1].replace("T", " ")
     assert f"{short[0]} runs made fewer items than expected ({short[1]} items)" in big["summary"]
+
+
+def test_describing_a_recorded_transform_again_reads_the_export_one_run_at_a_time(
+    imported: dict[int, tuple[Path, Path]],
+) -> None:
+    """A transform step run again in a new process (a resumed migrate) rebuilds its report from the
+    export without holding the document; the report counts every shortfall and lists the first 1,000."""
+    small, big = _facts_by_size(_TRANSFORM_AGAIN_CHILD, imported)
+    assert big["peak"] - small["peak"] < 1_000_000, (small["peak"], big["peak"])
+    runs = json.loads((imported[30_000][1] / "export_v1.0.json").read_text(encoding="utf-8"))["production_runs"]
+    short = [r["uuid"] for r in runs if r["actual_yield"] < r["expected_yield"]]
+    assert len(short) > 1000 and big["count"] == big["losses"] == len(short) and big["shown"] == short[:1000]
+    assert f"{len(short)} made fewer items than expected" in big["line"]
