@@ -341,8 +341,10 @@ def _new_child(item: dict[str, Any], seen: set[str], now: str, where: str, trust
     return _timestamps(item, now, where, trusted)
 
 
-_CHUNK = 2_000  # runs looked up in the claims together
-_BATCH_ROWS = 20_000  # rows per executemany
+CHUNK_RUNS = 2_000
+"""How many runs of the document are looked up in the database together (their uuids and ids)."""
+BATCH_ROWS = 20_000
+"""How many rows are sent to SQLite together (one `executemany`)."""
 _SQL_INT = range(-(2**63), 2**63)
 
 
@@ -432,12 +434,12 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     # The database's own triggers on the production tables (an audit trigger) must not fire for rows
     # that are only moved: they are dropped while the rows go in, and made again, in this transaction.
     triggers = _drop_triggers(conn)
-    state = _State(batches=_Batches(conn, advance, _BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
+    state = _State(batches=_Batches(conn, advance, BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
                    resolver=resolver, now=now, trusted=runs_in.trusted)
     chunk: list[tuple[int, dict[str, Any]]] = []
     for index, item in runs_in:
         chunk.append((index, item))
-        if len(chunk) >= _CHUNK:
+        if len(chunk) >= CHUNK_RUNS:
             _take_chunk(state, chunk)
             chunk = []
     _take_chunk(state, chunk)

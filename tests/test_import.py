@@ -151,7 +151,7 @@ def test_repeats_are_found_across_chunks_of_runs(fixture_db: Path, staging: Path
     """The uuids met are checked in the database chunk by chunk: a repeat far from its first is still found."""
     from bakemigrate import importer
 
-    monkeypatch.setattr(importer, "_CHUNK", 4)
+    monkeypatch.setattr(importer, "CHUNK_RUNS", 4)
     doc = _v10_runs(fixture_db, tmp_path)
     runs = doc["production_runs"]
     same = {**doc, "production_runs": [*runs, json.loads(json.dumps(runs[1], sort_keys=True))]}
@@ -177,7 +177,7 @@ def test_a_taken_id_and_a_stored_run_are_found_across_chunks(fixture_db: Path, s
                                                              monkeypatch) -> None:
     from bakemigrate import importer
 
-    monkeypatch.setattr(importer, "_CHUNK", 3)
+    monkeypatch.setattr(importer, "CHUNK_RUNS", 3)
     doc = _v10_runs(fixture_db, tmp_path)
     runs = doc["production_runs"]
     import_(_write({**doc, "production_runs": runs[:30]}, tmp_path / "first.json"), staging, progress=False)
@@ -205,8 +205,8 @@ def test_import_memory_does_not_grow_with_the_history(tmp_path: Path, monkeypatc
 
     from bakemigrate import importer
 
-    monkeypatch.setattr(importer, "_CHUNK", 50)
-    monkeypatch.setattr(importer, "_BATCH_ROWS", 200)
+    monkeypatch.setattr(importer, "CHUNK_RUNS", 50)
+    monkeypatch.setattr(importer, "BATCH_ROWS", 200)
     made = {}
     for runs in (8000, 20000):
         db, doc, target = tmp_path / f"{runs}.db", tmp_path / f"{runs}.json", tmp_path / f"{runs}-staging.db"
