@@ -173,6 +173,25 @@ def test_repeats_are_found_across_chunks_of_runs(fixture_db: Path, staging: Path
     assert _count(fresh, "production_runs") == 0
 
 
+def test_the_runs_an_import_refuses_are_listed_up_to_ten_with_the_total(
+    fixture_db: Path, staging: Path, tmp_path: Path
+) -> None:
+    from bakemigrate.formats import MAX_ERRORS_SHOWN
+
+    doc = _v10_runs(fixture_db, tmp_path)
+    runs = doc["production_runs"]
+    edited = {**doc, "production_runs": [*runs, *({**run, "notes": "edited later"} for run in runs[:12])]}
+    path = _write(edited, tmp_path / "edited.json")
+    with pytest.raises(InvalidDocument) as refused:
+        import_(path, staging, progress=False)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: 12 runs cannot be imported, nothing was imported: production_runs[60] and "
+                              "production_runs[0] have the same uuid ")
+    assert message.count("have the same uuid") == MAX_ERRORS_SHOWN == 10
+    assert message.endswith(f"; ... (12 problems in total, the first {MAX_ERRORS_SHOWN} shown)")
+    assert _count(staging, "production_runs") == 0
+
+
 def test_a_taken_id_and_a_stored_run_are_found_across_chunks(fixture_db: Path, staging: Path, tmp_path: Path,
                                                              monkeypatch) -> None:
     from bakemigrate import importer
