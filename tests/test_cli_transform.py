@@ -94,13 +94,13 @@ def test_truncated_file(cli: Cli, tmp_path: Path, fixture_export: Path) -> None:
     source = write_bytes(tmp_path, "cut.json", text[: len(text) // 2].encode())
     line = assert_refused(cli("transform", source, tmp_path / "out.json"), source, tmp_path,
                           left={source.name, fixture_export.name})
-    assert "truncated" in line
+    assert line.startswith(f"error: {source}: not valid JSON at line ") and line.endswith(" (the file looks truncated)")
 
 
 def test_input_missing(cli: Cli, tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     line = assert_refused(cli("transform", missing, tmp_path / "out.json"), missing, tmp_path, left=set())
-    assert "not found" in line
+    assert line == f"error: {missing}: file not found"
 
 
 def test_output_folder_missing(cli: Cli, tmp_path: Path, fixture_export: Path) -> None:
