@@ -5,7 +5,8 @@ temporary folder named after the database file's identity (device and inode, so 
 or links of one file share it). Both are `flock` locks (a region lock on Windows): the system
 drops them when the process ends, however it ends, so a killed run never leaves a stale lock.
 The holder writes its process id (and, for a database, its work folder) in the file, for the
-message the second run prints. The locks are re-entrant within one process.
+message the second run prints. The locks are re-entrant within one process, and a process may lend
+the locks it holds to a child it starts (the headless notebook's kernel, see `lend_to_children`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,27 @@ from .errors import MigrationError
 from .paths import make_private_folder
 
 LOCK_NAME = ".lock"
+LENT_BY = "BAKEMIGRATE_LOCKS_LENT_BY"
+"""The environment variable naming the process (pid) whose locks its children may use as their own."""
 
 _guard = threading.Lock()
 _held: dict[str, list[int]] = {}  # lock file -> [descriptor, depth], in this process
+_borrowed: set[str] = set()  # lock files of `_held` that the parent process holds for this one
+
+
+def lend_to_children(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a child process that may use the locks this process holds as its own.
+
+    The child runs the steps while this process holds the work folder and the database for the
+    whole run; any other process is still refused, as is a grandchild.
+    """
+    return {**env, LENT_BY: str(os.getpid())}
+
+
+def _lent_to_this_process(holder: list[str]) -> bool:
+    """True when the lock's holder is this process's parent, which lent its locks to its children."""
+    lender = os.environ.get(LENT_BY, "")
+    return lender.isdigit() and holder[0].strip() == lender and int(lender) == os.getppid()
 
 
 def _try_lock(fd: int, *, shared: bool = False) -> bool:
@@ -100,7 +119,12 @@ def _acquire(path: Path, what: str, note: str = "") -> bool:
                     fd = os.open(path, os.O_RDONLY)
                 except OSError:
                     raise MigrationError(f"{path.parent}: cannot write in the folder ({exc.strerror})") from None
-            if not _retry(fd):
+            locked = _try_lock(fd)
+            if not locked and _lent_to_this_process(_holder(fd)):
+                _held[key] = [fd, 1]  # the parent holds it for this run: used as it is, never rewritten
+                _borrowed.add(key)
+                return True
+            if not locked and not _retry(fd):
                 holder = _holder(fd)
                 os.close(fd)
                 raise _in_use(what, holder, Path(note) if note else None)
@@ -126,8 +150,11 @@ def _release(path: Path) -> None:
         if entry[1]:
             return
         del _held[key]
-        with contextlib.suppress(OSError):
-            path.unlink()  # still locked: a run waiting on the old file sees it gone and starts over
+        if key in _borrowed:  # the parent's lock file: it stays, the parent removes it
+            _borrowed.discard(key)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()  # still locked: a run waiting on the old file sees it gone and starts over
         os.close(entry[0])
 
 
@@ -189,8 +216,8 @@ def _check_free(path: Path, what: str) -> None:
     except OSError:
         return  # no lock file: nobody holds it
     try:
-        if not _try_lock(fd, shared=True):
-            raise _in_use(what, _holder(fd))
+        if not _try_lock(fd, shared=True) and not _lent_to_this_process(holder := _holder(fd)):
+            raise _in_use(what, holder)
     finally:
         os.close(fd)
 

@@ -138,3 +138,66 @@ def test_two_runs_started_together_never_break_anything(demo_template: Path, tmp
         else:
             assert last_line(again.stdout) == f"{db} is already migrated to bake-tracker v0.7: nothing to do" or \
                 last_line(again.stdout) == f"{db} is already at bake-tracker v0.7: nothing to do", again.stdout
+
+
+# -- the notebook run by itself holds the same locks ---------------------------------------------------
+
+def notebook_command(db: Path | None, workdir: Path, output: Path) -> list[str]:
+    """The real ``notebook`` command line (no ``db``: a rehearsal on a demo database)."""
+    on = ["--db", str(db)] if db is not None else []
+    return [sys.executable, "-m", "bakemigrate", "notebook", *on, "--workdir", str(workdir), "--output", str(output)]
+
+
+def refused_while(first: subprocess.Popen[str], command: list[str], workdir: Path) -> None:
+    """``command`` run to its end while ``first`` runs: refused with the `in use` line naming ``first``."""
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert first.poll() is None, "the first run ended before the second was refused: make the database larger"
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    line = one_line_error(done.stderr)
+    assert line.startswith(f"error: work folder {workdir} is in use by another bakemigrate (pid {first.pid})"), line
+
+
+def test_a_notebook_run_while_migrate_runs_is_refused(long_source: tuple[Path, Reference], tmp_path: Path) -> None:
+    source, ref = long_source
+    db, workdir, record = tmp_path / "bake_tracker.db", tmp_path / "work", tmp_path / "record" / "record.ipynb"
+    shutil.copyfile(source, db)
+    first = start(db, workdir)
+    wait_for_lock(workdir / ".lock", first)
+    refused_while(first, notebook_command(db, workdir, record), workdir)
+    code, out, err = finished(first)
+    assert code == 0 and last_line(out).startswith("PASS: "), err
+    assert not (tmp_path / "record").exists()  # refused before anything was written
+    assert database_state(db, ref) == "migrated" and artefact_problems(db, workdir) == []
+
+
+def test_while_a_notebook_runs_a_second_notebook_and_migrate_are_refused(
+    long_source: tuple[Path, Reference], tmp_path: Path
+) -> None:
+    """The notebook's own run holds the database and the work folder from start to end, and its kernel
+    (another process) runs every step under those locks: the first run still migrates exactly."""
+    source, ref = long_source
+    db, workdir = tmp_path / "bake_tracker.db", tmp_path / "work"
+    shutil.copyfile(source, db)
+    db_lock = database_lock_path(db)
+    first = subprocess.Popen(notebook_command(db, workdir, tmp_path / "first.ipynb"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=REPO)
+    wait_for_lock(db_lock, first)
+    refused_while(first, notebook_command(db, workdir, tmp_path / "second.ipynb"), workdir)
+    refused_while(first, migrate_command(db, workdir), workdir)
+    code, out, err = finished(first)
+    assert code == 0 and last_line(out).startswith(f"PASS: {db} migrated to bake-tracker v0.7"), (out, err)
+    assert not (tmp_path / "second.ipynb").exists()
+    assert database_state(db, ref) == "migrated" and artefact_problems(db, workdir) == []
+    assert not db_lock.exists() and not (workdir / ".lock").exists()
+
+
+def test_two_notebook_rehearsals_on_one_work_folder_meet_the_lock(tmp_path: Path) -> None:
+    """A rehearsal holds its work folder (made at once) while its kernel makes and migrates the demo database."""
+    workdir = tmp_path / "rehearsal"
+    first = subprocess.Popen(notebook_command(None, workdir, tmp_path / "first.ipynb"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=REPO)
+    wait_for_lock(workdir / ".lock", first)
+    refused_while(first, notebook_command(None, workdir, tmp_path / "second.ipynb"), workdir)
+    code, out, err = finished(first)
+    assert code == 0 and last_line(out).startswith("PASS: "), (out, err)
+    assert not (tmp_path / "second.ipynb").exists() and not (workdir / ".lock").exists()

@@ -9,6 +9,7 @@ in the output's metadata, and a run that stops names its cell.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -23,7 +24,10 @@ from typing import Any
 
 from ..errors import MigrationError
 from ..jsonio import atomic_writer
+from ..lock import hold, hold_database, lend_to_children
+from ..paths import real_database, refuse_work_folder_holding
 from .contract import NOTEBOOK_NAME, OUTCOME_KEY, PARAMETERS
+from .guide import demo_database_path
 
 PACKAGE_ROOT = Path(str(resources.files("bakemigrate"))).resolve().parent
 """The folder that holds the `bakemigrate` package (a checkout's root in development)."""
@@ -133,13 +137,36 @@ def kernel_manager(socket_folder: str | os.PathLike[str] | None = None) -> Any:
 
 
 def _kernel_env() -> dict[str, str]:
-    """The kernel's environment: this bakemigrate importable first, matplotlib without a display."""
-    env = dict(os.environ)
+    """The kernel's environment: this bakemigrate importable first, matplotlib without a display, and
+    the locks this process holds for the run lent to it (`lock.lend_to_children`)."""
+    env = lend_to_children(dict(os.environ))
     package_root = str(PACKAGE_ROOT)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env.setdefault("MPLBACKEND", "Agg")
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
+
+
+def _held_for_the_run(
+    db: str | os.PathLike[str] | None, workdir: str | os.PathLike[str]
+) -> contextlib.AbstractContextManager[None]:
+    """The locks a headless run holds from start to end, as `migrate` holds them (see `bakemigrate.lock`).
+
+    The database's lock always (for a rehearsal, the demo database's); the work folder's too when
+    the folder is there (a rehearsal makes it), unless it holds the database, which the notebook
+    refuses in its first step without this run writing there.
+
+    Raises:
+        MigrationError: another bakemigrate holds the work folder or the database (naming its pid).
+    """
+    if db is None:
+        return hold(workdir, demo_database_path(workdir))
+    database = real_database(db)
+    try:
+        refuse_work_folder_holding(database, workdir)
+    except MigrationError:
+        return hold_database(database, workdir)
+    return hold(workdir, database) if Path(workdir).is_dir() else hold_database(database, workdir)
 
 
 def _as_given(path: str | os.PathLike[str]) -> str:
@@ -253,7 +280,7 @@ def run_notebook(
     html: bool = True,
     timeout: int = CELL_TIMEOUT,
 ) -> NotebookRun:
-    """Run the guided notebook headlessly on ``db`` (None: a fresh demo database in ``workdir``).
+    """Run the guided notebook headlessly on ``db`` (None: a fresh demo database beside ``workdir``).
 
     The switch is confirmed (``CONFIRM_SWITCH = True``): it happens only when the verification
     passes. The executed notebook is written to ``output`` (and ``output`` with ``.html`` beside
@@ -262,21 +289,34 @@ def run_notebook(
     Exit code (``NotebookRun.exit_code``): 0 migrated and verified, or already at v0.7 (said so);
     1 the verification failed; 2 refused (the message names the cell and what to do).
 
+    The run holds the locks of the work folder and of the database from start to end, as `migrate`
+    does, and lends them to its kernel: a second run, or any other bakemigrate, is refused meanwhile.
+
     A kernel that cannot start or dies, or a cell that runs longer than ``timeout`` seconds, ends
     the run with exit code 2 and says so.
 
     Raises:
-        MigrationError: ``output`` is not a ``.ipynb`` path in a folder that can be made.
+        MigrationError: ``output`` is not a ``.ipynb`` path in a folder that can be made, or another
+            bakemigrate holds the work folder or the database (nothing is written then).
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
     output = Path(output)
     if output.suffix != ".ipynb":
         raise MigrationError(f"{output}: the record must be a notebook file ending in .ipynb")
     if output.is_dir():
         raise MigrationError(f"{output}: is a folder; give a file name ending in .ipynb")
+    with _held_for_the_run(db, workdir):
+        return _run_held(db, workdir, output, infer_losses, html=html, timeout=timeout)
+
+
+def _run_held(
+    db: str | os.PathLike[str] | None, workdir: str | os.PathLike[str], output: Path, infer_losses: bool,
+    *, html: bool, timeout: int,
+) -> NotebookRun:
+    """`run_notebook`, its locks held."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
