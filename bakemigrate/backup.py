@@ -14,7 +14,7 @@ from .db import DatabaseInfo, copy_database, ensure_not_in_use, inspect_database
 from .errors import DatabaseRefused, MigrationError
 from .files import fsync_file, partial_path, rename_over, temporary_beside
 from .jsonio import load_json, write_json_atomic
-from .lock import hold, hold_database
+from .lock import hold, hold_database, holds
 from .paths import keep_mode_and_owner, make_private_folder, real_database, refuse_work_folder_holding
 from .progress import progress_bar
 
@@ -107,13 +107,18 @@ def kept_backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> 
     return existing
 
 
-def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progress: bool = True) -> BackupResult:
+def backup(
+    db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progress: bool = True,
+    inspected: DatabaseInfo | None = None,
+) -> BackupResult:
     """Copy ``db`` into ``workdir/backup/`` through SQLite's online backup API and record a manifest.
 
     The copy is checked with ``PRAGMA integrity_check``; the manifest holds its SHA-256 (a rollback
     restores exactly these bytes) and the SHA-256 of the original file (to notice later if the app
     changed it).
     A backup already in ``workdir`` is never overwritten: it is checked and returned.
+    ``inspected`` is the look at ``db`` a run has just taken, under the same locks, with the app
+    found closed (the migration's preflight): neither is done again.
 
     Raises:
         DatabaseRefused: the database is missing, broken, not bake-tracker's or in use.
@@ -121,19 +126,23 @@ def backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progr
     """
     source = real_database(db)
     with hold_database(source, workdir):  # refused at once while another run holds the work folder or `db`
-        return _backup(source, workdir, progress=progress)
+        return _backup(source, workdir, progress=progress, inspected=inspected)
 
 
-def _backup(source: Path, workdir: str | os.PathLike[str], *, progress: bool) -> BackupResult:
+def _backup(source: Path, workdir: str | os.PathLike[str], *, progress: bool,
+            inspected: DatabaseInfo | None) -> BackupResult:
     """`backup`, the database's lock held."""
     refuse_work_folder_holding(source, workdir)
+    alone = holds(Path(workdir))  # this run holds the work folder already: no other run can add a backup
     existing = kept_backup(source, workdir)
     if existing is not None:
         return existing
-    info = inspect_database(source, integrity=False)  # the copy's integrity_check below covers it
-    ensure_not_in_use(source)
+    info = inspected
+    if info is None:
+        info = inspect_database(source, integrity=False)  # the copy's integrity_check below covers it
+        ensure_not_in_use(source)
     with hold(workdir, source):
-        made = read_manifest(source, workdir)  # by a run that held the lock until a moment ago
+        made = None if alone else read_manifest(source, workdir)  # by a run that held the lock until a moment ago
         return made if made is not None else _write_backup(source, workdir, info, progress=progress)
 
 

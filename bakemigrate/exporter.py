@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from .db import inspect_database, open_database, refuse_unexportable_values
+from .db import DatabaseInfo, inspect_database, open_database, refuse_unexportable_values
 from .errors import MigrationError
 from .formats import RunsWriter
 from .jsonio import atomic_writer
@@ -232,17 +232,22 @@ def export_and_transform(
     *,
     infer_losses: bool = False,
     progress: bool = True,
+    inspected: DatabaseInfo | None = None,
 ) -> tuple[ExportResult, TransformReport]:
     """Export ``db`` to ``output`` and, in the same pass, its v1.1 transform to ``transformed``.
 
     ``transformed`` gets the bytes ``transform(output, transformed, infer_losses=...)`` would
     write, without reading ``output`` back. Both files are written atomically.
+    ``inspected`` is the look a run has already taken at the data of ``db`` (the migration's
+    preflight, of the database ``db`` is the checked backup of), its values found exportable:
+    neither is done again.
 
     Raises:
         DatabaseRefused: ``db`` is not a sound bake-tracker database.
         MigrationError: an output exists or cannot be written.
     """
-    result, report = _export(db, output, progress=progress, transformed=Path(transformed), infer_losses=infer_losses)
+    result, report = _export(db, output, progress=progress, transformed=Path(transformed), infer_losses=infer_losses,
+                             inspected=inspected)
     assert report is not None
     report.input, report.output, report.bytes_read = result.path, Path(transformed), result.size_bytes
     return result, report
@@ -256,10 +261,13 @@ def _export(
     progress: bool = True,
     transformed: Path | None = None,
     infer_losses: bool = False,
+    inspected: DatabaseInfo | None = None,
 ) -> tuple[ExportResult, TransformReport | None]:
     started = time.perf_counter()
-    info = inspect_database(db, integrity=False)
-    refuse_unexportable_values(db)
+    info = inspected
+    if info is None:
+        info = inspect_database(db, integrity=False)
+        refuse_unexportable_values(db)
     version = "1.1" if info.schema_version == "0.7" else "1.0"
     out = Path(output)
     for target in filter(None, (out, transformed)):

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from .db import copy_database, inspect_database
+from .db import DatabaseInfo, copy_database, inspect_database
 from .errors import MigrationError
 from .files import partial_path, rename_over, temporary_beside
 from .paths import app_database, refuse_output_over, same_file
@@ -65,18 +65,21 @@ def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
 
 
 def reset(
-    db: str | os.PathLike[str], staging: str | os.PathLike[str], *, force: bool = False
+    db: str | os.PathLike[str], staging: str | os.PathLike[str], *, force: bool = False,
+    inspected: DatabaseInfo | None = None,
 ) -> ResetResult:
     """Build ``staging`` from ``db``: every table copied, production tables recreated empty at v0.7.
 
-    The staging file is built under a temporary name and renamed when complete.
+    The staging file is built under a temporary name and renamed when complete. ``inspected`` is
+    the look a run has already taken at the data of ``db`` (the migration's preflight, of the
+    database ``db`` is the checked backup of): it is not taken again.
 
     Raises:
         DatabaseRefused: ``db`` is not a sound bake-tracker v0.6 database.
         MigrationError: ``staging`` exists (without ``force``) or cannot be written.
     """
     source, target = Path(db), Path(staging)
-    info = inspect_database(source, integrity=False)
+    info = inspected or inspect_database(source, integrity=False)
     if info.schema_version != "0.6":
         raise MigrationError(f"{source}: already at bake-tracker v0.7; nothing to reset")
     if same_file(target, source):
