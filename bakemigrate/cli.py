@@ -97,8 +97,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .terminal import full_tables, json_report, verification_block, verification_dict
     from .verify import verify
+    from .workfolder import keep_verdict
 
     result = verify(args.db, args.staging, args.before, infer_losses=args.infer_losses)
+    keep_verdict(args.db, args.staging, result)  # `switch` trusts it while the files stay as they are
     code = 0 if result.passed else 1
     if args.json:
         print(json_report("verify", "passed" if result.passed else "failed", code, result.summary_line(),
@@ -117,7 +119,7 @@ def _cmd_switch(args: argparse.Namespace) -> int:
 
     confirm_or_refuse(args.yes, f"Replace {args.db} with the verified v0.7 database?", db=args.db,
                       waiting="not switched; run again with --yes when you are ready")
-    result = Migration(args.db, args.workdir, infer_losses=None).switch(confirm=True)
+    result = Migration.resume(args.db, args.workdir).switch(confirm=True)
     print(result.summary_line())
     return 0
 
@@ -129,7 +131,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     from .pipeline import Migration, confirm_or_refuse
 
     with hold(args.workdir, args.db) if Path(args.workdir).is_dir() else contextlib.nullcontext():
-        return _rollback(args, Migration(args.db, args.workdir, infer_losses=None), confirm_or_refuse)
+        return _rollback(args, Migration.resume(args.db, args.workdir), confirm_or_refuse)
 
 
 def _rollback(args: argparse.Namespace, migration: Migration, confirm_or_refuse: Callable[..., None]) -> int:

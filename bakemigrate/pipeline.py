@@ -8,18 +8,18 @@ for the backup and only written by `Migration.switch` and `Migration.rollback`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import shutil
 import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backup import BackupResult, backup, backup_paths, check_backup_checksum, kept_backup, read_manifest
+from .backup import BackupResult, backup, check_backup_checksum, kept_backup, read_manifest
 from .changes import Changes, changes_since, table_marks
 from .db import (
     DatabaseInfo,
@@ -28,16 +28,13 @@ from .db import (
     inspect_database,
     odd_timestamps,
     refuse_unexportable_values,
-    sha256_file,
 )
-from .errors import DatabaseRefused, Declined, InvalidDocument, MigrationError, VerificationFailed
-from .exporter import ExportResult, export, export_and_transform
+from .errors import DatabaseRefused, Declined, MigrationError, VerificationFailed
+from .exporter import ExportResult, export_and_transform
 from .files import remove_sidecar_files
 from .importer import ImportReport, import_
-from .jsonio import load_json, write_json_atomic
 from .lock import hold, hold_database
 from .paths import (
-    make_private_folder,
     real_database,
     refuse_unwritable_database_folder,
     refuse_unwritable_work_folder,
@@ -45,18 +42,26 @@ from .paths import (
 )
 from .reset import ResetResult, reset
 from .rollback import RollbackPlan, RollbackResult, keep_copy, rollback
-from .steps import PLAN
+from .runner import Planned, resolve
+from .steps import everything_before
 from .switch import SwitchResult, switch
 from .transform import TransformReport, file_report, transform
 from .verify import VerifyResult, verify
+from .workfolder import (  # noqa: F401 - the journal's names, importable from here as before
+    EXPORT_V10,
+    EXPORT_V11,
+    JOURNAL_FIELDS,
+    JOURNAL_NAME,
+    STAGING,
+    Journal,
+    WorkFolder,
+    journal_problem,
+    verdict,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-JOURNAL_NAME = "journal.json"
-EXPORT_V10 = "export_v1.0.json"
-EXPORT_V11 = "export_v1.1.json"
-STAGING = "staging.db"
 OPENED_BY_V07 = (
     "bake-tracker 0.7 has opened this file once: it added an empty production_losses table; "
     "the migration rebuilds it with the other production tables, as for a file 0.7 never opened"
@@ -169,84 +174,13 @@ class MigrationResult:
         return self.message
 
 
-JOURNAL_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "start": {"db": str, "infer_losses": bool},
-    "backup": {"sha256": str},
-    "export": {"sha256": str, "consumptions": int},
-    "transform": {"sha256": str},
-    "reset": {"staging_sha256": str},
-    "import": {"staging_sha256": str, "runs": int, "consumptions": int, "losses": int},
-    "verify": {"verdict": str, "staging_sha256": str},
-    "switch": {"sha256": str},
-    "rollback": {"sha256": str},
-}
-"""The facts each step's record must hold, and their JSON types (a record may hold more)."""
-_JSON_TYPES = {str: "a text", bool: "true or false", int: "a whole number"}
-
-
-def journal_problem(data: Any) -> str | None:
-    """What makes ``data`` not a journal bakemigrate wrote (None when it is one)."""
-    if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
-        return 'not an object with a "steps" object'
-    for step, record in data["steps"].items():
-        if not isinstance(record, dict):
-            return f"the record of step {step!r} is not an object"
-        for key, kind in JOURNAL_FIELDS.get(step, {}).items():
-            value = record.get(key)
-            if type(value) is not kind:  # exact: true is not a whole number here
-                shown = "missing" if key not in record else f"not {_JSON_TYPES[kind]}"  # type: ignore[index]
-                return f"{step}.{key} is {shown}"
-        marks = record.get("marks") if step == "switch" else None
-        if marks is not None and not (isinstance(marks, dict) and all(
-            isinstance(mark, list) and len(mark) == 2 and all(type(n) is int for n in mark) for mark in marks.values()
-        )):
-            return "switch.marks is not an object of [row count, largest rowid] pairs"
-    return None
-
-
-class Journal:
-    """The record of which steps are done, kept in ``journal.json`` (rewritten atomically)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()  # steps that run side by side record one at a time
-        try:
-            self.data: dict[str, Any] = load_json(path) if path.exists() else {"steps": {}}
-        except InvalidDocument as exc:
-            raise self._damaged(str(exc).removeprefix(f"{path}: ")) from None
-        problem = journal_problem(self.data)
-        if problem is not None:
-            raise self._damaged(problem)
-
-    def _damaged(self, problem: str) -> MigrationError:
-        return MigrationError(
-            f"work folder journal {self.path} is damaged: {problem}; remove the work folder or use another --workdir"
-        )
-
-    def get(self, step: str) -> dict[str, Any] | None:
-        """The record of ``step``, or None."""
-        return self.data["steps"].get(step)
-
-    def record(self, step: str, **facts: Any) -> None:
-        """Note that ``step`` is done, with its facts."""
-        facts["at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with self._lock:
-            self.data["steps"][step] = facts
-            write_json_atomic(self.path, self.data, force=True)
-
-    def forget(self, *steps: str) -> None:
-        """Drop the records of ``steps`` (they will run again)."""
-        with self._lock:
-            for step in steps:
-                self.data["steps"].pop(step, None)
-            write_json_atomic(self.path, self.data, force=True)
-
-
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a step of `Migration` holding the locks of its work folder and database (see `lock.hold`)."""
+    """Run a step of `Migration` holding the locks of its work folder and database (see `lock.hold`),
+    once the work folder is known not to hold the database."""
 
     @functools.wraps(method)
     def locked(self: Migration, *args: Any, **kwargs: Any) -> Any:
+        refuse_work_folder_holding(self.db, self.workdir)
         with hold(self.workdir, self.db):
             return method(self, *args, **kwargs)
 
@@ -278,74 +212,63 @@ def _shortfall(needed: int, free: int) -> tuple[str, str, str]:
     return tuple(f"{tenths / 10:,.1f} MB" for tenths in (need, have, need - have))  # type: ignore[return-value]
 
 
+
 class Migration:
-    """One database's migration from v0.6 to v0.7 through the work folder ``workdir``."""
+    """One database's migration from v0.6 to v0.7 through the work folder ``workdir``.
+
+    `infer_losses` is the `--infer-losses` choice, recorded in the journal by the first step; a
+    journal started with the other choice is refused. `Migration.resume` goes on with the choice
+    the journal records. A step method run before the steps it needs runs those first, through
+    the same plan as `run` (the backup excepted: it is never made behind the caller's back), and
+    says so on `echo` (by default, the `bakemigrate` logger at level INFO).
+    """
 
     def __init__(
         self,
         db: str | Path,
         workdir: str | Path,
         *,
-        infer_losses: bool | None = False,
+        infer_losses: bool = False,
         progress: bool = True,
+        echo: Callable[[str], Any] | None = None,
     ) -> None:
+        if not isinstance(infer_losses, bool):
+            raise TypeError("infer_losses is True or False; Migration.resume(db, workdir) reads it from the journal")
         self.db = real_database(db)  # a symbolic link stays: the file it points to is migrated
         self.workdir = Path(workdir)
-        self.infer_losses = infer_losses
+        self.folder = WorkFolder(self.workdir, self.db, infer_losses=infer_losses)
         self.progress = progress
-        self.export_v10 = self.workdir / EXPORT_V10
-        self.export_v11 = self.workdir / EXPORT_V11
-        self.staging = self.workdir / STAGING
-        self._journal: Journal | None = None
+        self.echo = echo or logging.getLogger("bakemigrate").info
+        self.export_v10 = self.folder.export_v10
+        self.export_v11 = self.folder.export_v11
+        self.staging = self.folder.staging
         self._transform_report: TransformReport | None = None
-        self._hashes: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._backup: BackupResult | None = None
+        self._inspected: DatabaseInfo | None = None  # the preflight's look, handed forward within one run
 
-    def _sha256(self, path: Path) -> str:
-        """The SHA-256 of ``path``, hashed again only when the file changed (inode, size or times)."""
-        st = path.stat()
-        seen = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        known = self._hashes.get(str(path))
-        if known is None or known[0] != seen:
-            known = self._hashes[str(path)] = (seen, sha256_file(path))
-        return known[1]
+    @classmethod
+    def resume(cls, db: str | Path, workdir: str | Path, *, progress: bool = True,
+               echo: Callable[[str], Any] | None = None) -> Migration:
+        """The migration the journal of `workdir` records, with the `--infer-losses` choice it was
+        started with (without it when nothing is recorded yet). Reads the journal; writes nothing.
 
-    # -- the work folder ---------------------------------------------------------------------
+        Raises:
+            MigrationError: the journal is damaged, or belongs to another database.
+        """
+        folder = WorkFolder(workdir, real_database(db))
+        return cls(db, workdir, infer_losses=folder.recorded_infer_losses(), progress=progress, echo=echo)
+
+    @property
+    def infer_losses(self) -> bool:
+        """Whether past shortfalls are recorded as losses (`--infer-losses`)."""
+        return self.folder.infer_losses
+
     @property
     def journal(self) -> Journal:
-        """The journal, creating the work folder on first use."""
-        if self._journal is None:
-            refuse_work_folder_holding(self.db, self.workdir)
-            try:
-                make_private_folder(self.workdir, self.db)
-            except OSError as exc:
-                raise MigrationError(f"{self.workdir}: cannot create the work folder ({exc.strerror})") from None
-            journal = Journal(self.workdir / JOURNAL_NAME)
-            started = journal.get("start")
-            self._check_start(started)
-            if started is None:
-                self.infer_losses = bool(self.infer_losses)
-                journal.record("start", db=str(self.db.resolve()), infer_losses=self.infer_losses)
-            self._journal = journal
-        return self._journal
+        """The journal of the work folder as it is (reading it writes nothing)."""
+        return self.folder.journal
 
-    def _check_start(self, started: dict[str, Any] | None) -> None:
-        """Refuse a journal started for another database, or with the other `--infer-losses` choice."""
-        if started is None:
-            return
-        if started.get("db") != str(self.db.resolve()):
-            raise MigrationError(
-                f"{self.workdir}: this work folder belongs to {started.get('db')}, not to "
-                f"{self.db.resolve()}; use another work folder (--workdir DIR)"
-            )
-        if self.infer_losses is None:
-            self.infer_losses = bool(started.get("infer_losses"))
-        elif bool(started.get("infer_losses")) != self.infer_losses:
-            flag = "with" if started.get("infer_losses") else "without"
-            raise MigrationError(
-                f"{self.workdir}: this migration was started {flag} --infer-losses; "
-                "run it the same way or use a new work folder"
-            )
-
+    # -- the work folder ---------------------------------------------------------------------
     def _check_places(self) -> None:
         """What the real run would stop at when it first writes, checked before anything is written.
 
@@ -357,30 +280,42 @@ class Migration:
         refuse_work_folder_holding(self.db, self.workdir)
         refuse_unwritable_work_folder(self.workdir)
         refuse_unwritable_database_folder(self.db)
-        journal_file = self.workdir / JOURNAL_NAME
-        journal = self._journal
-        if journal is None and journal_file.is_file():
-            journal = Journal(journal_file)
-            self._check_start(journal.get("start"))
-        kept_backup(self.db, self.workdir)
-        if journal is not None:
-            for step, path in (("export", self.export_v10), ("transform", self.export_v11)):
-                self._refuse_changed(path, journal.get(step))
-
-    def _refuse_changed(self, path: Path, done: dict[str, Any] | None) -> None:
-        """Refuse a work file that the journal recorded (`done`) and that changed since.
-
-        Raises:
-            MigrationError: ``path`` changed after the journal recorded it.
-        """
-        if done is not None and path.exists() and self._sha256(path) != done["sha256"]:
-            raise MigrationError(f"{path}: changed since it was written; use a new work folder")
+        self.folder.journal  # noqa: B018 - a damaged or foreign journal is refused here
+        self._backup = kept = kept_backup(self.db, self.workdir)
+        if kept is not None:
+            self.folder.remember(kept.path, kept.sha256)  # checked just now
+        for step in ("export", "transform"):
+            self.folder.refuse_changed(step)
 
     def _backup_record(self) -> BackupResult:
-        existing = read_manifest(self.db, self.workdir)
-        if existing is None:
+        """The backup of this run: read from its manifest once, then handed forward."""
+        if self._backup is None:
+            self._backup = read_manifest(self.db, self.workdir)
+        if self._backup is None:
             raise MigrationError(f"{self.workdir}: no backup yet; run the backup step first")
-        return existing
+        return self._backup
+
+    def _checked_backup(self) -> BackupResult:
+        """The backup, proven to be the file its manifest describes (hashed once while it is unchanged)."""
+        source = self._backup_record()
+        if not (source.path.exists() and self.folder.sha256(source.path) == source.sha256):
+            check_backup_checksum(source)  # finishes an interrupted rename, or says what is wrong
+            self.folder.remember(source.path, source.sha256)
+        return source
+
+    def _run_missing(self, name: str) -> None:
+        """Run the steps `name` needs that are not done yet, in the plan's order, saying so on `echo`.
+
+        Raises:
+            MigrationError: there is no backup yet (the backup is never made here).
+        """
+        self._backup_record()
+        needed = everything_before(name)
+        for planned in resolve(self.folder, name).values():
+            if planned.step.name in needed and planned.step.name != "backup" and not planned.done:
+                if not self.folder.state(planned.step.name).done:  # a step run just before may have made it
+                    self.echo(f"{name} needs {planned.step.name} first: running it")
+                    getattr(self, planned.step.method)()
 
     # -- the steps ---------------------------------------------------------------------------
     def preflight(self) -> Preflight:
@@ -435,163 +370,168 @@ class Migration:
     @_locked
     def backup(self) -> BackupResult:
         """Step 1: a checked copy of the database (kept, never overwritten)."""
-        result = backup(self.db, self.workdir, progress=self.progress)
+        return self._backup_step(None)
+
+    def _backup_step(self, inspected: DatabaseInfo | None) -> BackupResult:
+        """`backup`; `inspected` is the preflight's look at the database in this same run, which also
+        checked the backup it found (neither is done again)."""
+        if inspected is not None and self._backup is not None:
+            result = self._backup
+        else:
+            result = backup(self.db, self.workdir, progress=self.progress, inspected=inspected)
+        self._backup = result
+        self.folder.remember(result.path, result.sha256)  # made and hashed, or checked, just now
         recorded = self.journal.get("backup")
         if recorded is None or recorded.get("sha256") != result.sha256:  # a backup kept is not recorded again
-            self.journal.record("backup", sha256=result.sha256)
+            self.folder.record("backup", sha256=result.sha256)
         return result
 
     @_locked
     def export(self) -> ExportResult:
-        """Step 2: the production history of the backup as a v1.0 document."""
+        """Step 2: the production history of the backup as a v1.0 document, and its v1.1 transform.
+
+        The transform (step 3) is written in the same pass: the export is not read back.
+        """
         source = self._backup_record()
-        done = self._recorded_artefact(self.export_v10, "export")
-        if done is not None:
+        found = self.folder.state("export")
+        if found.done:
+            assert found.record is not None
             return ExportResult(
-                path=self.export_v10, version="1.0", runs=source.runs, consumptions=done["consumptions"],
+                path=self.export_v10, version="1.0", runs=source.runs, consumptions=found.record["consumptions"],
                 losses=0, size_bytes=self.export_v10.stat().st_size,
             )
-        check_backup_checksum(source)
-        fused = self._recorded_artefact(self.export_v11, "transform") is None  # else: from an older export
-        if fused:  # the transform (step 3) is written in the same pass: the export is not read back
-            result, self._transform_report = export_and_transform(
-                source.path, self.export_v10, self.export_v11, infer_losses=bool(self.infer_losses),
-                progress=self.progress,
-            )
-        else:
-            result = export(source.path, self.export_v10, progress=self.progress)
-        self.journal.record("export", sha256=self._sha256(self.export_v10), consumptions=result.consumptions)
-        if fused:
-            self.journal.record("transform", sha256=self._sha256(self.export_v11))
+        for step in ("export", "transform"):
+            self.folder.refuse_changed(step)
+        # a document the journal does not vouch for is the output of a step stopped before it was
+        # recorded (files are written atomically): it is made again, with the transform derived from it
+        for path in (self.export_v10, self.export_v11):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._checked_backup()
+        result, self._transform_report = export_and_transform(
+            source.path, self.export_v10, self.export_v11, infer_losses=self.infer_losses, progress=self.progress,
+            inspected=self._inspected,
+        )
+        self.folder.record("export", sha256=self.folder.sha256(self.export_v10), consumptions=result.consumptions)
+        self.folder.record("transform", sha256=self.folder.sha256(self.export_v11))
         return result
-
-    def _recorded_artefact(self, path: Path, step: str) -> dict[str, Any] | None:
-        """The journal record of ``step`` when ``path`` is the file it recorded, else None.
-
-        A file the journal does not vouch for is the complete output of a step that was interrupted
-        before it was recorded (files are written atomically): it is removed and the step runs again.
-
-        Raises:
-            MigrationError: ``path`` changed after the journal recorded it.
-        """
-        done = self.journal.get(step)
-        if not path.exists():
-            return None
-        if done is None:
-            path.unlink()
-            return None
-        self._refuse_changed(path, done)
-        return done
 
     @_locked
     def transform(self) -> TransformReport:
         """Step 3: the v1.0 document → v1.1 (every run complete with 0 losses, or inferred losses).
 
-        The export step writes the v1.1 document in the same pass; this step then checks it and
-        returns its report. A v1.0 document alone (an interrupted run) is transformed from the file.
+        The export step writes the v1.1 document in the same pass; this step then returns its
+        report. A v1.0 document alone (an interrupted run) is transformed from the file.
         """
-        if not self._journaled("export", self.export_v10):
-            self.export()
-        if self._recorded_artefact(self.export_v11, "transform") is not None:
+        self._run_missing("transform")
+        found = self.folder.state("transform")
+        if found.done:
             if self._transform_report is None:  # a re-run in a new process: describe the recorded output
                 self._transform_report = file_report(self.export_v10, infer_losses=self.infer_losses)
             return self._transform_report
+        self.folder.refuse_changed("transform")
+        if found.status == "unrecorded":  # complete (written atomically), but stopped before it was recorded
+            self.export_v11.unlink()
         self._transform_report = transform(self.export_v10, self.export_v11, infer_losses=self.infer_losses)
-        self.journal.record("transform", sha256=self._sha256(self.export_v11))
+        self.folder.record("transform", sha256=self.folder.sha256(self.export_v11))
         return self._transform_report
-
-    def _vouched(self, path: Path, step: str) -> bool:
-        """True when ``path`` is the very file the journal recorded as the output of ``step``."""
-        done = self.journal.get(step)
-        return done is not None and path.exists() and self._sha256(path) == done["sha256"]
-
-    def _journaled(self, step: str, path: Path) -> bool:
-        """True when the journal records ``step`` and its output file is there (no re-hash: the step
-        itself checks the checksum whenever it is called)."""
-        return self.journal.get(step) is not None and path.exists()
 
     @_locked
     def reset(self) -> ResetResult:
         """Step 4: a fresh staging database (v0.7 production tables, empty). Starts the staging over."""
-        source = self._backup_record()
-        check_backup_checksum(source)
-        self.journal.forget("import", "verify")
+        source = self._checked_backup()
+        self.folder.forget("import", "verify")
         # An import killed mid-transaction leaves a hot -journal: it must not pair with the new file.
         remove_sidecar_files(self.staging, with_file=True)
-        result = reset(source.path, self.staging)
-        self.journal.record("reset", staging_sha256=self._sha256(self.staging))
+        result = reset(source.path, self.staging, inspected=self._inspected)
+        self.folder.record("reset", staging_sha256=self.folder.sha256(self.staging))
         return result
 
     @_locked
     def import_(self) -> ImportReport:
         """Step 5: the v1.1 document into the staging database, all or nothing."""
-        if not self._journaled("transform", self.export_v11):
-            self.transform()
-        done = self._imported()
+        self._run_missing("import")
+        done = self.folder.recorded("import")
         if done is not None:
             return ImportReport(path=self.export_v11, staging=self.staging, version="1.1",
                                 runs=done["runs"], consumptions=done["consumptions"], losses=done["losses"])
-        if not self._staging_waiting():
-            self.reset()  # no empty staging database is waiting: (re)build it
+        if self.folder.recorded("reset", alone=True) is None:  # verified by hand, but never imported here
+            self.echo("import needs reset first: running it")
+            self.reset()
         # bakemigrate's own output, proven unchanged since it was written: the schema check is not needed.
-        trusted = self._vouched(self.export_v11, "transform")
+        trusted = self.folder.recorded("transform") is not None
         report = import_(self.export_v11, self.staging, progress=self.progress, trusted=trusted)
-        self.journal.record("import", staging_sha256=self._sha256(self.staging), runs=report.runs,
-                            consumptions=report.consumptions, losses=report.losses)
+        self.folder.record("import", staging_sha256=self.folder.sha256(self.staging), runs=report.runs,
+                           consumptions=report.consumptions, losses=report.losses)
         return report
-
-    def _imported(self) -> dict[str, Any] | None:
-        """The journal's record of the import when the staging database is still the one it recorded."""
-        done = self.journal.get("import")
-        if done is not None and self.staging.exists() and self._sha256(self.staging) == done["staging_sha256"]:
-            return done
-        return None
-
-    def _staging_waiting(self) -> bool:
-        """True when the staging database the reset step recorded is there, unchanged (empty, ready)."""
-        fresh = self.journal.get("reset")
-        staged = self.staging.exists() and not Path(f"{self.staging}-journal").exists()
-        return bool(fresh and staged and fresh.get("staging_sha256") == self._sha256(self.staging))
 
     @_locked
     def verify(self) -> VerifyResult:
         """Step 6: compare the staging database with the backup and the v1.0 document."""
-        self.import_()
-        source = self._backup_record()
-        trusted = self._vouched(self.export_v10, "export")
+        self._run_missing("verify")
+        source = self._checked_backup()
+        trusted = self.folder.recorded("export") is not None
         result = verify(source.path, self.staging, self.export_v10,
                         expected=self.export_v11 if self.infer_losses else None, trusted=trusted,
-                        infer_losses=bool(self.infer_losses))
-        self.journal.record("verify", verdict=result.verdict, staging_sha256=self._sha256(self.staging))
+                        infer_losses=self.infer_losses)
+        self.folder.record("verify", **verdict(result, staging_sha256=self.folder.sha256(self.staging),
+                                               source_sha256=source.sha256))
         return result
 
+    def _verdict(self) -> dict[str, Any]:
+        """The journal's verdict on the staging database as it is now, for this database's backup (a
+        staging database made step by step and never verified is verified now).
+
+        Raises:
+            MigrationError: there is nothing to verify, or the staging database (or the database it
+                was verified against) is not the one the recorded verdict was given on.
+        """
+        verified = self.journal.get("verify")
+        if verified is None or not self.staging.exists():
+            return self._verify_files()
+        if self.folder.recorded("verify") is None:
+            raise MigrationError(f"{self.staging}: changed after it was verified; run the migration again")
+        source = self._backup_record()
+        if verified.get("source_sha256", source.sha256) not in (source.sha256, source.original_sha256):
+            raise MigrationError(f"{self.staging}: was verified against another database than the backup in "
+                                 f"{self.workdir}; verify it against {source.path}")
+        return verified
+
     def _verify_files(self) -> dict[str, Any]:
-        """Verify the staging database found in the work folder (made step by step, without the journal)."""
+        """Verify the staging database of the work folder made step by step, where no verdict is recorded.
+
+        Raises:
+            MigrationError: the work folder holds no staging database and export to verify.
+        """
         if not self.staging.exists() or not self.export_v10.exists():
             raise MigrationError(
                 f"{self.workdir}: no verified staging database; run `bakemigrate migrate` (or the steps) first"
             )
-        source = self._backup_record()
+        source = self._checked_backup()
         expected = self.export_v11 if self.export_v11.exists() else None
         result = verify(source.path, self.staging, self.export_v10, expected=expected)
-        self.journal.record("verify", verdict=result.verdict, staging_sha256=self._sha256(self.staging))
-        return self.journal.get("verify") or {}
+        facts = verdict(result, staging_sha256=self.folder.sha256(self.staging), source_sha256=source.sha256)
+        self.folder.record("verify", **facts)
+        return facts
 
     @_locked
     def switch(self, confirm: bool) -> SwitchResult:
-        """Step 7: replace the database with the verified staging copy (only when ``confirm``)."""
-        done = self.journal.get("switch")
-        if done is not None and self.db.exists() and self._sha256(self.db) == done["sha256"]:
-            return SwitchResult(db=self.db, switched=True, sha256=done["sha256"])
+        """Step 7: replace the database with the verified staging copy (only when ``confirm``).
+
+        The verdict is the one the journal records (by `migrate`, the notebook or `bakemigrate verify`)
+        for the staging database as it is now: it is not verified again. A staging database changed
+        since its verdict is refused.
+        """
+        if self.folder.recorded("switch") is not None:
+            return SwitchResult(db=self.db, switched=True, sha256=self.journal.get("switch")["sha256"])
         verified = self.journal.get("verify")
         if (
             verified is not None and verified["verdict"] == "PASS" and not self.staging.exists()
-            and self.db.exists() and self._sha256(self.db) == verified["staging_sha256"]
+            and self.db.exists() and self.folder.sha256(self.db) == verified["staging_sha256"]
         ):  # renamed into place, then stopped before the journal recorded it
-            self.journal.record("switch", sha256=verified["staging_sha256"], marks=table_marks(self.db))
+            self.folder.record("switch", sha256=verified["staging_sha256"], marks=table_marks(self.db))
             return SwitchResult(db=self.db, switched=True, sha256=verified["staging_sha256"])
-        if verified is None or not self.staging.exists() or self._sha256(self.staging) != verified["staging_sha256"]:
-            verified = self._verify_files()
+        verified = self._verdict()
         if verified["verdict"] != "PASS":
             raise VerificationFailed("the migrated copy has not passed verification; nothing was switched")
         if not confirm:
@@ -602,7 +542,7 @@ class Migration:
         result = switch(self.db, self.staging, original_sha256=(source.original_sha256, source.sha256),
                         original_wal_sha256=source.original_wal_sha256,
                         staging_sha256=verified["staging_sha256"])
-        self.journal.record("switch", sha256=result.sha256, marks=marks)
+        self.folder.record("switch", sha256=result.sha256, marks=marks)
         return result
 
     def rollback_plan(self) -> RollbackPlan:
@@ -614,7 +554,7 @@ class Migration:
         """
         refuse_work_folder_holding(self.db, self.workdir)
         source = self._backup_record()
-        current = self._sha256(self.db) if self.db.exists() else None
+        current = self.folder.sha256(self.db) if self.db.exists() else None
         if current in (source.original_sha256, source.sha256):
             return RollbackPlan(self.db, source.path, needed=False)
         switched = self.journal.get("switch")
@@ -647,31 +587,20 @@ class Migration:
         result = rollback(self.db, source)
         result.kept = kept
         result.changes = plan.changes
-        self.journal.record("rollback", sha256=result.sha256, kept=str(kept) if kept else None)
-        self.journal.forget("switch")
+        self.folder.record("rollback", sha256=result.sha256, kept=str(kept) if kept else None)
+        self.folder.forget("switch")
         return result
 
     # -- all at once ---------------------------------------------------------------------------
-    def plan_lines(self) -> list[str]:
-        """What a run would do, one line a step: kept from an earlier run (the journal records it and
-        its file is still there) or to run, and why. Reads the journal; writes nothing."""
-        from .terminal import when
+    def _plan(self) -> dict[str, Planned]:
+        """What a run does, by step (see `plan_lines`)."""
+        return resolve(self.folder, again=RUN_AGAIN)
 
-        journal_file = self.workdir / JOURNAL_NAME
-        records = Journal(journal_file).data["steps"] if journal_file.exists() else {}
-        outputs = {"backup": backup_paths(self.db, self.workdir)[0], "export": self.export_v10,
-                   "transform": self.export_v11, "reset": self.staging, "import": self.staging,
-                   "verify": self.staging}
-        lines, redo = [], False
-        for step in (planned.name for planned in PLAN):
-            record, output = records.get(step), outputs.get(step)
-            if record is not None and not redo and output is not None and output.exists():
-                lines.append(f"{step}: done earlier ({when(record.get('at'))}), kept")
-                continue
-            gone = record is not None and not redo and output is not None
-            lines.append(f"{step}: to run ({output.name} is not there any more)" if gone else f"{step}: to run")
-            redo = True
-        return lines
+    def plan_lines(self) -> list[str]:
+        """What a run would do, one line a step: kept from an earlier run (the journal records it, its
+        file is the one recorded, and so are the steps it needs) or to run, and why. The run does
+        what these lines say. Reads the journal and the files; writes nothing."""
+        return [planned.line() for planned in self._plan().values()]
 
     def run(
         self,
@@ -693,38 +622,44 @@ class Migration:
         with hold_database(self.db, self.workdir):  # before the first look, so two runs never meet
             return self._run(yes=yes, dry_run=dry_run, echo=echo, report=report)
 
+    def _already_migrated(self) -> MigrationResult:
+        """The outcome of a run on a database at v0.7 (switched by this work folder, or not)."""
+        if self.journal.get("verify") is not None and self.switch(confirm=False).switched:
+            return MigrationResult(0, f"{self.db} is already migrated to bake-tracker v0.7: nothing to do",
+                                   outcome="already-migrated")
+        return MigrationResult(0, f"{self.db} is already at bake-tracker v0.7: nothing to do",
+                               outcome="already-migrated")
+
     def _run(self, *, yes: bool, dry_run: bool, echo: Callable[[str], Any],
              report: Callable[[str, Any, dict[str, Any] | None], Any]) -> MigrationResult:
         """`run`, the database's lock held."""
-        journal_file = self.workdir / JOURNAL_NAME
-        if self.db.exists():
-            try:
-                info = inspect_database(self.db, integrity=False)
-            except DatabaseRefused:
-                info = None
-            if info is not None and info.schema_version == "0.7":
-                if journal_file.exists():
-                    switched = self.switch(confirm=False) if self.journal.get("verify") else None
-                    if switched is not None and switched.switched:
-                        return MigrationResult(0, f"{self.db} is already migrated to bake-tracker v0.7: nothing to do",
-                                               outcome="already-migrated")
-                return MigrationResult(0, f"{self.db} is already at bake-tracker v0.7: nothing to do",
-                                       outcome="already-migrated")
-        pre = self.preflight()
-        if journal_file.exists():
-            Journal(journal_file)  # a damaged journal is refused before anything is written
+        try:
+            pre = self.preflight()
+        except DatabaseRefused:
+            # a v0.7 file is not the preflight's to judge: there is nothing to do
+            with contextlib.suppress(DatabaseRefused):
+                if self.db.exists() and inspect_database(self.db, integrity=False).schema_version == "0.7":
+                    return self._already_migrated()
+            raise
+        if pre.already_migrated:
+            return self._already_migrated()
         if dry_run:
             echo(pre.table_text())
             echo("plan:\n" + "\n".join(f"  {line}" for line in self.plan_lines()))
             return MigrationResult(0, "dry run: nothing was changed", outcome="dry-run")
         with hold(self.workdir, self.db):
-            return self._run_steps(pre, yes, report)
+            self._inspected = pre.info  # the database as the backup copies it: looked at once, this run
+            try:
+                return self._run_steps(pre, yes, report)
+            finally:
+                self._inspected = None
 
     def _run_steps(self, pre: Preflight, yes: bool, report: Callable[[str, Any, dict[str, Any] | None], Any]
                    ) -> MigrationResult:
-        """The steps of `run` after the preflight, the locks held."""
+        """The steps of the plan after the preflight, the locks held: each runs, or is kept when done."""
         steps: list[str] = []
         kept_before = dict(self.journal.data["steps"])  # the records of earlier runs, by identity
+        plan = self._plan()
 
         def done(step: str, result: Any) -> Any:
             record = self.journal.get(step)
@@ -734,11 +669,11 @@ class Migration:
             return result
 
         report("preflight", pre, None)
-        done("backup", self.backup())
+        done("backup", self._backup_step(self._inspected))
         # The staging copy needs only the backup: it is built in a second thread during the export
-        # (SQLite copies without the GIL), unless a sound one is already waiting.
+        # (SQLite copies without the GIL), unless the plan keeps it.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            staged = None if self._imported() or self._staging_waiting() else pool.submit(self.reset)
+            staged = None if plan["reset"].done else pool.submit(self.reset)
             done("export", self.export())
             done("transform", self.transform())
             if staged is not None:
@@ -758,6 +693,10 @@ class Migration:
             0, f"PASS: {self.db} migrated to bake-tracker v0.7 and verified; backup in {self._backup_record().path}",
             result, steps, outcome="migrated",
         )
+
+
+RUN_AGAIN = ("verify",)
+"""The steps a run makes again even when the journal records them: the verification's tables are shown."""
 
 
 def migrate(

@@ -27,6 +27,8 @@ class Step:
     """The package function that does the work, as `module:function`."""
     command: str | None
     """The command that runs it alone (`bakemigrate COMMAND`), or None."""
+    after: tuple[str, ...] = ()
+    """Steps whose journal record it needs besides the files it reads (the switch: the verify's verdict)."""
 
     @property
     def label(self) -> str:
@@ -60,7 +62,7 @@ STEPS: tuple[Step, ...] = (
     Step(number=6, name="verify", needs=("backup/", "staging.db", "export_v1.0.json"), produces=(),
          function="bakemigrate.verify:verify", command="verify"),
     Step(number=7, name="switch", needs=("staging.db",), produces=("DB",),
-         function="bakemigrate.switch:switch", command="switch"),
+         function="bakemigrate.switch:switch", command="switch", after=("verify",)),
     Step(number=8, name="rollback", needs=("backup/",), produces=("DB",),
          function="bakemigrate.rollback:rollback", command="rollback"),
 )
@@ -80,3 +82,28 @@ def step(name: str) -> Step:
         if candidate.name == name:
             return candidate
     raise KeyError(name)
+
+
+def predecessors(name: str) -> tuple[str, ...]:
+    """The steps of the plan that `name` needs done first, in order: for each thing it reads, the
+    last step before it that produces it, and the steps it comes `after`."""
+    later = step(name)
+    earlier = PLAN[:PLAN.index(later)] if later in PLAN else ()
+    needed = set(later.after)
+    for need in later.needs:
+        producers = [candidate.name for candidate in earlier if need in candidate.produces]
+        if producers:
+            needed.add(producers[-1])
+    return tuple(candidate.name for candidate in earlier if candidate.name in needed)
+
+
+def everything_before(name: str) -> tuple[str, ...]:
+    """Every step `name` needs done first, directly or through another step, in the plan's order."""
+    needed: set[str] = set()
+    waiting = list(predecessors(name))
+    while waiting:
+        current = waiting.pop()
+        if current not in needed:
+            needed.add(current)
+            waiting.extend(predecessors(current))
+    return tuple(candidate.name for candidate in PLAN if candidate.name in needed)

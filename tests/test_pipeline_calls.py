@@ -20,7 +20,7 @@ import pytest
 
 import bakemigrate.backup
 import bakemigrate.db
-from bakemigrate import migrate
+from bakemigrate import Migration, migrate
 
 COUNTED = {
     "inspect_database": bakemigrate.db,
@@ -30,13 +30,16 @@ COUNTED = {
 }
 
 AT_MOST = {
-    "inspect_database": 9,
-    "ensure_not_in_use": 4,
-    "sha256_file": 11,
-    "read_manifest": 8,
-    "staging connects": 10,
+    "inspect_database": 5,  # the preflight (handed to the backup, the export and the reset), the backup's
+    # integrity check of its copy, the import's look at the staging copy, the verification's two
+    "ensure_not_in_use": 3,  # the preflight (handed to the backup), the switch's first look and under its lock
+    "sha256_file": 9,  # the backup (the original before and after, the copy: handed forward), the two
+    # documents, the staging copy after the reset and after the import, the switch's two
+    "read_manifest": 2,  # the preflight's look for a backup to keep, the backup step's under the work folder's lock
+    "staging connects": 10,  # the reset's two, the import's two, the verification's five, the switch's marks
 }
-"""The most calls one `migrate` of the demo database may make."""
+"""The most calls one `migrate` of the demo database may make; before the work folder and the runner
+handed the inspection, the backup and the hashes forward it made 9, 4, 11, 8 and 10."""
 
 
 @pytest.fixture
@@ -82,3 +85,17 @@ def test_one_migrate_does_each_piece_of_work_no_more_than_its_proofs_need(
     assert all(counts[name] > 0 for name in AT_MOST), counts  # the wrapping sees every one of them
     over = {name: counts[name] for name, most in AT_MOST.items() if counts[name] > most}
     assert over == {}, dict(counts)
+
+
+def test_a_switch_after_a_verification_trusts_its_verdict(
+    demo_db: Path, tmp_path: Path, counts: collections.Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bakemigrate.pipeline
+
+    migration = Migration(demo_db, tmp_path / "work", progress=False)
+    migration.backup()
+    assert migration.verify().passed
+    verified: list[object] = []
+    monkeypatch.setattr(bakemigrate.pipeline, "verify", lambda *args, **kwargs: verified.append(args))
+    assert Migration.resume(demo_db, tmp_path / "work", progress=False).switch(confirm=True).switched
+    assert verified == []
