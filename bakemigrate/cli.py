@@ -114,10 +114,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return code
 
 
+def ask_at_terminal(question: str) -> bool | None:
+    """Ask `question` at the terminal: True for y/yes, False for anything else, None with no terminal."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return None
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def _cmd_switch(args: argparse.Namespace) -> int:
     from .pipeline import Migration, confirm_or_refuse
 
-    confirm_or_refuse(args.yes, f"Replace {args.db} with the verified v0.7 database?", db=args.db,
+    confirm_or_refuse(args.yes, ask_at_terminal, f"Replace {args.db} with the verified v0.7 database?", db=args.db,
                       waiting="not switched; run again with --yes when you are ready")
     result = Migration.resume(args.db, args.workdir).switch(confirm=True)
     print(result.summary_line())
@@ -140,8 +147,8 @@ def _rollback(args: argparse.Namespace, migration: Migration, confirm_or_refuse:
     if plan.needed:
         for line in plan.lines():
             say(line, sys.stderr if args.json else sys.stdout)
-        confirm_or_refuse(args.yes, f"Put the pre-migration backup back in place of {args.db}?", db=args.db,
-                          waiting="not rolled back; the backup stays in the work folder")
+        confirm_or_refuse(args.yes, ask_at_terminal, f"Put the pre-migration backup back in place of {args.db}?",
+                          db=args.db, waiting="not rolled back; the backup stays in the work folder")
     result = migration.rollback(confirm=True)
     if args.json:
         from .terminal import json_report
@@ -191,6 +198,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         progress=not (args.quiet or args.json) and sys.stderr.isatty(),
         echo=(lambda text: print(text, file=sys.stderr)) if args.json else print,
         on_step=on_step,
+        ask=ask_at_terminal,
     )
     verification = result.verification
     text = json_report(

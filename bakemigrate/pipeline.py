@@ -12,7 +12,6 @@ import contextlib
 import functools
 import logging
 import shutil
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,22 +76,27 @@ EXPORT_BYTES_PER_ROW = 1200
 """Bytes of export per run and consumption, to estimate the free disk a migration needs."""
 
 
-def confirm_or_refuse(yes: bool, question: str, *, db: str | Path, waiting: str) -> None:
-    """Go on when `yes`; otherwise ask at a terminal, and refuse where nobody can answer.
+Ask = Callable[[str], "bool | None"]
+"""Asks a person a yes/no question: True for yes, False for no, None when nobody can answer."""
 
-    `waiting` says what stays ready for later (e.g. where the verified copy waits), in both refusals.
+
+def confirm_or_refuse(yes: bool, ask: Ask | None, question: str, *, db: str | Path, waiting: str) -> None:
+    """Go on when `yes`, or when `ask(question)` says yes; refuse otherwise.
+
+    `ask` belongs to the caller (the command line asks at the terminal); without one, or when it says
+    nobody can answer, the question is refused. `waiting` says what stays ready for later.
 
     Raises:
         Declined: the person said no (`db` is kept as it is; exit 1).
-        MigrationError: there is no terminal to ask at (use `--yes`; exit 2).
+        MigrationError: nobody can answer (use `--yes`; exit 2).
     """
     if yes:
         return
-    if not sys.stdin or not sys.stdin.isatty():
+    answer = ask(question) if ask is not None else None
+    if answer is None:
         raise MigrationError(f"{question} Needs confirmation and there is no terminal to ask at: run again with "
                              f"--yes; {db} is kept as it is ({waiting})")
-    answer = input(f"{question} [y/N] ").strip().lower()
-    if answer not in ("y", "yes"):
+    if not answer:
         raise Declined(f"declined: {db} is kept as it is ({waiting})")
 
 
@@ -609,18 +613,20 @@ class Migration:
         dry_run: bool = False,
         echo: Callable[[str], Any] = print,
         on_step: Callable[[str, Any, dict[str, Any] | None], Any] | None = None,
+        ask: Ask | None = None,
     ) -> MigrationResult:
         """Every step in order: 0 migrated (or already v0.7), 1 verification failed or declined, 2 refused.
 
-        `dry_run` prints the plan and touches nothing. Without `yes` the switch is confirmed at
-        the terminal. Each step's result goes to `on_step(step, result, earlier)`, where `earlier` is
+        `dry_run` prints the plan and touches nothing. Without `yes` the switch needs a yes from
+        `ask(question)` (the command line asks at the terminal); with neither, the verified copy waits.
+        Each step's result goes to `on_step(step, result, earlier)`, where `earlier` is
         the journal's record when the step was done by an earlier run and kept (None when it ran now);
         without `on_step`, each result's summary line goes to `echo`.
         """
         report = on_step or (lambda step, result, earlier: echo(
             result.summary_table() + "\n" + result.summary_line() if step == "verify" else result.summary_line()))
         with hold_database(self.db, self.workdir):  # before the first look, so two runs never meet
-            return self._run(yes=yes, dry_run=dry_run, echo=echo, report=report)
+            return self._run(yes=yes, dry_run=dry_run, echo=echo, report=report, ask=ask)
 
     def _already_migrated(self) -> MigrationResult:
         """The outcome of a run on a database at v0.7 (switched by this work folder, or not)."""
@@ -631,7 +637,7 @@ class Migration:
                                outcome="already-migrated")
 
     def _run(self, *, yes: bool, dry_run: bool, echo: Callable[[str], Any],
-             report: Callable[[str, Any, dict[str, Any] | None], Any]) -> MigrationResult:
+             report: Callable[[str, Any, dict[str, Any] | None], Any], ask: Ask | None) -> MigrationResult:
         """`run`, the database's lock held."""
         try:
             pre = self.preflight()
@@ -650,12 +656,12 @@ class Migration:
         with hold(self.workdir, self.db):
             self._inspected = pre.info  # the database as the backup copies it: looked at once, this run
             try:
-                return self._run_steps(pre, yes, report)
+                return self._run_steps(pre, yes, report, ask)
             finally:
                 self._inspected = None
 
-    def _run_steps(self, pre: Preflight, yes: bool, report: Callable[[str, Any, dict[str, Any] | None], Any]
-                   ) -> MigrationResult:
+    def _run_steps(self, pre: Preflight, yes: bool, report: Callable[[str, Any, dict[str, Any] | None], Any],
+                   ask: Ask | None) -> MigrationResult:
         """The steps of the plan after the preflight, the locks held: each runs, or is kept when done."""
         steps: list[str] = []
         kept_before = dict(self.journal.data["steps"])  # the records of earlier runs, by identity
@@ -684,7 +690,7 @@ class Migration:
             return MigrationResult(1, "FAIL: verification failed; the original is untouched", result, steps,
                                    outcome="verification-failed")
         try:
-            confirm_or_refuse(yes, f"Verified. Replace {self.db} with the migrated database?", db=self.db,
+            confirm_or_refuse(yes, ask, f"Verified. Replace {self.db} with the migrated database?", db=self.db,
                               waiting=f"not switched; the verified copy waits in {self.staging}")
         except Declined as exc:
             return MigrationResult(1, str(exc), result, steps, outcome="declined")
@@ -709,11 +715,12 @@ def migrate(
     progress: bool = True,
     echo: Callable[[str], Any] = print,
     on_step: Callable[[str, Any, dict[str, Any] | None], Any] | None = None,
+    ask: Ask | None = None,
 ) -> MigrationResult:
     """Run the whole migration of `db` with `workdir` as its work folder.
 
     See [Migration.run][bakemigrate.Migration.run] for the outcome and the exit codes.
     """
     return Migration(db, workdir, infer_losses=infer_losses, progress=progress).run(
-        yes=yes, dry_run=dry_run, echo=echo, on_step=on_step
+        yes=yes, dry_run=dry_run, echo=echo, on_step=on_step, ask=ask
     )

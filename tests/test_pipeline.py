@@ -120,3 +120,25 @@ def test_the_work_folder_is_kept_apart_from_the_database(fixture_db: Path, tmp_p
         Migration(fixture_db, inside, progress=False).backup()
     assert sorted(p.name for p in inside.iterdir()) == ["bake_tracker.db"]
 
+
+
+def test_the_switch_asks_the_callers_question_and_never_the_terminal(
+    fixture_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_terminal(*args: object) -> str:
+        raise AssertionError("the library read the terminal")
+
+    monkeypatch.setattr("builtins.input", no_terminal)
+    before = sha256_file(fixture_db)
+    asked: list[str] = []
+    result = Migration(fixture_db, tmp_path / "work", progress=False).run(
+        echo=quiet, ask=lambda question: asked.append(question) or False)
+    assert (result.exit_code, result.outcome) == (1, "declined")
+    assert asked == [f"Verified. Replace {fixture_db} with the migrated database?"]
+    assert sha256_file(fixture_db) == before
+    with pytest.raises(MigrationError, match=r"Needs confirmation and there is no terminal to ask at: run again"):
+        Migration(fixture_db, tmp_path / "work", progress=False).run(echo=quiet)
+    assert sha256_file(fixture_db) == before
+    result = Migration(fixture_db, tmp_path / "work", progress=False).run(echo=quiet, ask=lambda question: True)
+    assert (result.exit_code, result.outcome) == (0, "migrated")
+    assert inspect_database(fixture_db).schema_version == "0.7"
