@@ -116,7 +116,7 @@ def _import(i: Any, w: Any) -> str:
 
 
 def _verify(v: Any, w: Any) -> str:
-    return f"{v.verdict} ({len(v.checks)} checks)"
+    return f"{v.verdict} ({len(v.rows('checks'))} checks)"
 
 
 def _switch(s: Any, w: Any) -> str:
@@ -129,23 +129,24 @@ _STEP_TEXT = {"preflight": _preflight, "backup": _backup, "export": _export, "tr
 
 def check_lines(result: Any) -> list[str]:
     """One line per verification check: ✓ or ✗, its name and its figure."""
-    return [fit(f"  {'✓' if row.passed else '✗'} {row.check}: {row.detail}")
-            for row in result.checks.itertuples(index=False)]
+    return [fit(f"  {'✓' if row['passed'] else '✗'} {row['check']}: {row['detail']}")
+            for row in result.rows("checks")]
 
 
 def table_lines(result: Any) -> list[str]:
     """The production tables a person knows, before and after, and one line for all the others."""
     lines = []
-    others = result.summary[~result.summary["table"].isin(list(KEY_TABLES))]
-    by_table = {row.table: row for row in result.summary.itertuples(index=False)}
+    summary = list(result.rows("summary"))
+    others = [row for row in summary if row["table"] not in KEY_TABLES]
+    by_table = {row["table"]: row for row in summary}
     for table, label in KEY_TABLES.items():
         row = by_table.get(table)
         if row is not None:
-            mark = "✓" if row.equal else "✗"
-            lines.append(f"  {mark} {label:<17} {row.before:>10,} before {row.after:>10,} after")
-    unequal = others[~others["equal"]]
-    if len(unequal):
-        lines += [f"  ✗ {row.table}: {row.before:,} before, {row.after:,} after" for row in unequal.itertuples()]
+            mark = "✓" if row["equal"] else "✗"
+            lines.append(f"  {mark} {label:<17} {row['before']:>10,} before {row['after']:>10,} after")
+    unequal = [row for row in others if not row["equal"]]
+    if unequal:
+        lines += [f"  ✗ {row['table']}: {row['before']:,} before, {row['after']:,} after" for row in unequal]
     else:
         lines.append(f"  ✓ {len(others)} other tables: identical row for row")
     return [fit(line) for line in lines]
@@ -177,16 +178,17 @@ def full_tables(result: Any, columns: int | None = None) -> str:
 
     console = Console(width=columns or width(), record=True, file=open(os.devnull, "w"), color_system=None,
                       highlight=False)
-    frames = (("Rows per table", result.summary), ("Checks", result.checks), ("Fields compared", result.fields),
-              ("Differences", result.mismatches), ("Statuses", result.status_mix))
-    for title, frame in frames:
-        if frame is None or not len(frame):
+    tables = (("Rows per table", "summary"), ("Checks", "checks"), ("Fields compared", "fields"),
+              ("Differences", "mismatches"), ("Statuses", "status_mix"))
+    for title, name in tables:
+        rows = result.rows(name)
+        if not len(rows):
             continue
         table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-        for name in frame.columns:
-            table.add_column(str(name).replace("_", " "), overflow="fold")
-        for row in frame.itertuples(index=False):
-            table.add_row(*(_cell(v) for v in row))
+        for column in rows.columns:
+            table.add_column(str(column).replace("_", " "), overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(row[column]) for column in rows.columns))
         console.print(table)
         console.print()
     text = console.export_text()
@@ -217,13 +219,18 @@ def verification_dict(result: Any) -> dict[str, Any]:
     """The verification as plain values (for `--json` and `report.json`)."""
     return {
         "verdict": result.verdict,
-        "checks": [{"check": r.check, "passed": bool(r.passed), "detail": str(r.detail)}
-                   for r in result.checks.itertuples(index=False)],
-        "tables": [{"table": r.table, "before": int(r.before), "after": int(r.after), "equal": bool(r.equal)}
-                   for r in result.summary.itertuples(index=False)],
+        "checks": [{"check": r["check"], "passed": bool(r["passed"]), "detail": str(r["detail"])}
+                   for r in result.rows("checks")],
+        "tables": [{"table": r["table"], "before": _count(r["before"]), "after": _count(r["after"]),
+                    "equal": bool(r["equal"])} for r in result.rows("summary")],
         "shortfalls": result.shortfall_runs,
-        "values_compared": int(result.fields["compared"].sum()) if len(result.fields) else 0,
+        "values_compared": result.rows("fields").total("compared"),
     }
+
+
+def _count(value: Any) -> int | None:
+    """A row count as a plain number (None for a table that is not there)."""
+    return None if value is None or value != value else int(value)  # NaN: a table missing from a DataFrame
 
 
 def json_report(command: str, outcome: str, exit_code: int, message: str, **facts: Any) -> str:

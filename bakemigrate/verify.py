@@ -21,7 +21,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,26 +46,119 @@ RUN_NUMERIC = {"total_ingredient_cost": 4, "per_unit_cost": 4}
 CONSUMPTION_NUMERIC = {"quantity_consumed": 3, "total_cost": 4}
 
 
-@dataclass
-class VerifyResult:
-    """The verdict and the tables that support it (pandas DataFrames)."""
+FIELD_COLUMNS = ["table", "column", "compared", "equal", "different"]
+MISMATCH_COLUMNS = ["table", "column", "key", "before", "after"]
 
-    passed: bool
-    checks: pd.DataFrame
-    summary: pd.DataFrame
-    fields: pd.DataFrame
-    mismatches: pd.DataFrame
-    status_mix: pd.DataFrame
-    shortfalls: pd.DataFrame
-    """The runs that made fewer items than expected, oldest first: the `MAX_MISMATCHES` oldest of them."""
-    infer_losses: bool = False
-    """True when the shortfalls were recorded as losses (the rules of 0.7 were checked)."""
-    shortfall_runs: int = 0
-    """How many runs made fewer items than expected (all of them, not only those in `shortfalls`)."""
-    shortfall_items: int = 0
-    """The items those runs did not make."""
-    shortfall_made_nothing: int = 0
-    """How many of them made no item at all."""
+
+@dataclass
+class Rows:
+    """A small table as plain rows (one dict each): pandas is loaded only when a DataFrame is asked for."""
+
+    columns: list[str]
+    data: list[dict[str, Any]] = field(default_factory=list)
+    objects: bool = False
+    """True when every value stays as given in the DataFrame (``dtype=object``)."""
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.data)
+
+    def __add__(self, other: Rows) -> Rows:
+        return Rows(self.columns, self.data + other.data, self.objects or other.objects)
+
+    def total(self, column: str) -> int:
+        """The sum of ``column``."""
+        return sum(int(row[column]) for row in self.data)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.data, columns=self.columns, dtype=object if self.objects else None)
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Rows:
+        """The rows of a DataFrame."""
+        return cls(list(frame.columns), frame.to_dict("records"))
+
+
+_TABLES = ("checks", "summary", "fields", "mismatches", "status_mix", "shortfalls")
+
+
+class VerifyResult:
+    """The verdict and the tables that support it (pandas DataFrames, made when first read; the
+    command line reads the same tables as `rows` without loading pandas)."""
+
+    def __init__(
+        self,
+        passed: bool,
+        checks: pd.DataFrame | Rows,
+        summary: pd.DataFrame | Rows,
+        fields: pd.DataFrame | Rows,
+        mismatches: pd.DataFrame | Rows,
+        status_mix: pd.DataFrame | Rows,
+        shortfalls: pd.DataFrame | Rows,
+        infer_losses: bool = False,
+        shortfall_runs: int = 0,
+        shortfall_items: int = 0,
+        shortfall_made_nothing: int = 0,
+    ) -> None:
+        self.passed = passed
+        """True when every check passed."""
+        self.infer_losses = infer_losses
+        """True when the shortfalls were recorded as losses (the rules of 0.7 were checked)."""
+        self.shortfall_runs = shortfall_runs
+        """How many runs made fewer items than expected (all of them, not only those in `shortfalls`)."""
+        self.shortfall_items = shortfall_items
+        """The items those runs did not make."""
+        self.shortfall_made_nothing = shortfall_made_nothing
+        """How many of them made no item at all."""
+        self._tables: dict[str, Any] = {"checks": checks, "summary": summary, "fields": fields,
+                                        "mismatches": mismatches, "status_mix": status_mix,
+                                        "shortfalls": shortfalls}
+
+    def rows(self, name: str) -> Rows:
+        """The table ``name`` (one of checks, summary, fields, mismatches, status_mix, shortfalls) as `Rows`."""
+        table = self._tables[name]
+        return table if isinstance(table, Rows) else Rows.of(table)
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        table = self._tables[name]
+        if isinstance(table, Rows):
+            table = self._tables[name] = table.frame()
+        return table
+
+    @property
+    def checks(self) -> pd.DataFrame:
+        """One row per check: its name, whether it passed, its figure."""
+        return self._frame("checks")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Rows per table, before and after."""
+        return self._frame("summary")
+
+    @property
+    def fields(self) -> pd.DataFrame:
+        """Per column of the production tables and of the document: values compared, equal, different."""
+        return self._frame("fields")
+
+    @property
+    def mismatches(self) -> pd.DataFrame:
+        """The first values that differ, per column."""
+        return self._frame("mismatches")
+
+    @property
+    def status_mix(self) -> pd.DataFrame:
+        """Runs and units lost per status in the staging database."""
+        return self._frame("status_mix")
+
+    @property
+    def shortfalls(self) -> pd.DataFrame:
+        """The runs that made fewer items than expected, oldest first: the `MAX_MISMATCHES` oldest of them."""
+        return self._frame("shortfalls")
 
     @property
     def verdict(self) -> str:
@@ -87,10 +180,11 @@ class VerifyResult:
 
     def summary_line(self) -> str:
         """One line for the terminal."""
-        failed = self.checks.loc[~self.checks["passed"], "check"].tolist()
-        compared = int(self.fields["compared"].sum()) if len(self.fields) else 0
+        checks = self.rows("checks")
+        failed = [row["check"] for row in checks if not row["passed"]]
+        compared = self.rows("fields").total("compared")
         if self.passed:
-            return f"verify: PASS ({len(self.checks)} checks, {compared:,} field values compared, all equal)"
+            return f"verify: PASS ({len(checks)} checks, {compared:,} field values compared, all equal)"
         return f"verify: FAIL ({', '.join(failed)}); the original is untouched"
 
 
@@ -117,10 +211,8 @@ def _schema_differences(conn: sqlite3.Connection) -> tuple[list[str], int]:
     return sorted(differ), referring
 
 
-def _empty_mismatches() -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(columns=["table", "column", "key", "before", "after"])
+def _empty_mismatches() -> Rows:
+    return Rows(MISMATCH_COLUMNS, objects=True)
 
 
 @dataclass
@@ -133,17 +225,15 @@ class _DatabaseFacts:
     own_objects: int
     before_counts: dict[str, int]
     after_counts: dict[str, int]
-    fields: pd.DataFrame
-    mismatches: pd.DataFrame
+    fields: Rows
+    mismatches: Rows
     changed_tables: list[str]
     untouched_tables: list[str]
-    status_mix: pd.DataFrame
+    status_mix: Rows
 
 
 def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str]) -> _DatabaseFacts:
     """Every check made inside SQLite: integrity, references, schema, counts, fields, other tables."""
-    import pandas as pd
-
     with open_database(staging) as conn:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         broken = len(conn.execute("PRAGMA foreign_key_check").fetchall())
@@ -154,16 +244,15 @@ def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[st
             t: conn.execute(f'SELECT count(*) FROM original."{t}"').fetchone()[0]
             for t in user_tables(conn, "original")
         }
-        f1, m1 = compare_tables(conn, "production_runs", RUN_NUMERIC, exact=True)
-        f2, m2 = compare_tables(conn, "production_consumptions", CONSUMPTION_NUMERIC, exact=True)
+        f1, m1 = _compared_rows(conn, "production_runs", RUN_NUMERIC, exact=True)
+        f2, m2 = _compared_rows(conn, "production_consumptions", CONSUMPTION_NUMERIC, exact=True)
         conn.execute("DETACH DATABASE original")
         status_mix = _status_mix(conn)
     untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V07))
     return _DatabaseFacts(
         integrity=integrity, broken_references=broken, schema_differences=schema_diff, own_objects=own_objects,
         before_counts=before_counts, after_counts=after_counts,
-        fields=pd.concat([f1, f2], ignore_index=True),
-        mismatches=pd.concat([m for m in (m1, m2) if len(m)] or [_empty_mismatches()], ignore_index=True),
+        fields=f1 + f2, mismatches=m1 + m2,
         changed_tables=_changed_tables(db, staging, untouched), untouched_tables=untouched,
         status_mix=status_mix,
     )
@@ -189,8 +278,6 @@ def verify(
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
     and the documents are read one run at a time, so memory stays flat at any size.
     """
-    import pandas as pd
-
     original = _refuse_wrong_databases(db, staging)
     runs_before = BeforeRuns(before, trusted=trusted)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
@@ -224,45 +311,37 @@ def verify(
         runs_wrong = want.runs_differing(conn) if want is not None else None
     new_losses = expected_losses if expected is not None else rules.loss_rows_expected
     before_counts, after_counts = facts.before_counts, facts.after_counts
-    summary = pd.DataFrame(
-        [
-            {
-                "table": t,
-                # a v0.6 original has no loss row (0.7 may have added the table, empty)
-                "before": new_losses if t == "production_losses" and original.schema_version == "0.6"
-                else before_counts.get(t),
-                "after": after_counts.get(t),
-            }
-            for t in sorted(set(before_counts) | set(after_counts))
-        ]
-    )
-    summary["equal"] = summary["before"] == summary["after"]
-    check("row counts", bool(summary["equal"].all()),
-          f"{int(summary['equal'].sum())} of {len(summary)} tables have as many rows as before")
+    summary = Rows(["table", "before", "after", "equal"])
+    for t in sorted(set(before_counts) | set(after_counts)):
+        # a v0.6 original has no loss row (0.7 may have added the table, empty)
+        rows_before = (new_losses if t == "production_losses" and original.schema_version == "0.6"
+                       else before_counts.get(t))
+        summary.data.append({"table": t, "before": rows_before, "after": after_counts.get(t),
+                             "equal": rows_before is not None and rows_before == after_counts.get(t)})
+    equal = sum(1 for row in summary if row["equal"])
+    check("row counts", equal == len(summary), f"{equal} of {len(summary)} tables have as many rows as before")
     changed = facts.changed_tables
     check("other tables", not changed,
           f"{len(facts.untouched_tables)} tables identical row for row" if not changed
           else f"differ: {', '.join(changed)}")
 
     f3, m3 = document.result()
-    fields = pd.concat([facts.fields, f3], ignore_index=True)
-    m4 = _rule_mismatches(rules)
-    mismatches = pd.concat([m for m in (facts.mismatches, m3, m4) if len(m)] or [_empty_mismatches()],
-                           ignore_index=True)
+    fields = facts.fields + f3
+    mismatches = facts.mismatches + m3 + _rule_mismatches(rules)
     db_fields = facts.fields
-    check("every field", int(db_fields["different"].sum()) == 0,
-          f"{int(db_fields['compared'].sum()):,} values compared with the original, "
-          f"{int(db_fields['different'].sum())} differ")
-    check("export document", int(f3["different"].sum()) == 0,
-          f"{int(f3['compared'].sum()):,} values compared with {Path(before).name}, "
-          f"{int(f3['different'].sum())} differ")
+    check("every field", db_fields.total("different") == 0,
+          f"{db_fields.total('compared'):,} values compared with the original, "
+          f"{db_fields.total('different')} differ")
+    check("export document", f3.total("different") == 0,
+          f"{f3.total('compared'):,} values compared with {Path(before).name}, "
+          f"{f3.total('different')} differ")
 
     policy_ok, policy_detail = _status_policy(rules, runs_wrong, expected_losses)
     check("statuses and losses", policy_ok, policy_detail)
     passed = all(c["passed"] for c in checks)
     return VerifyResult(
         passed=passed,
-        checks=pd.DataFrame(checks),
+        checks=Rows(["check", "passed", "detail"], checks),
         summary=summary,
         fields=fields,
         mismatches=mismatches,
@@ -412,6 +491,17 @@ class BeforeRuns:
 def compare_tables(
     conn: sqlite3.Connection, table: str, numeric: dict[str, int], key: str = "uuid", *, exact: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare ``table`` of the attached ``original`` with the one of ``main``, inside SQLite (see `_compared_rows`).
+
+    Returns ``(fields, mismatches)`` as DataFrames.
+    """
+    fields, mismatches = _compared_rows(conn, table, numeric, key, exact=exact)
+    return fields.frame(), mismatches.frame()
+
+
+def _compared_rows(
+    conn: sqlite3.Connection, table: str, numeric: dict[str, int], key: str = "uuid", *, exact: bool = False
+) -> tuple[Rows, Rows]:
     """Compare ``table`` of the attached ``original`` with the one of ``main``, inside SQLite.
 
     Rows are matched on ``key``; every column of the original other than ``key`` is compared.
@@ -423,8 +513,6 @@ def compare_tables(
     (a row present on one side only counts as different in every column), and the first differing
     values.
     """
-    import pandas as pd
-
     conn.create_function("bakemigrate_number", 2, db_number_to_text, deterministic=True)
     columns = [c for c in table_columns(conn, table, "original") if c != key]
     after_columns = set(table_columns(conn, table))
@@ -476,12 +564,9 @@ def compare_tables(
         sql = f"SELECT count(*), sum(in_after), {sums} FROM ({pairs})"
         row = conn.execute(sql).fetchone()
     compared, counts = row[0], [int(v or 0) for v in row[2:]]
-    fields = pd.DataFrame(
-        [{"table": table, "column": c, "compared": compared, "equal": compared - n, "different": n}
-         for c, n in zip(columns, counts, strict=False)],
-        columns=["table", "column", "compared", "equal", "different"],
-    )
-    bad = []
+    fields = Rows(FIELD_COLUMNS, [{"table": table, "column": c, "compared": compared, "equal": compared - n,
+                                   "different": n} for c, n in zip(columns, counts, strict=False)])
+    bad = _empty_mismatches()
     for c, n in zip(columns, counts, strict=False):
         if n:
             sql = (
@@ -489,15 +574,9 @@ def compare_tables(
                 f"CASE WHEN in_after THEN {shown('a', c)} END "
                 f"FROM ({pairs}) WHERE {differs(c)} LIMIT {MAX_MISMATCHES}"
             )
-            diff = pd.DataFrame(
-                conn.execute(sql).fetchall(),
-                columns=["key", "before", "after"],
-                dtype=object,
-            )
-            diff.insert(0, "column", c)
-            diff.insert(0, "table", table)
-            bad.append(diff)
-    return fields, pd.concat(bad, ignore_index=True) if bad else _empty_mismatches()
+            bad.data += [{"table": table, "column": c, "key": k, "before": b, "after": a}
+                         for k, b, a in conn.execute(sql).fetchall()]
+    return fields, bad
 
 
 _MISSING = object()
@@ -553,23 +632,17 @@ class _FieldTally:
                 if column not in skip:
                     self.columns.setdefault(column)
 
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def frames(self) -> tuple[Rows, Rows]:
         """``(fields, mismatches)`` for the columns the document has."""
-        import pandas as pd
-
-        rows, bad = [], []
+        fields, bad = Rows(FIELD_COLUMNS), _empty_mismatches()
         for column in self.columns:
             n = self.different.get(column, 0) + self.absent_different.get(column, 0)
-            rows.append({"table": self.table, "column": column, "compared": self.rows,
-                         "equal": self.rows - n, "different": n})
+            fields.data.append({"table": self.table, "column": column, "compared": self.rows,
+                                "equal": self.rows - n, "different": n})
             if n:
-                diff = pd.DataFrame(self.mismatches[column][:MAX_MISMATCHES], columns=["key", "before", "after"],
-                                    dtype=object)
-                diff.insert(0, "column", column)
-                diff.insert(0, "table", self.table)
-                bad.append(diff)
-        fields = pd.DataFrame(rows, columns=["table", "column", "compared", "equal", "different"])
-        return fields, pd.concat(bad, ignore_index=True) if bad else _empty_mismatches()
+                bad.data += [{"table": self.table, "column": column, "key": k, "before": b, "after": a}
+                             for k, b, a in self.mismatches[column][:MAX_MISMATCHES]]
+        return fields, bad
 
 
 class _DocumentComparison:
@@ -628,13 +701,10 @@ class _DocumentComparison:
                 b, a = (row, other) if side == 0 else (other, row)
                 self.consumptions.pair(b.get("uuid"), b, a, ("uuid",))
 
-    def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def result(self) -> tuple[Rows, Rows]:
         """``(fields, mismatches)`` for the runs and consumptions of the document."""
-        import pandas as pd
-
-        empty = pd.DataFrame(columns=["table", "column", "compared", "equal", "different"])
         if not self.documented and not self.pending_runs[1]:
-            return empty, _empty_mismatches()
+            return Rows(FIELD_COLUMNS), _empty_mismatches()
         for uuid, run in self.pending_runs[0].items():
             self.runs.pair(uuid, run, None, _RUN_SKIP)
             self._children(run, 0)
@@ -650,7 +720,7 @@ class _DocumentComparison:
         if not self.consumptions.rows:
             return f1, m1
         f2, m2 = self.consumptions.frames()
-        return pd.concat([f1, f2], ignore_index=True), pd.concat([m1, m2], ignore_index=True)
+        return f1 + f2, m1 + m2
 
     def _note_gap(self, run: dict[str, Any]) -> None:
         expected, actual = run.get("expected_yield"), run.get("actual_yield")
@@ -669,26 +739,19 @@ class _DocumentComparison:
         self._gap_examples.sort(key=lambda gap: (gap["produced_at"] is None, str(gap["produced_at"])))
         del self._gap_examples[MAX_MISMATCHES:]
 
-    def shortfalls(self) -> pd.DataFrame:
+    def shortfalls(self) -> Rows:
         """The oldest `MAX_MISMATCHES` runs of the document that made fewer items than expected, oldest first."""
-        import pandas as pd
-
         self._keep_oldest_gaps()
         columns = ["uuid", "recipe_name", "produced_at", "expected_yield", "actual_yield", "unaccounted"]
-        return pd.DataFrame(self._gap_examples, columns=columns)
+        return Rows(columns, self._gap_examples)
 
 
-def _status_mix(conn: sqlite3.Connection) -> pd.DataFrame:
+def _status_mix(conn: sqlite3.Connection) -> Rows:
     """The mix of statuses of the staging runs."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        conn.execute(
-            "SELECT production_status, count(*), sum(loss_quantity) FROM production_runs "
-            "GROUP BY production_status ORDER BY production_status"
-        ).fetchall(),
-        columns=["production_status", "runs", "units_lost"],
-    )
+    columns = ["production_status", "runs", "units_lost"]
+    return Rows(columns, [dict(zip(columns, row, strict=True)) for row in conn.execute(
+        "SELECT production_status, count(*), sum(loss_quantity) FROM production_runs "
+        "GROUP BY production_status ORDER BY production_status")])
 
 
 class _ExpectedStatuses:
@@ -729,15 +792,10 @@ def _status_policy(rules: RuleCheck, wrong: int | None, expected_losses: int) ->
     return not rules.differences and not wrong and rules.loss_rows_expected == expected_losses, detail
 
 
-def _rule_mismatches(rules: RuleCheck) -> pd.DataFrame:
+def _rule_mismatches(rules: RuleCheck) -> Rows:
     """The values that differ from the loss rules, in the shape of the other mismatches."""
-    import pandas as pd
-
-    if not rules.mismatches:
-        return _empty_mismatches()
-    frame = pd.DataFrame(rules.mismatches, columns=["table", "column", "key", "before", "after"], dtype=object)
-    frame["table"] = "rules: " + frame["table"]
-    return frame
+    return Rows(MISMATCH_COLUMNS, [{"table": f"rules: {table}", "column": column, "key": key, "before": b, "after": a}
+                                   for table, column, key, b, a in rules.mismatches], objects=True)
 
 
 def _changed_tables(db: str | os.PathLike[str], staging: str | os.PathLike[str], tables: list[str]) -> list[str]:
