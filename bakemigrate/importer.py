@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import os
-import warnings
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from .jsonstream import RunStream, own_runs
 from .loss_rules import recorded_loss_problems
 from .paths import app_database, refuse_output_over
 from .progress import progress_bar
+from .tables import PRODUCTION_TABLES_V07, v07_columns
 from .values import STORED_VALUES_KEY, parse_decimal, parse_stored_number, parse_timestamp
 
 APP_FILE_WARNING = (
@@ -67,7 +68,7 @@ class _Resolver:
         for table, name_col in (("recipes", "name"), ("finished_units", "slug"), ("events", "name")):
             uuids: dict[str, int] = {}
             names: dict[str, list[int]] = defaultdict(list)
-            for rid, uuid, name in conn.exec_driver_sql(f"SELECT id, uuid, {name_col} FROM {table}"):
+            for rid, uuid, name in conn.execute(f"SELECT id, uuid, {name_col} FROM {table}"):
                 uuids[uuid] = rid
                 names[name].append(rid)
             self.by_uuid[table], self.by_name[table] = uuids, names
@@ -249,61 +250,42 @@ def import_(
     runs_in = _DocumentRuns(path, trusted=trusted)
     report = ImportReport(path=path, staging=target, version=runs_in.version)
 
-    from sqlalchemy import create_engine, event
-    from sqlalchemy import exc as sa_exc
-
-    engine = create_engine(f"sqlite:///{target}")
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn, _record) -> None:
-        dbapi_conn.isolation_level = None  # BEGIN is sent below, so the DDL is inside the transaction
-        dbapi_conn.execute("PRAGMA foreign_keys=ON")
-        # The staging file is rebuilt from scratch after a crash and made durable before the switch.
-        dbapi_conn.execute("PRAGMA synchronous=OFF")
-        dbapi_conn.execute("PRAGMA cache_size=-65536")
-        # The uuids met are checked in TEMP tables (see _Claims): on disk, with a bounded cache.
-        dbapi_conn.execute("PRAGMA temp_store=FILE")
-        dbapi_conn.execute("PRAGMA temp.cache_size=-32768")
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN")
-
     now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    conn = sqlite3.connect(target, isolation_level=None)  # BEGIN is sent below: the DDL is inside the transaction
     try:
-        with warnings.catch_warnings(), progress_bar("import", None, enabled=progress) as advance:
-            warnings.simplefilter("ignore", sa_exc.SAWarning)
-            with engine.begin() as conn:
-                _import_runs(conn, runs_in, report, now, advance)
-    except sa_exc.IntegrityError as exc:
-        raise InvalidDocument(
-            f"{path}: breaks a database rule, nothing was imported ({exc.orig})"
-        ) from None
-    except (OverflowError, sa_exc.StatementError) as exc:
+        conn.execute("PRAGMA foreign_keys=ON")
+        # The staging file is rebuilt from scratch after a crash and made durable before the switch.
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA cache_size=-65536")
+        # The uuids met are checked in TEMP tables (see _Claims): on disk, with a bounded cache.
+        conn.execute("PRAGMA temp_store=FILE")
+        conn.execute("PRAGMA temp.cache_size=-32768")
+        with progress_bar("import", None, enabled=progress) as advance:
+            conn.execute("BEGIN")
+            _import_runs(conn, runs_in, report, now, advance)
+            conn.execute("COMMIT")
+    except sqlite3.IntegrityError as exc:
+        raise InvalidDocument(f"{path}: breaks a database rule, nothing was imported ({exc})") from None
+    except (OverflowError, sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.DataError) as exc:
         raise InvalidDocument(f"{path}: a value cannot be stored, nothing was imported ({exc})") from None
-    except sa_exc.OperationalError as exc:
-        raise MigrationError(f"{target}: cannot write ({exc.orig})") from None
+    except sqlite3.OperationalError as exc:
+        raise MigrationError(f"{target}: cannot write ({exc})") from None
     finally:
-        engine.dispose()
+        conn.close()  # a transaction not committed is rolled back
     return report
 
 
-def _insert_sql(table) -> str:
-    columns = [c.name for c in table.columns]
-    return (
-        f'INSERT INTO "{table.name}" ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
-    )
+def _insert_sql(table: str, columns: list[str]) -> str:
+    return f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
 
 
 class _Batches:
     """Rows waiting to be inserted, written with the driver's ``executemany`` every ``size`` rows."""
 
     def __init__(self, conn, advance, size: int = 20_000) -> None:
-        from .tables import V07_TABLES
-
         self.conn, self.advance, self.size = conn, advance, size
-        self.sql = {t.name: _insert_sql(t) for t in V07_TABLES}
-        self.rows: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in V07_TABLES}
+        self.sql = {table: _insert_sql(table, columns) for table, columns in v07_columns().items()}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in v07_columns()}
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         self.rows[table].append(row)
@@ -319,7 +301,7 @@ class _Batches:
     def flush(self) -> None:
         for name, rows in self.rows.items():  # parents first
             if rows:
-                self.conn.exec_driver_sql(self.sql[name], rows)
+                self.conn.executemany(self.sql[name], rows)
                 self.advance(len(rows))
                 rows.clear()
 
@@ -369,8 +351,8 @@ class _Claims:
             "UNION ALL SELECT uuid FROM main.production_losses",
             "INSERT INTO temp.bm_ids SELECT id FROM main.production_runs",
         ):
-            conn.exec_driver_sql(statement)
-        self.max_used = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM temp.bm_ids").scalar()
+            conn.execute(statement)
+        self.max_used = conn.execute("SELECT coalesce(max(id), 0) FROM temp.bm_ids").fetchone()[0]
         self.odd_ids: set[Any] = set()  # ids SQLite cannot hold as an integer (never many)
         self.runs: dict[str, tuple[int | None, bytes | None]] = {}
         self.children: set[str] = set()
@@ -378,7 +360,7 @@ class _Claims:
         self._known: tuple[set[str], set[Any]] = (set(), set())
 
     def _select(self, sql: str, values: list[Any]) -> list[Any]:
-        return self.conn.exec_driver_sql(sql, (orjson.dumps(values).decode(),)).fetchall() if values else []
+        return self.conn.execute(sql, (orjson.dumps(values).decode(),)).fetchall() if values else []
 
     def lookup(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         """Bring back what is already claimed among the uuids and ids of ``chunk``."""
@@ -403,31 +385,29 @@ class _Claims:
         """Write the claims the chunk made."""
         fresh = [(u, i, f) for u, (i, f) in self.runs.items() if self._runs_known.get(u) != (i, f)]
         if fresh:
-            self.conn.exec_driver_sql(
+            self.conn.executemany(
                 "INSERT INTO temp.bm_runs VALUES (?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET idx = excluded.idx, "
                 "fp = excluded.fp", sorted(fresh))
         children = sorted((u,) for u in self.children - self._known[0])
         if children:
-            self.conn.exec_driver_sql("INSERT INTO temp.bm_children VALUES (?)", children)
+            self.conn.executemany("INSERT INTO temp.bm_children VALUES (?)", children)
         ids = self.ids - self._known[1]
         rows = sorted((i,) for i in ids if type(i) is int and i in _SQL_INT)
         self.odd_ids |= {i for i in ids if not (type(i) is int and i in _SQL_INT)}
         if rows:
-            self.conn.exec_driver_sql("INSERT INTO temp.bm_ids VALUES (?)", rows)
+            self.conn.executemany("INSERT INTO temp.bm_ids VALUES (?)", rows)
 
     def drop(self) -> None:
         for name in ("bm_runs", "bm_children", "bm_ids"):
-            self.conn.exec_driver_sql(f"DROP TABLE temp.{name}")
+            self.conn.execute(f"DROP TABLE temp.{name}")
 
 
 def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
-    from sqlalchemy import text
-
     resolver = _Resolver(conn)
-    had_rows = conn.exec_driver_sql(
+    had_rows = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM production_runs) OR EXISTS (SELECT 1 FROM production_consumptions) "
         "OR EXISTS (SELECT 1 FROM production_losses)"
-    ).scalar()
+    ).fetchone()[0]
     claims = _Claims(conn)
     # Into empty tables (a fresh staging copy), rows go in faster with the indexes built afterwards.
     indexes = [] if had_rows else _drop_indexes(conn)
@@ -458,7 +438,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     batches.flush()
     claims.drop()
     for statement in indexes + triggers:
-        conn.exec_driver_sql(statement)
+        conn.execute(statement)
     if counts[0] and not state.linked:
         report.warnings.append(APP_FILE_WARNING)
     if state.repeats:
@@ -466,7 +446,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
             f"{state.repeats} runs repeat an earlier run of the document exactly (first: {state.first_repeat}): "
             "each is imported once"
         )
-    violations = conn.execute(text("PRAGMA foreign_key_check")).fetchall()
+    violations = conn.execute("PRAGMA foreign_key_check").fetchall()
     if violations:
         raise InvalidDocument(f"{report.path}: {len(violations)} rows would break a reference")
     report.runs, report.consumptions, report.losses = counts
@@ -577,29 +557,25 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
     _add_run(state.batches, run, consumptions, losses, state.counts)
 
 
-def _drop_indexes(conn) -> list[str]:
+def _drop_indexes(conn: sqlite3.Connection) -> list[str]:
     """Drop the indexes of the production tables; return their ``CREATE INDEX`` statements."""
-    from .tables import V07_TABLES
-
-    names = ", ".join(f"'{t.name}'" for t in V07_TABLES)
-    found = conn.exec_driver_sql(
+    names = ", ".join(f"'{t}'" for t in PRODUCTION_TABLES_V07)
+    found = conn.execute(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({names})"
     ).fetchall()
     for name, _ in found:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        conn.execute(f'DROP INDEX "{name}"')
     return [sql for _, sql in found]
 
 
-def _drop_triggers(conn) -> list[str]:
+def _drop_triggers(conn: sqlite3.Connection) -> list[str]:
     """Drop the triggers on the production tables; return their ``CREATE TRIGGER`` statements, in order."""
-    from .tables import V07_TABLES
-
-    names = ", ".join(f"'{t.name}'" for t in V07_TABLES)
-    found = conn.exec_driver_sql(
+    names = ", ".join(f"'{t}'" for t in PRODUCTION_TABLES_V07)
+    found = conn.execute(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({names}) ORDER BY rowid"
     ).fetchall()
     for name, _ in found:
-        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        conn.execute(f'DROP TRIGGER "{name}"')
     return [sql for _, sql in found]
 
 

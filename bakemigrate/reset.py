@@ -13,7 +13,7 @@ from .errors import MigrationError
 from .files import partial_path, rename_over, temporary_beside
 from .paths import app_database, refuse_output_over, same_file
 from .schema_objects import production_user_objects
-from .tables import PRODUCTION_TABLES_V07
+from .tables import PRODUCTION_TABLES_V07, v07_ddl
 
 
 @dataclass
@@ -33,35 +33,29 @@ class ResetResult:
 
 
 def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
-    """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (SQLAlchemy DDL).
+    """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (the statements of `v07_ddl`).
 
     The empty ``production_losses`` that bake-tracker 0.7 adds to a v0.6 file it opens is dropped too,
     so that file is rebuilt exactly as a v0.6 file that 0.7 never opened. The database's own indexes
     and triggers on the production tables are created again on the v0.7 tables, word for word.
     """
-    from sqlalchemy import create_engine, event
-
-    from .tables import V07_TABLES, metadata_v07
-
-    engine = create_engine(f"sqlite:///{Path(path)}")
-
-    @event.listens_for(engine, "connect")
-    def _no_fk(dbapi_conn, _record) -> None:  # dropping a parent table must not cascade
-        dbapi_conn.execute("PRAGMA foreign_keys=OFF")
-        # The file is a temporary copy, thrown away if anything fails: no journal, no fsync here.
-        dbapi_conn.execute("PRAGMA journal_mode=OFF")
-        dbapi_conn.execute("PRAGMA synchronous=OFF")
-
+    conn = sqlite3.connect(Path(path), isolation_level=None)
     try:
-        with engine.begin() as conn:
-            own = production_user_objects(conn.connection.driver_connection)
-            for name in reversed(PRODUCTION_TABLES_V07):
-                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
-            metadata_v07.create_all(conn, tables=list(V07_TABLES))
-            for obj in own:  # the database's own indexes and triggers on them, word for word
-                conn.exec_driver_sql(obj.sql)
+        conn.execute("PRAGMA foreign_keys=OFF")  # dropping a parent table must not cascade
+        # The file is a temporary copy, thrown away if anything fails: no journal, no fsync here.
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        own = production_user_objects(conn)
+        for name in reversed(PRODUCTION_TABLES_V07):
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        for statement in v07_ddl().values():  # what bake-tracker 0.7's create_all sends
+            conn.execute(statement)
+        for obj in own:  # the database's own indexes and triggers on them, word for word
+            conn.execute(obj.sql)
+        conn.execute("COMMIT")
     finally:
-        engine.dispose()
+        conn.close()
 
 
 def reset(

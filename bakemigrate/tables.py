@@ -8,11 +8,14 @@ that foreign keys resolve.
 The tables (``metadata_v06``, ``production_runs_v06``, ``production_consumptions_v06``,
 ``metadata_v07``, ``production_runs_v07``, ``production_consumptions_v07``,
 ``production_losses_v07``, ``V07_TABLES`` and ``NUMERIC_SCALE``) are made, and SQLAlchemy is
-imported, the first time one of them is used, not when this module is imported.
+imported, the first time one of them is used, not when this module is imported. The statements
+they compile to are shipped in ``sql/production_v0.6.sql`` and ``sql/production_v0.7.sql``
+(`app_ddl`), so a migration creates and checks the tables without importing SQLAlchemy at all.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -219,9 +222,7 @@ def detect_schema_version(conn: sqlite3.Connection, label: str = "the database")
             f"{label}: not a bake-tracker database (no table {', '.join(missing)})"
         )
     runs = table_columns(conn, "production_runs")
-    app = _app_tables()
-    expected = {"0.6": [c.name for c in app["production_runs_v06"].columns],
-                "0.7": [c.name for c in app["production_runs_v07"].columns]}
+    expected = {version: app_columns(version)["production_runs"] for version in ("0.6", "0.7")}
     if runs == expected["0.7"]:
         if "production_losses" not in tables:
             raise DatabaseRefused(f"{label}: looks like v0.7 but has no production_losses table")
@@ -229,18 +230,33 @@ def detect_schema_version(conn: sqlite3.Connection, label: str = "the database")
     if runs == expected["0.6"]:
         if "production_losses" in tables:
             _refuse_unless_left_by_v07(conn, label)
-        if table_columns(conn, "production_consumptions") != [
-            c.name for c in app["production_consumptions_v06"].columns
-        ]:
+        if table_columns(conn, "production_consumptions") != app_columns("0.6")["production_consumptions"]:
             raise DatabaseRefused(f"{label}: production_consumptions is not as bake-tracker v0.6 makes it")
         return "0.6"
     raise DatabaseRefused(f"{label}: production tables match neither bake-tracker v0.6 nor v0.7")
 
 
+_STATEMENT_NAME = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) (\w+)")
+
+
 @cache
 def app_ddl(version: SchemaVersion) -> dict[str, str]:
     """The ``CREATE`` statement of every production table and index at ``version``, by name, as
-    ``create_all`` writes it (parents first, each table before its indexes)."""
+    ``create_all`` writes it (parents first, each table before its indexes).
+
+    Read from ``sql/production_v{version}.sql``, which `compiled_app_ddl` writes from the tables of
+    this module (a test proves the two agree): SQLAlchemy is not imported to know them.
+    """
+    from importlib.resources import files
+
+    text = files("bakemigrate").joinpath("sql", f"production_v{version}.sql").read_text(encoding="utf-8")
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    statements = [s.strip() for s in body.split(";\n") if s.strip()]
+    return {_STATEMENT_NAME.match(s).group(1): s for s in statements}  # type: ignore[union-attr]
+
+
+def compiled_app_ddl(version: SchemaVersion) -> dict[str, str]:
+    """`app_ddl` as SQLAlchemy compiles it from the tables of this module (what ``sql/production_v*.sql`` holds)."""
     from sqlalchemy import create_engine
     from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -254,6 +270,31 @@ def app_ddl(version: SchemaVersion) -> dict[str, str]:
         for index in sorted(table.indexes, key=lambda i: i.name):
             ddl[index.name] = str(CreateIndex(index).compile(engine)).strip()
     return ddl
+
+
+def shipped_ddl_text(version: SchemaVersion) -> str:
+    """The text of ``sql/production_v{version}.sql``: `compiled_app_ddl`, one statement after another."""
+    head = (f"-- bake-tracker v{version}'s production tables and indexes, as its create_all writes them.\n"
+            "-- Written by bakemigrate.tables.shipped_ddl_text from the SQLAlchemy tables of tables.py.\n\n")
+    return head + "".join(f"{statement};\n\n" for statement in compiled_app_ddl(version).values())
+
+
+@cache
+def app_columns(version: SchemaVersion) -> dict[str, list[str]]:
+    """The columns of each production table at ``version``, in their order (parents first)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for statement in app_ddl(version).values():
+            conn.execute(statement)
+        tables = PRODUCTION_TABLES_V07 if version == "0.7" else PRODUCTION_TABLES_V06
+        return {t: [row[1] for row in conn.execute(f'PRAGMA table_info("{t}")')] for t in tables}
+    finally:
+        conn.close()
+
+
+def v07_columns() -> dict[str, list[str]]:
+    """The columns of each v0.7 production table, in their order (parents first)."""
+    return app_columns("0.7")
 
 
 def v07_ddl() -> dict[str, str]:
@@ -283,7 +324,7 @@ def losses_table_left_by_v07(conn: sqlite3.Connection, schema: str = "main") -> 
 
 
 def _losses_index_names() -> set[str]:
-    return {index.name for index in _app_tables()["production_losses_v07"].indexes}
+    return {name for name, sql in v07_ddl().items() if " INDEX " in sql and " ON production_losses " in sql}
 
 
 def _refuse_unless_left_by_v07(conn: sqlite3.Connection, label: str) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 from reliability_helpers import (
     Reference,
     artefact_problems,
@@ -22,7 +21,6 @@ from reliability_helpers import (
     report_free_disk,
     unmount,
 )
-from sqlalchemy import event
 
 import bakemigrate.backup
 import bakemigrate.exporter
@@ -168,23 +166,31 @@ def test_disk_full_write_error_injected(
 # -- an import that fails half-way ---------------------------------------------------------------------
 
 def fail_on_insert(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[int]:
-    """Make the ``nth`` INSERT the import sends fail as a disk I/O error; returns the count so far."""
+    """Make the ``nth`` INSERT sent to the staging database fail as a disk I/O error; returns the count so far."""
     seen = [0]
-    create = sqlalchemy.create_engine  # the import takes it from SQLAlchemy when it runs
+    connect = sqlite3.connect  # the import opens the staging database with it when it runs
 
-    def engine_that_fails(*args, **kwargs):
-        engine = create(*args, **kwargs)
-
-        @event.listens_for(engine, "before_cursor_execute")
-        def _count(conn, cursor, statement, parameters, context, executemany) -> None:
+    class FailingConnection(sqlite3.Connection):
+        def _count(self, statement: str) -> None:
             if statement.lstrip().upper().startswith("INSERT"):
                 seen[0] += 1
                 if seen[0] == nth:
                     raise sqlite3.OperationalError("disk I/O error")
 
-        return engine
+        def execute(self, statement: str, *args, **kwargs):  # type: ignore[override]
+            self._count(statement)
+            return super().execute(statement, *args, **kwargs)
 
-    monkeypatch.setattr(sqlalchemy, "create_engine", engine_that_fails)
+        def executemany(self, statement: str, *args, **kwargs):  # type: ignore[override]
+            self._count(statement)
+            return super().executemany(statement, *args, **kwargs)
+
+    def connect_failing(database, *args, **kwargs):  # the staging database opened to be written
+        if Path(database).name == "staging.db":
+            kwargs["factory"] = FailingConnection
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(bakemigrate.importer.sqlite3, "connect", connect_failing)
     return seen
 
 

@@ -89,3 +89,38 @@ def test_heavy_libraries_are_imported_inside_the_functions_that_use_them() -> No
 
         visit(tree, frozenset(), f"{path.name}: ")
     assert unimported == []
+
+
+_HEAVY_AT_EXIT = """
+import atexit, json, runpy, sys
+atexit.register(lambda: print(json.dumps(sorted({m.split(".")[0] for m in sys.modules}
+                                               & {"pandas", "sqlalchemy", "matplotlib", "numpy"})), file=sys.stderr))
+sys.argv = ["bakemigrate", *sys.argv[1:]]
+runpy.run_module("bakemigrate", run_name="__main__")
+"""
+
+
+def test_a_whole_migrate_imports_no_heavy_library(tmp_path: Path) -> None:
+    """`bakemigrate migrate --yes --quiet`, every step to the switch, in a real process: neither pandas,
+    SQLAlchemy nor matplotlib is imported (they are loaded only by the notebook and the DataFrames of
+    a verification a program asks for)."""
+    db = tmp_path / "bake_tracker.db"
+    subprocess.run([sys.executable, "-m", "bakemigrate", "demo", str(db), "--runs", "300"], check=True,
+                   capture_output=True, cwd=REPO)
+    done = subprocess.run([sys.executable, "-c", _HEAVY_AT_EXIT, "migrate", str(db), "--workdir", str(tmp_path / "w"),
+                           "--yes", "--quiet"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "PASS" in done.stdout and (tmp_path / "w" / "report.txt").exists()
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
+def test_the_shipped_production_ddl_is_what_sqlalchemy_compiles() -> None:
+    """The statements the reset runs and the verification expects (read from `sql/production_v*.sql`,
+    without SQLAlchemy) are those SQLAlchemy compiles from the app's tables in `bakemigrate/tables.py`."""
+    from bakemigrate import tables
+
+    for version in ("0.6", "0.7"):
+        shipped = (REPO / "bakemigrate" / "sql" / f"production_v{version}.sql").read_text(encoding="utf-8")
+        assert shipped == tables.shipped_ddl_text(version), (
+            f"regenerate sql/production_v{version}.sql with bakemigrate.tables.shipped_ddl_text")
+        assert tables.app_ddl(version) == tables.compiled_app_ddl(version)
