@@ -331,13 +331,11 @@ class Guide:
     # -- the journal of the work folder -----------------------------------------------------------
     def _journal(self, step: str) -> dict[str, Any] | None:
         """The work folder's journal record of `step` (None when not done or no journal yet)."""
-        from ..pipeline import JOURNAL_NAME, Journal
+        from ..workfolder import WorkFolder
 
-        path = self.migration.workdir / JOURNAL_NAME
-        if not path.exists():
-            return None
-        try:
-            return Journal(path).get(step)
+        folder = self.migration.folder
+        try:  # read afresh: another kernel, or the command line, may have recorded since
+            return WorkFolder(folder.path, folder.db, infer_losses=folder.infer_losses).journal.get(step)
         except MigrationError:
             return None
 
