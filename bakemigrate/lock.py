@@ -47,7 +47,7 @@ def _lent_to_this_process(holder: list[str]) -> bool:
     return lender.isdigit() and holder[0].strip() == lender and int(lender) == os.getppid()
 
 
-def _try_lock(fd: int, *, shared: bool = False) -> bool:
+def try_lock(fd: int, *, shared: bool = False) -> bool:
     """Take the lock on ``fd`` without waiting; False when another process holds it."""
     try:
         import fcntl
@@ -68,9 +68,9 @@ def _try_lock(fd: int, *, shared: bool = False) -> bool:
 
 
 def _retry(fd: int) -> bool:
-    """`_try_lock` for a moment (a dry run's look at the lock holds it for an instant)."""
+    """`try_lock` for a moment (a dry run's look at the lock holds it for an instant)."""
     for _ in range(10):
-        if _try_lock(fd):
+        if try_lock(fd):
             return True
         time.sleep(0.02)
     return False
@@ -119,7 +119,7 @@ def _acquire(path: Path, what: str, note: str = "") -> bool:
                     fd = os.open(path, os.O_RDONLY)
                 except OSError:
                     raise MigrationError(f"{path.parent}: cannot write in the folder ({exc.strerror})") from None
-            locked = _try_lock(fd)
+            locked = try_lock(fd)
             if not locked and _lent_to_this_process(_holder(fd)):
                 _held[key] = [fd, 1]  # the parent holds it for this run: used as it is, never rewritten
                 _borrowed.add(key)
@@ -216,7 +216,7 @@ def _check_free(path: Path, what: str) -> None:
     except OSError:
         return  # no lock file: nobody holds it
     try:
-        if not _try_lock(fd, shared=True) and not _lent_to_this_process(holder := _holder(fd)):
+        if not try_lock(fd, shared=True) and not _lent_to_this_process(holder := _holder(fd)):
             raise _in_use(what, holder)
     finally:
         os.close(fd)
