@@ -353,6 +353,37 @@ class OddTimestamp:
     """How many such values the production tables hold in all."""
 
 
+_TIME_SHAPE = f"{_DIGITS * 4}-{_DIGITS * 2}-{_DIGITS * 2} [0-2]{_DIGITS}:[0-5]{_DIGITS}:[0-5]{_DIGITS}.{_DIGITS * 6}"
+"""`APP_TIMESTAMP` with minutes and seconds below 60: with an hour of at most 24, exactly the texts whose
+time SQLite's ``time()`` reads back unchanged (checked for every `HH:MM:SS` in the tests)."""
+
+
+def _odd_timestamp_sql(name: str) -> str:
+    """The condition a stored value of column ``name`` meets when it is not an app timestamp (slow, exact)."""
+    return (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB :app '
+            f'OR date(substr("{name}", 1, 10), \'+0 days\') IS NOT substr("{name}", 1, 10) '
+            f'OR time(substr("{name}", 12, 8)) IS NOT substr("{name}", 12, 8))')
+
+
+def _odd_timestamp_count(conn: sqlite3.Connection, table: str, name: str) -> int:
+    """How many values of ``table.name`` meet `_odd_timestamp_sql`, computed the fast way.
+
+    The shape (type, digits, an hour up to 24, minutes and seconds below 60) is checked row by row, which
+    is cheap; the date, which needs SQLite's ``date()``, only once per distinct day (a history holds a
+    few thousand days, not a million).
+    """
+    shape = (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB :shape '
+             f'OR substr("{name}", 12, 2) > \'24\')')
+    params = {"shape": _TIME_SHAPE}
+    count = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {shape}', params).fetchone()[0]
+    days = (f'SELECT day FROM (SELECT DISTINCT substr("{name}", 1, 10) AS day FROM "{table}" '
+            f'WHERE "{name}" IS NOT NULL) WHERE date(day, \'+0 days\') IS NOT day')
+    if conn.execute(f"SELECT EXISTS ({days})").fetchone()[0]:  # rare: a sound shape on a day that does not exist
+        count += conn.execute(f'SELECT count(*) FROM "{table}" WHERE NOT ({shape}) AND substr("{name}", 1, 10) IN '
+                              f"({days})", params).fetchone()[0]
+    return count
+
+
 def odd_timestamps(path: str | os.PathLike[str]) -> OddTimestamp | None:
     """The first date-and-time value of the production tables not in the app's format, or None.
 
@@ -370,14 +401,12 @@ def odd_timestamps(path: str | os.PathLike[str]) -> OddTimestamp | None:
             first = "production_run_id" if "production_run_id" in columns else "id"
             for name in (row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
                          if "DATE" in str(row[2]).upper() or "TIME" in str(row[2]).upper()):
-                sql = (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB ? '
-                       f'OR date(substr("{name}", 1, 10), \'+0 days\') IS NOT substr("{name}", 1, 10) '
-                       f'OR time(substr("{name}", 12, 8)) IS NOT substr("{name}", 12, 8))')
-                count = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {sql}', (APP_TIMESTAMP,)).fetchone()[0]
+                count = _odd_timestamp_count(conn, table, name)
                 total += count
                 if count and found is None:
-                    row = conn.execute(f'SELECT id, "{first}", "{name}" FROM "{table}" WHERE {sql} ORDER BY id LIMIT 1',
-                                       (APP_TIMESTAMP,)).fetchone()
+                    odd = _odd_timestamp_sql(name)
+                    row = conn.execute(f'SELECT id, "{first}", "{name}" FROM "{table}" WHERE {odd} ORDER BY id LIMIT 1',
+                                       {"app": APP_TIMESTAMP}).fetchone()
                     found = OddTimestamp(table, name, row[0], row[1], row[2], 0)
     if found is not None:
         found.count = total

@@ -337,15 +337,19 @@ class Migration:
         if not already:
             self._check_places()
             ensure_not_in_use(self.db)
-            refuse_unexportable_values(self.db)
-            broken = broken_references(self.db)
+            # the three reads of every production value run side by side (SQLite works without the GIL);
+            # their refusals keep this order
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                odd_found = pool.submit(odd_timestamps, self.db)  # waited for, even when a refusal comes first
+                refuse_unexportable_values(self.db)
+                broken = broken_references(self.db)
+                odd = odd_found.result()
             if broken:
                 where = ", ".join(f"{count} in {table}" for table, count in sorted(broken.items()))
                 raise DatabaseRefused(
                     f"{self.db}: {sum(broken.values())} rows point to rows that do not exist ({where}); "
                     "repair the database or restore a sound backup before migrating"
                 )
-            odd = odd_timestamps(self.db)
             if odd is not None:
                 raise DatabaseRefused(
                     f"{self.db}: {odd.table} row {odd.row_id} (production run {odd.run_id}) has {odd.column} = "
