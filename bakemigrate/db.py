@@ -10,7 +10,7 @@ import sqlite3
 import stat
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,6 +218,19 @@ def _read_only_uri(path: Path) -> str:
     return f"{uri}?mode=ro"
 
 
+def refuse_cut_off_save(path: Path) -> None:
+    """Refuse a database whose `-journal` still holds a save to undo: opening it would roll that back.
+
+    Raises:
+        DatabaseRefused: a `-journal` beside the file holds a save that was cut off.
+    """
+    if hot_journal(path) is not None:
+        raise DatabaseRefused(
+            f"{path}: a save was cut off ({path.name}-journal beside it holds a change that was not finished); "
+            "open bake-tracker once and close it normally, then run this again"
+        )
+
+
 @contextlib.contextmanager
 def open_database(path: str | os.PathLike[str], *, write: bool = False) -> Iterator[sqlite3.Connection]:
     """Open a database; read-only unless ``write``.
@@ -229,11 +242,8 @@ def open_database(path: str | os.PathLike[str], *, write: bool = False) -> Itera
         DatabaseRefused: read-only, a `-journal` beside the file holds a save that was cut off.
     """
     p = Path(path)
-    if not write and hot_journal(p) is not None:
-        raise DatabaseRefused(
-            f"{p}: a save was cut off ({p.name}-journal beside it holds a change that was not finished); "
-            "open bake-tracker once and close it normally, then run this again"
-        )
+    if not write:
+        refuse_cut_off_save(p)
     if write:
         conn = sqlite3.connect(p, timeout=1, isolation_level=None)
     else:
@@ -414,21 +424,24 @@ def odd_timestamps(path: str | os.PathLike[str]) -> OddTimestamp | None:
 
 
 def inspect_database(
-    path: str | os.PathLike[str], *, label: str | None = None, integrity: bool = True, quick: bool = False
+    path: str | os.PathLike[str], *, label: str | None = None, integrity: bool = True, quick: bool = False,
+    conn: sqlite3.Connection | None = None,
 ) -> DatabaseInfo:
     """Check that ``path`` is a sound bake-tracker database and tell its version and row counts.
 
     ``integrity`` runs ``PRAGMA integrity_check``; with ``quick``, ``PRAGMA quick_check`` instead (every
-    page and record, not the indexes against their tables: about ten times faster).
+    page and record, not the indexes against their tables: about ten times faster). ``conn`` is a
+    connection already open on ``path`` (see `open_inspected`): the look is taken on it.
 
     Raises:
         DatabaseRefused: missing, empty, not SQLite, truncated or corrupt, or not bake-tracker's.
     """
     p = Path(path)
     name = label or str(p)
-    _check_file(p, name)
+    if conn is None:
+        _check_file(p, name)
     try:
-        with open_database(p) as conn:
+        with open_database(p) if conn is None else contextlib.nullcontext(conn) as conn:
             if integrity:
                 result = conn.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check").fetchone()[0]
                 if result != "ok":
@@ -442,8 +455,36 @@ def inspect_database(
                         unsaved_wal=unsaved_wal(p) is not None, own_objects=own)
 
 
-def copy_database(source: str | os.PathLike[str], target: str | os.PathLike[str], *, advance=None) -> None:
-    """Copy ``source`` to a new file ``target`` with SQLite's online backup API (WAL content included)."""
+@contextlib.contextmanager
+def open_inspected(
+    path: str | os.PathLike[str], *, write: bool = False, label: str | None = None
+) -> Iterator[tuple[sqlite3.Connection, DatabaseInfo]]:
+    """Open ``path`` (read-only unless ``write``) and look at it on that same connection, as
+    `inspect_database` does without its integrity check: yields the connection and the look.
+
+    Raises:
+        DatabaseRefused: missing, empty, not SQLite, truncated, a save cut off beside it, or not bake-tracker's.
+    """
+    p = Path(path)
+    name = label or str(p)
+    _check_file(p, name)  # before connecting: a connection would create a missing file
+    refuse_cut_off_save(p)  # a connection that writes would roll it back
+    with contextlib.ExitStack() as stack:
+        try:
+            conn = stack.enter_context(open_database(p, write=write))
+        except sqlite3.DatabaseError as exc:
+            raise refusal(exc, name) from None
+        yield conn, inspect_database(p, label=label, integrity=False, conn=conn)
+
+
+def copy_database(
+    source: str | os.PathLike[str], target: str | os.PathLike[str], *, advance=None,
+    then: Callable[[sqlite3.Connection], None] | None = None,
+) -> None:
+    """Copy ``source`` to a new file ``target`` with SQLite's online backup API (WAL content included).
+
+    ``then`` is given the connection on ``target`` once the copy is made, to go on writing it there.
+    """
     with open_database(source) as src:
         dst = sqlite3.connect(Path(target), isolation_level=None)
         try:
@@ -455,6 +496,8 @@ def copy_database(source: str | os.PathLike[str], target: str | os.PathLike[str]
                 done[0] = total - remaining
 
             src.backup(dst, pages=4096, progress=_progress)
+            if then is not None:
+                then(dst)
         finally:
             dst.close()
 

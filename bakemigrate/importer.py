@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from .db import inspect_database
+from .db import open_inspected
 from .errors import InvalidDocument, MigrationError
 from .formats import ProblemList, detect_kind, find_problems, run_problems, validate_document
 from .jsonio import load_json
@@ -244,14 +244,21 @@ def import_(
     """
     path, target = Path(document), Path(staging)
     refuse_output_over(target, [app_database()], "STAGING")
-    info = inspect_database(target, integrity=False)
-    if info.schema_version != "0.7":
-        raise MigrationError(f"{target}: not a v0.7 database; run `bakemigrate reset` first")
-    runs_in = _DocumentRuns(path, trusted=trusted)
-    report = ImportReport(path=path, staging=target, version=runs_in.version)
+    # One connection looks at the staging database and imports into it (BEGIN is sent below: the DDL
+    # is inside the transaction); closing it rolls back a transaction not committed.
+    with open_inspected(target, write=True) as (conn, info):
+        if info.schema_version != "0.7":
+            raise MigrationError(f"{target}: not a v0.7 database; run `bakemigrate reset` first")
+        runs_in = _DocumentRuns(path, trusted=trusted)
+        report = ImportReport(path=path, staging=target, version=runs_in.version)
+        _import_into(conn, path, target, runs_in, report, progress)
+    return report
 
+
+def _import_into(conn: sqlite3.Connection, path: Path, target: Path, runs_in: _DocumentRuns, report: ImportReport,
+                 progress: bool) -> None:
+    """The runs of ``runs_in`` into the staging database open on ``conn``, in one transaction."""
     now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
-    conn = sqlite3.connect(target, isolation_level=None)  # BEGIN is sent below: the DDL is inside the transaction
     try:
         conn.execute("PRAGMA foreign_keys=ON")
         # The staging file is rebuilt from scratch after a crash and made durable before the switch.
@@ -270,9 +277,6 @@ def import_(
         raise InvalidDocument(f"{path}: a value cannot be stored, nothing was imported ({exc})") from None
     except sqlite3.OperationalError as exc:
         raise MigrationError(f"{target}: cannot write ({exc})") from None
-    finally:
-        conn.close()  # a transaction not committed is rolled back
-    return report
 
 
 def _insert_sql(table: str, columns: list[str]) -> str:

@@ -32,30 +32,27 @@ class ResetResult:
         )
 
 
-def create_v07_production_tables(path: str | os.PathLike[str]) -> None:
-    """Drop the v0.6 production tables of ``path`` and create the v0.7 ones (the statements of `v07_ddl`).
+def create_v07_production_tables(conn: sqlite3.Connection) -> None:
+    """Drop the v0.6 production tables of the database open on ``conn`` and create the v0.7 ones (the
+    statements of `v07_ddl`).
 
     The empty ``production_losses`` that bake-tracker 0.7 adds to a v0.6 file it opens is dropped too,
     so that file is rebuilt exactly as a v0.6 file that 0.7 never opened. The database's own indexes
     and triggers on the production tables are created again on the v0.7 tables, word for word.
     """
-    conn = sqlite3.connect(Path(path), isolation_level=None)
-    try:
-        conn.execute("PRAGMA foreign_keys=OFF")  # dropping a parent table must not cascade
-        # The file is a temporary copy, thrown away if anything fails: no journal, no fsync here.
-        conn.execute("PRAGMA journal_mode=OFF")
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("BEGIN")
-        own = production_user_objects(conn)
-        for name in reversed(PRODUCTION_TABLES_V07):
-            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
-        for statement in v07_ddl().values():  # what bake-tracker 0.7's create_all sends
-            conn.execute(statement)
-        for obj in own:  # the database's own indexes and triggers on them, word for word
-            conn.execute(obj.sql)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    conn.execute("PRAGMA foreign_keys=OFF")  # dropping a parent table must not cascade
+    # The file is a temporary copy, thrown away if anything fails: no journal, no fsync here.
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("BEGIN")
+    own = production_user_objects(conn)
+    for name in reversed(PRODUCTION_TABLES_V07):
+        conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+    for statement in v07_ddl().values():  # what bake-tracker 0.7's create_all sends
+        conn.execute(statement)
+    for obj in own:  # the database's own indexes and triggers on them, word for word
+        conn.execute(obj.sql)
+    conn.execute("COMMIT")
 
 
 def reset(
@@ -85,8 +82,8 @@ def reset(
         raise MigrationError(f"{target}: the folder {target.parent} does not exist")
     try:
         with temporary_beside(target, name=partial_path(target)) as partial:
-            copy_database(source, partial)
-            create_v07_production_tables(partial)
+            # one connection on the new file: the copy, then its production tables made again
+            copy_database(source, partial, then=lambda conn: create_v07_production_tables(conn))
             rename_over(partial, target)
     except sqlite3.DatabaseError as exc:
         raise MigrationError(f"{target}: cannot build the staging database ({exc})") from None

@@ -26,7 +26,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .db import DatabaseInfo, inspect_database, open_database, refuse_unexportable_values
+from .db import DatabaseInfo, inspect_database, open_database, open_inspected, refuse_unexportable_values
 from .errors import DatabaseRefused, InvalidDocument
 from .exporter import iter_runs
 from .formats import DocumentKind, ProblemList, run_problems, validate_document
@@ -246,14 +246,15 @@ def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[st
         }
         f1, m1 = _compared_rows(conn, "production_runs", RUN_NUMERIC, exact=True)
         f2, m2 = _compared_rows(conn, "production_consumptions", CONSUMPTION_NUMERIC, exact=True)
+        untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V07))
+        changed = _changed_tables(conn, untouched)
         conn.execute("DETACH DATABASE original")
         status_mix = _status_mix(conn)
-    untouched = sorted(set(before_counts) - set(PRODUCTION_TABLES_V07))
     return _DatabaseFacts(
         integrity=integrity, broken_references=broken, schema_differences=schema_diff, own_objects=own_objects,
         before_counts=before_counts, after_counts=after_counts,
         fields=f1 + f2, mismatches=m1 + m2,
-        changed_tables=_changed_tables(db, staging, untouched), untouched_tables=untouched,
+        changed_tables=changed, untouched_tables=untouched,
         status_mix=status_mix,
     )
 
@@ -278,14 +279,33 @@ def verify(
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
     and the documents are read one run at a time, so memory stays flat at any size.
     """
-    original = _refuse_wrong_databases(db, staging)
+    original = inspect_database(db, integrity=False)
+    # The staging database is read on two connections: this one (looked at, then the document and
+    # the loss rules compared on it) and the SQL comparison's, in its own thread.
+    with open_inspected(staging) as (conn, copy):
+        _refuse_wrong_databases(db, staging, original, copy)
+        return _verify_on(conn, db, staging, before, original, expected=expected, trusted=trusted,
+                          infer_losses=infer_losses)
+
+
+def _verify_on(
+    conn: sqlite3.Connection,
+    db: str | os.PathLike[str],
+    staging: str | os.PathLike[str],
+    before: str | os.PathLike[str],
+    original: DatabaseInfo,
+    *,
+    expected: str | os.PathLike[str] | None,
+    trusted: bool,
+    infer_losses: bool | None,
+) -> VerifyResult:
+    """`verify`, with ``conn`` open on ``staging`` and the pair of databases accepted."""
     runs_before = BeforeRuns(before, trusted=trusted)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
         in_sqlite = pool.submit(_compare_databases, db, staging)
         document = _DocumentComparison()
         try:
-            with open_database(staging) as conn:
-                document.compare(runs_before, iter_runs(conn, "1.1"))
+            document.compare(runs_before, iter_runs(conn, "1.1"))
         finally:
             facts = in_sqlite.result()
     try:
@@ -306,9 +326,8 @@ def verify(
     want = _ExpectedStatuses(expected) if expected is not None else None
     expected_losses = want.losses if want is not None else 0
     inferred = (want is not None and expected_losses > 0) if infer_losses is None else infer_losses
-    with open_database(staging) as conn:
-        rules = check_database(conn, infer_losses=inferred, limit=MAX_MISMATCHES)
-        runs_wrong = want.runs_differing(conn) if want is not None else None
+    rules = check_database(conn, infer_losses=inferred, limit=MAX_MISMATCHES)
+    runs_wrong = want.runs_differing(conn) if want is not None else None
     new_losses = expected_losses if expected is not None else rules.loss_rows_expected
     before_counts, after_counts = facts.before_counts, facts.after_counts
     summary = Rows(["table", "before", "after", "equal"])
@@ -354,13 +373,13 @@ def verify(
     )
 
 
-def _refuse_wrong_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str]) -> DatabaseInfo:
-    """The original's facts, after refusing a pair that is not an original v0.6 database and its v0.7 copy.
+def _refuse_wrong_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str], original: DatabaseInfo,
+                            copy: DatabaseInfo) -> None:
+    """Refuse a pair that is not an original v0.6 database and its v0.7 copy (`original` and `copy`: their looks).
 
     Raises:
         DatabaseRefused: the same file twice, an original that is already v0.7 or a copy that is not v0.7.
     """
-    original, copy = inspect_database(db, integrity=False), inspect_database(staging, integrity=False)
     if Path(db).resolve() == Path(staging).resolve() or os.path.samefile(db, staging):
         raise DatabaseRefused(
             f"{staging}: is the database {db} itself; verify compares the original with its migrated copy "
@@ -377,7 +396,6 @@ def _refuse_wrong_databases(db: str | os.PathLike[str], staging: str | os.PathLi
             "give the database as it was before the migration (its backup is in the work folder)"
         )
     refuse_unexportable_values(db)  # its values are read as the export reads them
-    return original
 
 
 class BeforeRuns:
@@ -798,17 +816,15 @@ def _rule_mismatches(rules: RuleCheck) -> Rows:
                                    for table, column, key, b, a in rules.mismatches], objects=True)
 
 
-def _changed_tables(db: str | os.PathLike[str], staging: str | os.PathLike[str], tables: list[str]) -> list[str]:
+def _changed_tables(conn: sqlite3.Connection, tables: list[str]) -> list[str]:
+    """Those of ``tables`` whose rows differ between the attached ``original`` and ``main``."""
     changed = []
-    with open_database(staging) as conn:
-        conn.execute("ATTACH DATABASE ? AS original", (str(Path(db)),))
-        for table in tables:
-            for first, second in (("original", "main"), ("main", "original")):
-                extra = conn.execute(
-                    f'SELECT count(*) FROM (SELECT * FROM {first}."{table}" EXCEPT SELECT * FROM {second}."{table}")'
-                ).fetchone()[0]
-                if extra:
-                    changed.append(table)
-                    break
-        conn.execute("DETACH DATABASE original")
+    for table in tables:
+        for first, second in (("original", "main"), ("main", "original")):
+            extra = conn.execute(
+                f'SELECT count(*) FROM (SELECT * FROM {first}."{table}" EXCEPT SELECT * FROM {second}."{table}")'
+            ).fetchone()[0]
+            if extra:
+                changed.append(table)
+                break
     return changed
