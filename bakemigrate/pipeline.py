@@ -315,7 +315,10 @@ class Migration:
         """
         self._backup_record()
         needed = everything_before(name)
-        for planned in resolve(self.folder, name).values():
+        plan = resolve(self.folder, name)
+        if plan[name].done:  # its work stands (the import: judged from the document it imported)
+            return
+        for planned in plan.values():
             if planned.step.name in needed and planned.step.name != "backup" and not planned.done:
                 if not self.folder.state(planned.step.name).done:  # a step run just before may have made it
                     self.echo(f"{name} needs {planned.step.name} first: running it")
@@ -468,9 +471,11 @@ class Migration:
             self.reset()
         # bakemigrate's own output, proven unchanged since it was written: the schema check is not needed.
         trusted = self.folder.recorded("transform") is not None
+        document_sha256 = self.folder.sha256(self.export_v11)  # what the import is judged from later
         report = import_(self.export_v11, self.staging, progress=self.progress, trusted=trusted)
         self.folder.record("import", staging_sha256=self.folder.sha256(self.staging), runs=report.runs,
-                           consumptions=report.consumptions, losses=report.losses)
+                           consumptions=report.consumptions, losses=report.losses,
+                           read={EXPORT_V11: document_sha256})
         return report
 
     @_locked

@@ -2,9 +2,10 @@
 
 `resolve` goes through the plan (`steps.PLAN`) in order. A step is done when the journal records
 it, its file is the very one recorded (`WorkFolder.state`) and every step it needs
-(`steps.predecessors`) is done; otherwise it is to run, with the reason when it is its own (its
-file is not there any more, or is not the one recorded). `migrate` runs what this says, and
-`--dry-run` prints it.
+(`steps.predecessors`) is done, or made a file whose SHA-256 the step's own record holds
+(`steps.kept_by_record`: the import is judged from the document it imported); otherwise it is to
+run, with the reason when it is its own (its file is not there any more, or is not the one recorded).
+`migrate` runs what this says, and `--dry-run` prints it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from .steps import PLAN, Step, predecessors
+from .steps import PLAN, Step, kept_by_record, predecessors
 from .workfolder import WorkFolder
 
 VERIFIED_AGAIN = "verified earlier; each run verifies again"
@@ -49,7 +50,8 @@ def resolve(folder: WorkFolder, upto: str = PLAN[-1].name, *, again: Collection[
     planned: dict[str, Planned] = {}
     for step in PLAN:
         found = folder.state(step.name)
-        needed_done = all(planned[name].done for name in predecessors(step.name))
+        needed_done = all(planned[name].done or (found.done and kept_by_record(step.name, name, found.record))
+                          for name in predecessors(step.name))
         if found.done and needed_done and step.name not in again:
             planned[step.name] = Planned(step, True, found.record)
         else:

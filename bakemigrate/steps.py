@@ -9,6 +9,7 @@ it and the package function that does the work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Step:
     """The command that runs it alone (`bakemigrate COMMAND`), or None."""
     after: tuple[str, ...] = ()
     """Steps whose journal record it needs besides the files it reads (the switch: the verify's verdict)."""
+    keeps: tuple[str, ...] = ()
+    """Files it reads whose SHA-256 its journal record holds (`read`, by file name): once done, its
+    work is judged from what it read, and is kept when the step that made those files runs again."""
 
     @property
     def label(self) -> str:
@@ -58,7 +62,7 @@ STEPS: tuple[Step, ...] = (
     Step(number=4, name="reset", needs=("backup/",), produces=("staging.db",),
          function="bakemigrate.reset:reset", command="reset"),
     Step(number=5, name="import", needs=("export_v1.1.json", "staging.db"), produces=("staging.db",),
-         function="bakemigrate.importer:import_", command="import"),
+         function="bakemigrate.importer:import_", command="import", keeps=("export_v1.1.json",)),
     Step(number=6, name="verify", needs=("backup/", "staging.db", "export_v1.0.json"), produces=(),
          function="bakemigrate.verify:verify", command="verify"),
     Step(number=7, name="switch", needs=("staging.db",), produces=("DB",),
@@ -95,6 +99,16 @@ def predecessors(name: str) -> tuple[str, ...]:
         if producers:
             needed.add(producers[-1])
     return tuple(candidate.name for candidate in earlier if candidate.name in needed)
+
+
+def kept_by_record(name: str, earlier: str, record: dict[str, Any] | None) -> bool:
+    """Whether the journal's `record` of step `name` holds the SHA-256 of every file it reads that
+    step `earlier` makes, among those it `keeps`: its work then stands whether `earlier` is done or not."""
+    later, made = step(name), step(earlier).produces
+    read = (record or {}).get("read")
+    files = [need for need in later.needs if need in made]
+    return bool(files) and isinstance(read, dict) and all(
+        need in later.keeps and isinstance(read.get(need), str) for need in files)
 
 
 def everything_before(name: str) -> tuple[str, ...]:

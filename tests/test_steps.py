@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from fixture_paths import REPO
 
-from bakemigrate import Migration, steps
+from bakemigrate import Migration, migrate, steps
 from bakemigrate.cli import build_parser, main
 from bakemigrate.notebook import NEEDS, STEPS
 
@@ -47,6 +47,33 @@ def test_the_dry_run_plan_is_the_registry(demo_db: Path, tmp_path: Path, capsys)
     assert code == 0, out
     plan = out.split("plan:\n", 1)[1].splitlines()[:len(steps.PLAN)]
     assert plan == [f"  {step.name}: to run" for step in steps.PLAN]
+
+
+@pytest.mark.parametrize("deleted", [("export_v1.0.json",), ("export_v1.1.json",),
+                                     ("export_v1.0.json", "export_v1.1.json")],
+                         ids=["v1.0", "v1.1", "both"])
+def test_the_dry_run_plans_what_the_run_then_runs_when_a_document_is_gone_after_the_import(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], deleted: tuple[str, ...]
+) -> None:
+    work = tmp_path / "work"
+    migration = Migration(demo_db, work, progress=False)
+    migration.backup()
+    migration.import_()  # runs the export, the transform and the reset first
+    for name in deleted:
+        (work / name).unlink()
+
+    assert main(["migrate", str(demo_db), "--workdir", str(work), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.split("plan:\n", 1)[1].splitlines()[:len(steps.PLAN)]
+    planned = dict(line.strip().split(": ", 1) for line in lines)
+    assert planned["import"].startswith("done earlier")  # judged from the document it imported
+    to_run = [name for name, what in planned.items() if what.startswith("to run")]
+
+    result = migrate(demo_db, work, yes=True, progress=False, echo=lambda text: None,
+                     on_step=lambda step, result, earlier: None)
+    assert result.outcome == "migrated", result.message
+    ran = [line.split(" (")[0] for line in result.steps if line.endswith("(ran)")]
+    assert ran == to_run
+    assert "import (done earlier)" in result.steps
 
 
 def test_every_step_with_a_command_is_a_command_and_the_help_lists_the_plan(capsys) -> None:
