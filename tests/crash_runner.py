@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bakemigrate.backup  # noqa: E402
 import bakemigrate.exporter  # noqa: E402
 import bakemigrate.importer  # noqa: E402
-import bakemigrate.pipeline  # noqa: E402
 import bakemigrate.reset  # noqa: E402
 import bakemigrate.switch  # noqa: E402
+import bakemigrate.workfolder  # noqa: E402
 from bakemigrate.cli import main  # noqa: E402
 
 
@@ -31,11 +31,20 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _before(module, name: str) -> None:
+def _before(module, name: str, *, when: Callable[..., bool] = lambda *a, **k: True) -> None:
+    original = getattr(module, name)
+
     def wrapper(*args, **kwargs):
-        die()
+        if when(*args, **kwargs):
+            die()
+        return original(*args, **kwargs)
 
     setattr(module, name, wrapper)
+
+
+def _unjournaled(step: str) -> None:
+    """Die when the journal is about to record ``step``: its work is done and on disk, not recorded."""
+    _before(bakemigrate.workfolder.Journal, "record", when=lambda self, name, **facts: name == step)
 
 
 def _after(module, name: str, *, when: Callable[..., bool] = lambda *a, **k: True) -> None:
@@ -74,15 +83,16 @@ CRASH_POINTS: dict[str, Callable[[], None]] = {
     "backup: copy made, not checked": lambda: _after(bakemigrate.backup, "copy_database"),
     "backup: manifest written, copy not renamed": lambda: _after(bakemigrate.backup, "write_json_atomic"),
     "export: document half written": _export_half_written,
-    "export: both documents written, not journaled": lambda: _after(bakemigrate.pipeline, "export_and_transform"),
+    # the export writes both documents in one pass, then records the export and then the transform
+    "export: both documents written, not journaled": lambda: _unjournaled("export"),
     "export: journaled, transform not journaled": lambda: _after(
-        bakemigrate.pipeline.Journal, "record", when=lambda self, step, **facts: step == "export"
+        bakemigrate.workfolder.Journal, "record", when=lambda self, step, **facts: step == "export"
     ),
     "staging: copied, tables not recreated": lambda: _before(bakemigrate.reset, "create_v07_production_tables"),
-    "staging: built, not journaled": lambda: _after(bakemigrate.pipeline, "reset"),
+    "staging: built, not journaled": lambda: _unjournaled("reset"),
     "import: first chunk inserted, not committed": _import_mid_transaction,
-    "import: committed, not journaled": lambda: _after(bakemigrate.pipeline, "import_"),
-    "verify: passed, not journaled": lambda: _after(bakemigrate.pipeline, "verify"),
+    "import: committed, not journaled": lambda: _unjournaled("import"),
+    "verify: passed, not journaled": lambda: _unjournaled("verify"),
     "switch: checked, not renamed": lambda: _before(bakemigrate.switch, "remove_sidecar_files"),
     "switch: renamed, not journaled": lambda: _after(bakemigrate.switch, "replace_database"),
 }
