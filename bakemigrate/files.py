@@ -30,6 +30,11 @@ def sidecar_paths(path: str | os.PathLike[str], suffixes: tuple[str, ...] = SIDE
     return [Path(f"{path}{suffix}") for suffix in suffixes]
 
 
+def has_sidecar_files(path: str | os.PathLike[str], suffixes: tuple[str, ...] = SIDECAR_SUFFIXES) -> bool:
+    """Whether any of the files SQLite keeps beside ``path`` (``suffixes`` of them) is there."""
+    return any(sidecar.exists() for sidecar in sidecar_paths(path, suffixes))
+
+
 def remove_sidecar_files(
     path: str | os.PathLike[str], suffixes: tuple[str, ...] = SIDECAR_SUFFIXES, *, with_file: bool = False
 ) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .backup import BACKUP_FOLDER, MANIFEST_NAME, backup_paths
 from .db import sha256_file
 from .errors import InvalidDocument, MigrationError
+from .files import has_sidecar_files
 from .jsonio import load_json, write_json_atomic
 from .paths import make_private_folder, refuse_work_folder_holding
 
@@ -257,7 +258,7 @@ class WorkFolder:
             return Found("gone" if record is not None else "missing", record, path)
         if not records:
             return Found("unrecorded", None, path)
-        if step in STAGING_STEPS and Path(f"{path}-journal").exists():
+        if step in STAGING_STEPS and has_sidecar_files(path, ("-journal",)):
             return Found("changed", record, path)
         digest = self.sha256(path)
         if any(recorded_sha256(name, done) == digest for name, done in records):

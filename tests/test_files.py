@@ -12,6 +12,7 @@ from bakemigrate.errors import MigrationError
 from bakemigrate.files import (
     SIDECAR_SUFFIXES,
     TEMPORARY_NAME,
+    has_sidecar_files,
     partial_path,
     remove_sidecar_files,
     rename_over,
@@ -78,6 +79,9 @@ def test_the_sidecar_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "other.db-wal", "staging.db", "staging.db-journal", "staging.db-other"
     ]
+    assert has_sidecar_files(db, ("-journal",)) and has_sidecar_files(db)
+    assert not has_sidecar_files(db, ("-wal", "-shm"))
     remove_sidecar_files(db, with_file=True)
     remove_sidecar_files(db, with_file=True)  # none there: no error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db-wal", "staging.db-other"]
+    assert not has_sidecar_files(db)
