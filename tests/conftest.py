@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -102,7 +104,13 @@ def demo_db(tmp_path: Path, demo_template: Path) -> Path:
 
 
 def run_cli(*args: str | os.PathLike[str], input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m bakemigrate ARGS`` as a real process and capture its output."""
+    """Run ``python -m bakemigrate ARGS`` as a real process and capture its output.
+
+    The right tool only where the process itself is what is tested: the ``python -m bakemigrate``
+    entry point, what a process prints when it fails (never a traceback), signals and kills, other
+    processes at the same time, start-up time, the docs' commands. Everything else goes through the
+    `cli` fixture, which runs the same command line in this process (`run_main`).
+    """
     return subprocess.run(
         [sys.executable, "-m", "bakemigrate", *map(str, args)],
         capture_output=True,
@@ -113,7 +121,51 @@ def run_cli(*args: str | os.PathLike[str], input_text: str | None = None) -> sub
     )
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What one command did, as `run_cli` reports it: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str | os.PathLike[str], input_text: str | None = None) -> Ran:
+    """Run ``bakemigrate ARGS`` in this process through `bakemigrate.cli.main`, as a process started by
+    `run_cli` would see it: the repository as the current folder, 80 columns (`COLUMNS`, which is all
+    a process whose output is a pipe measures), ``input_text`` (or nothing) on a standard input that is
+    not a terminal, standard output and error captured, an argparse exit (`--help`, a usage error)
+    taken as its exit code."""
+    from bakemigrate.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = os.getcwd(), os.environ.get("COLUMNS"), sys.stdin
+    os.chdir(REPO)
+    os.environ["COLUMNS"] = "80"
+    sys.stdin = io.StringIO(input_text or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([os.fspath(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    finally:
+        os.chdir(saved[0])
+        if saved[1] is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved[1]
+        sys.stdin = saved[2]
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def cli():
-    """The :func:`run_cli` helper."""
+    """The command line run in this process (`run_main`); `run_cli` where a real process is tested."""
+    return run_main
+
+
+@pytest.fixture
+def process_cli():
+    """The :func:`run_cli` helper: the command line in a real process."""
     return run_cli

@@ -100,10 +100,10 @@ def test_hostile_database_refused_before_anything_is_written(
     assert sorted(p.name for p in db.parent.iterdir()) == ["bake_tracker.db"]
 
 
-def test_hostile_database_refused_by_a_real_process(tmp_path: Path, cli) -> None:
+def test_hostile_database_refused_by_a_real_process(tmp_path: Path, process_cli) -> None:
     db = tmp_path / "bake_tracker.db"
     _text(db, db)
-    done = cli("migrate", db, "--workdir", tmp_path / "work", "--yes")
+    done = process_cli("migrate", db, "--workdir", tmp_path / "work", "--yes")
     assert done.returncode == 2
     assert one_line_error(done.stderr) == f"error: {db}: not a SQLite database"
     assert not (tmp_path / "work").exists()

@@ -234,10 +234,10 @@ def test_import_with_missing_recipes_imports_nothing(
     assert production_counts(staging) == production_counts(staging_template)
 
 
-def test_hostile_document_in_a_real_process(tmp_path: Path, cli) -> None:
+def test_hostile_document_in_a_real_process(tmp_path: Path, process_cli) -> None:
     source = write(tmp_path / "doc.json", '{"version": "1.0", "production_runs": [{"uuid": NaN}]}')
     for argv in (("validate", source), ("transform", source, tmp_path / "out.json")):
-        done = cli(*argv)
+        done = process_cli(*argv)
         assert done.returncode == 2
         assert "NaN is not valid JSON" in one_line_error(done.stderr)
     assert not (tmp_path / "out.json").exists()
@@ -256,11 +256,13 @@ def write_million_runs(path: Path, run: dict[str, Any], count: int = 10**6) -> N
 
 
 @pytest.mark.slow
-def test_a_million_runs_transform_in_a_real_process(base_document: dict[str, Any], tmp_path: Path, cli) -> None:
+def test_a_million_runs_transform_in_a_real_process(
+    base_document: dict[str, Any], tmp_path: Path, process_cli
+) -> None:
     run = {**base_document["production_runs"][0], "consumptions": []}
     source, output = tmp_path / "million.json", tmp_path / "out.json"
     write_million_runs(source, run)
-    done = cli("transform", source, output)
+    done = process_cli("transform", source, output)
     assert "Traceback" not in done.stderr
     if done.returncode == 0:
         with open(output, encoding="utf-8") as fh:

@@ -401,10 +401,10 @@ def test_a_dry_run_refuses_what_the_real_run_refuses_with_the_same_line(
     assert expected in real, real
 
 
-def test_a_dry_run_of_a_file_as_work_folder_in_a_real_process(demo_db: Path, tmp_path: Path, cli) -> None:
+def test_a_dry_run_of_a_file_as_work_folder_in_a_real_process(demo_db: Path, tmp_path: Path, process_cli) -> None:
     (tmp_path / "A_FILE").write_text("x\n", encoding="utf-8")
-    dry = cli("migrate", demo_db, "--workdir", tmp_path / "A_FILE", "--dry-run")
-    real = cli("migrate", demo_db, "--workdir", tmp_path / "A_FILE", "--yes")
+    dry = process_cli("migrate", demo_db, "--workdir", tmp_path / "A_FILE", "--dry-run")
+    real = process_cli("migrate", demo_db, "--workdir", tmp_path / "A_FILE", "--yes")
     assert dry.returncode == real.returncode == 2
     assert one_line_error(dry.stderr) == one_line_error(real.stderr)
     assert one_line_error(real.stderr) == (
