@@ -109,7 +109,7 @@ def check_nothing_lost(db: Path, result: subprocess.CompletedProcess[str], commi
     leftover = [p.name for p in db.parent.iterdir() if p.name.startswith(f".{db.name}.")]
     assert leftover == [], leftover
     if result.returncode == 0:
-        assert "PASS" in result.stdout and version == "0.7", result.stdout
+        assert result.stdout.splitlines()[-1].startswith("PASS: ") and version == "0.7", result.stdout
         return "migrated"
     line = one_line_error(result.stderr)
     assert result.returncode == 2 and version == "0.6", line

@@ -110,7 +110,7 @@ def test_a_whole_migrate_imports_no_heavy_library(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", _HEAVY_AT_EXIT, "migrate", str(db), "--workdir", str(tmp_path / "w"),
                            "--yes", "--quiet"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "PASS" in done.stdout and (tmp_path / "w" / "report.txt").exists()
+    assert done.stdout.splitlines()[-1].startswith("PASS: ") and (tmp_path / "w" / "report.txt").exists()
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
 
 

@@ -54,7 +54,7 @@ def test_each_step_by_hand_then_switch(cli, fixture_db: Path, tmp_path: Path) ->
     assert "recreated empty in v0.7 shape" in _ok(cli("reset", backup, staging))
     assert "imported 60 production runs" in _ok(cli("import", v11, staging, "--quiet"))
     out = _ok(cli("verify", backup, staging, "--before", v10))
-    assert "verify: PASS" in out and "✓ production runs" in out
+    assert out.splitlines()[-1].startswith("verify: PASS (") and "  ✓ production runs" in out
     assert content_digest(fixture_db) == original
     assert _ok(cli("switch", fixture_db, "--workdir", work, "--yes")).startswith("switched: ")
     conn = sqlite3.connect(fixture_db)
@@ -76,7 +76,7 @@ def test_verify_fails_when_a_value_differs(cli, fixture_db: Path, tmp_path: Path
     conn.close()
     result = cli("verify", backup, staging, "--before", v10)
     assert result.returncode == 1
-    assert "verify: FAIL" in result.stdout and "every field" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("verify: FAIL") and "  ✗ every field: " in result.stdout
 
 
 def test_switch_refuses_an_unverifiable_staging(cli, fixture_db: Path, tmp_path: Path) -> None:
