@@ -15,12 +15,13 @@ import pytest
 from bakemigrate.spill import SpilledRows, remove_abandoned
 
 HOLDER = """
-import sys, time
+import sqlite3, sys, time
 from bakemigrate.spill import SpilledRows
 rows = SpilledRows("uuid")
 for i in range(5000):
     rows.add(str(i))
-rows._flush()
+with rows.attached(sqlite3.connect(":memory:"), "document"):  # every row written to the file
+    pass
 print(rows.path, flush=True)
 time.sleep(120)
 """
