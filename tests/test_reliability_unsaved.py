@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from conftest import run_main as cli
 from reliability_helpers import REPO, one_line_error
 
 from bakemigrate.db import sha256_file
@@ -71,9 +72,6 @@ def fingerprint(db: Path) -> dict[str, str]:
             if p.is_file() and p.name.startswith(db.name) and not p.name.endswith("-shm")}
 
 
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bakemigrate", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
 
 
 @pytest.mark.parametrize("how", ["exit", "kill"], ids=["os._exit", "SIGKILL"])

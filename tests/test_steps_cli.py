@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from conftest import Ran
 
-from bakemigrate.cli import main
 from bakemigrate.db import content_digest, sha256_file
-
-
-@dataclass
-class Ran:
-    """What one command did: its exit code and what it printed."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
-    """`bakemigrate ARGS`, run in this process by the command line's own entry point."""
-
-    def run(*args: object) -> Ran:
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
 
 
 def _ok(result: Ran) -> str:
