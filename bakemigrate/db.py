@@ -382,15 +382,15 @@ def _odd_timestamp_count(conn: sqlite3.Connection, table: str, name: str) -> int
     is cheap; the date, which needs SQLite's ``date()``, only once per distinct day (a history holds a
     few thousand days, not a million).
     """
-    shape = (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB :shape '
-             f'OR substr("{name}", 12, 2) > \'24\')')
+    odd_shape = (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB :shape '
+                 f'OR substr("{name}", 12, 2) > \'24\')')
     params = {"shape": _TIME_SHAPE}
-    count = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {shape}', params).fetchone()[0]
-    days = (f'SELECT day FROM (SELECT DISTINCT substr("{name}", 1, 10) AS day FROM "{table}" '
-            f'WHERE "{name}" IS NOT NULL) WHERE date(day, \'+0 days\') IS NOT day')
-    if conn.execute(f"SELECT EXISTS ({days})").fetchone()[0]:  # rare: a sound shape on a day that does not exist
-        count += conn.execute(f'SELECT count(*) FROM "{table}" WHERE NOT ({shape}) AND substr("{name}", 1, 10) IN '
-                              f"({days})", params).fetchone()[0]
+    count = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {odd_shape}', params).fetchone()[0]
+    odd_days = (f'SELECT day FROM (SELECT DISTINCT substr("{name}", 1, 10) AS day FROM "{table}" '
+                f'WHERE "{name}" IS NOT NULL) WHERE date(day, \'+0 days\') IS NOT day')
+    if conn.execute(f"SELECT EXISTS ({odd_days})").fetchone()[0]:  # rare: a sound shape on a day that does not exist
+        count += conn.execute(f'SELECT count(*) FROM "{table}" WHERE NOT ({odd_shape}) AND substr("{name}", 1, 10) IN '
+                              f"({odd_days})", params).fetchone()[0]
     return count
 
 

@@ -52,7 +52,8 @@ def test_nothing_read_is_executed_no_eval_exec_or_pickle() -> None:
 def sql_strings_with_values(path: Path) -> list[str]:
     """f-strings passed to execute()/exec_driver_sql()/text() that interpolate anything but a table or column name."""
     # identifiers and placeholders the code itself chooses: table, column and schema names, "?" marks
-    allowed = {"t", "table", "name", "name_col", "status_columns", "sql", "names", "marks", "schema", "first", "second"}
+    allowed = {"t", "table", "name", "name_col", "status_columns", "sql", "names", "marks", "schema", "first", "second",
+               "odd", "odd_shape", "odd_days"}  # the last three: conditions built from a column name (db.py)
     bad = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
