@@ -21,7 +21,7 @@ from .steps import PLAN
 from .terminal import say
 
 if TYPE_CHECKING:
-    from .pipeline import Migration
+    from .pipeline import Migration, MigrationResult
 
 
 def _absolute(path: str | Path) -> str:
@@ -189,6 +189,19 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
             if args.verbose:
                 print(full_tables(result))
 
+    def report_text(result: MigrationResult) -> str:
+        verification = result.verification
+        return json_report(
+            "migrate", result.outcome, result.exit_code, result.message, database=_absolute(args.db),
+            workdir=_absolute(args.workdir), steps=steps,
+            verification=verification_dict(verification) if verification is not None else None,
+        )
+
+    def keep_report(result: MigrationResult) -> None:
+        """A migration that ran keeps its report (written under its locks); a re-run after it does not."""
+        if result.verification is not None:
+            write_reports(Path(args.workdir), report_text(result), result.verification)
+
     result = migrate(
         args.db,
         args.workdir,
@@ -199,15 +212,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         echo=(lambda text: print(text, file=sys.stderr)) if args.json else print,
         on_step=on_step,
         ask=ask_at_terminal,
+        on_result=keep_report,
     )
-    verification = result.verification
-    text = json_report(
-        "migrate", result.outcome, result.exit_code, result.message, database=_absolute(args.db),
-        workdir=_absolute(args.workdir), steps=steps,
-        verification=verification_dict(verification) if verification is not None else None,
-    )
-    if verification is not None:  # a migration that ran keeps its report; a re-run after it does not replace it
-        write_reports(Path(args.workdir), text, verification)
+    text = report_text(result)
     if args.json:
         print(text)
     else:  # the PASS: line stays whole, the last line scripts read; the others wrap on a terminal

@@ -623,6 +623,7 @@ class Migration:
         echo: Callable[[str], Any] = print,
         on_step: Callable[[str, Any, dict[str, Any] | None], Any] | None = None,
         ask: Ask | None = None,
+        on_result: Callable[[MigrationResult], Any] | None = None,
     ) -> MigrationResult:
         """Every step in order: 0 migrated (or already v0.7), 1 verification failed or declined, 2 refused.
 
@@ -630,12 +631,14 @@ class Migration:
         `ask(question)` (the command line asks at the terminal); with neither, the verified copy waits.
         Each step's result goes to `on_step(step, result, earlier)`, where `earlier` is
         the journal's record when the step was done by an earlier run and kept (None when it ran now);
-        without `on_step`, each result's summary line goes to `echo`.
+        without `on_step`, each result's summary line goes to `echo`. A run that made its steps hands
+        its result to `on_result` while it still holds the locks (the command line keeps its report
+        there, so a run started after it never finds a half-written one).
         """
         report = on_step or (lambda step, result, earlier: echo(
             result.summary_table() + "\n" + result.summary_line() if step == "verify" else result.summary_line()))
         with hold_database(self.db, self.workdir):  # before the first look, so two runs never meet
-            return self._run(yes=yes, dry_run=dry_run, echo=echo, report=report, ask=ask)
+            return self._run(yes=yes, dry_run=dry_run, echo=echo, report=report, ask=ask, on_result=on_result)
 
     def _already_migrated(self) -> MigrationResult:
         """The outcome of a run on a database at v0.7 (switched by this work folder, or not)."""
@@ -646,7 +649,8 @@ class Migration:
                                outcome="already-migrated")
 
     def _run(self, *, yes: bool, dry_run: bool, echo: Callable[[str], Any],
-             report: Callable[[str, Any, dict[str, Any] | None], Any], ask: Ask | None) -> MigrationResult:
+             report: Callable[[str, Any, dict[str, Any] | None], Any], ask: Ask | None,
+             on_result: Callable[[MigrationResult], Any] | None = None) -> MigrationResult:
         """`run`, the database's lock held."""
         try:
             pre = self.preflight()
@@ -665,7 +669,10 @@ class Migration:
         with hold(self.workdir, self.db):
             self._inspected = pre.info  # the database as the backup copies it: looked at once, this run
             try:
-                return self._run_steps(pre, yes, report, ask)
+                result = self._run_steps(pre, yes, report, ask)
+                if on_result is not None:
+                    on_result(result)
+                return result
             finally:
                 self._inspected = None
 
@@ -725,11 +732,12 @@ def migrate(
     echo: Callable[[str], Any] = print,
     on_step: Callable[[str, Any, dict[str, Any] | None], Any] | None = None,
     ask: Ask | None = None,
+    on_result: Callable[[MigrationResult], Any] | None = None,
 ) -> MigrationResult:
     """Run the whole migration of `db` with `workdir` as its work folder.
 
     See [Migration.run][bakemigrate.Migration.run] for the outcome and the exit codes.
     """
     return Migration(db, workdir, infer_losses=infer_losses, progress=progress).run(
-        yes=yes, dry_run=dry_run, echo=echo, on_step=on_step, ask=ask
+        yes=yes, dry_run=dry_run, echo=echo, on_step=on_step, ask=ask, on_result=on_result
     )

@@ -201,3 +201,29 @@ def test_two_notebook_rehearsals_on_one_work_folder_meet_the_lock(tmp_path: Path
     code, out, err = finished(first)
     assert code == 0 and last_line(out).startswith("PASS: "), (out, err)
     assert not (tmp_path / "second.ipynb").exists() and not (workdir / ".lock").exists()
+
+
+def test_a_run_keeps_its_report_before_it_lets_go_of_the_work_folder(
+    demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report of a migrate is written under its locks: a second run started while it is being
+    written is refused (exit 2, naming the pid), never finds the work folder free and removes the
+    half-written report as a leftover."""
+    import bakemigrate.terminal
+
+    db, workdir = tmp_path / "bake_tracker.db", tmp_path / "work"
+    shutil.copyfile(demo_template, db)
+    keep = bakemigrate.terminal.write_reports
+    second: list[tuple[int, str, str]] = []
+
+    def write_while_another_starts(folder: Path, text: str, verification: object) -> list[Path]:
+        second.append(finished(start(db, workdir)))
+        return keep(folder, text, verification)
+
+    monkeypatch.setattr(bakemigrate.terminal, "write_reports", write_while_another_starts)
+    assert main(["migrate", str(db), "--workdir", str(workdir), "--yes", "--quiet"]) == 0
+    [(code, _, err)] = second
+    assert code == 2 and f"is in use by another bakemigrate (pid {os.getpid()}" in one_line_error(err), err
+    report = (workdir / "report.txt").read_text()
+    assert report.startswith("verification:\n") and "✓ integrity: integrity_check: ok" in report
+    assert not [p for p in workdir.iterdir() if p.name.endswith(".tmp")]
