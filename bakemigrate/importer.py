@@ -30,7 +30,7 @@ from .loss_rules import recorded_loss_problems
 from .paths import app_database, refuse_output_over
 from .progress import progress_bar
 from .tables import PRODUCTION_TABLES_V07, v07_columns
-from .values import STORED_VALUES_KEY, parse_decimal, parse_stored_number, parse_timestamp
+from .values import STORED_VALUES_KEY, db_datetime_from_iso, parse_decimal, parse_stored_number
 
 APP_FILE_WARNING = (
     "this document has no event links or ids (it is the app's own export): runs are imported "
@@ -91,28 +91,9 @@ def _timestamps(item: dict[str, Any], now: str, where: str, trusted: bool) -> tu
     created = item.get("created_at")
     updated = item.get("updated_at")
     return (
-        _db_datetime(created, where, "created_at", trusted) if created is not None else now,
-        _db_datetime(updated, where, "updated_at", trusted) if updated is not None else now,
+        db_datetime_from_iso(created, where, "created_at", trusted) if created is not None else now,
+        db_datetime_from_iso(updated, where, "updated_at", trusted) if updated is not None else now,
     )
-
-
-def _db_datetime(value: object, where: str, name: str, trusted: bool = False) -> str:
-    """An exported timestamp (``where.name`` in the document) as the app stores it.
-
-    The app stores ``YYYY-MM-DD HH:MM:SS.ffffff``. With ``trusted`` (bakemigrate's own export, written
-    from stored timestamps) a timestamp in the export's shape (``isoformat``) is reshaped without
-    being parsed.
-    """
-    reshaped = None
-    if type(value) is str and value[10:11] == "T":  # the export's shape, with or without a fraction
-        if len(value) == 26 and value[19] == ".":
-            reshaped = f"{value[:10]} {value[11:]}"
-        elif len(value) == 19:
-            reshaped = f"{value[:10]} {value[11:]}.000000"
-    if trusted and reshaped is not None:
-        return reshaped
-    parsed = parse_timestamp(value, f"{where}.{name}")  # a valid date and time, without a time zone
-    return reshaped or parsed.isoformat(" ", "microseconds")
 
 
 def _db_number(value: object, where: str) -> float:
@@ -531,7 +512,7 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
         created, updated = _timestamps(item, now, where, trusted)
         run = (
             recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
-            _db_datetime(item["produced_at"], where, "produced_at", trusted), item["notes"],
+            db_datetime_from_iso(item["produced_at"], where, "produced_at", trusted), item["notes"],
             item.get("production_status", "complete"), item.get("loss_quantity", 0),
             *_numbers(item, _RUN_NUMBERS, where), run_id, item["uuid"], created, updated,
         )

@@ -42,6 +42,26 @@ def parse_timestamp(value: object, where: str = "value") -> datetime:
     return parsed
 
 
+def db_datetime_from_iso(value: object, where: str, name: str, trusted: bool = False) -> str:
+    """An exported timestamp (``where.name`` in the document) as the app stores it (the inverse of
+    `db_datetime_to_iso`).
+
+    The app stores ``YYYY-MM-DD HH:MM:SS.ffffff``. With ``trusted`` (bakemigrate's own export, written
+    from stored timestamps) a timestamp in the export's shape (``isoformat``) is reshaped without
+    being parsed.
+    """
+    reshaped = None
+    if type(value) is str and value[10:11] == "T":  # the export's shape, with or without a fraction
+        if len(value) == 26 and value[19] == ".":
+            reshaped = f"{value[:10]} {value[11:]}"
+        elif len(value) == 19:
+            reshaped = f"{value[:10]} {value[11:]}.000000"
+    if trusted and reshaped is not None:
+        return reshaped
+    parsed = parse_timestamp(value, f"{where}.{name}")  # a valid date and time, without a time zone
+    return reshaped or parsed.isoformat(" ", "microseconds")
+
+
 def db_number_to_text(value: float | int | str | None, scale: int) -> str | None:
     """A NUMERIC value as stored (REAL/INTEGER) → the app's string at the column's scale."""
     if value is None:

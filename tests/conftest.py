@@ -130,9 +130,9 @@ class Ran:
     stderr: str
 
 
-def run_main(*args: str | os.PathLike[str], input_text: str | None = None) -> Ran:
+def run_main(*args: str | os.PathLike[str], input_text: str | None = None, cwd: Path = REPO) -> Ran:
     """Run ``bakemigrate ARGS`` in this process through `bakemigrate.cli.main`, as a process started by
-    `run_cli` would see it: the repository as the current folder, 80 columns (`COLUMNS`, which is all
+    `run_cli` would see it: ``cwd`` (the repository) as the current folder, 80 columns (`COLUMNS`, which is all
     a process whose output is a pipe measures), ``input_text`` (or nothing) on a standard input that is
     not a terminal, standard output and error captured, an argparse exit (`--help`, a usage error)
     taken as its exit code."""
@@ -140,7 +140,7 @@ def run_main(*args: str | os.PathLike[str], input_text: str | None = None) -> Ra
 
     out, err = io.StringIO(), io.StringIO()
     saved = os.getcwd(), os.environ.get("COLUMNS"), sys.stdin
-    os.chdir(REPO)
+    os.chdir(cwd)
     os.environ["COLUMNS"] = "80"
     sys.stdin = io.StringIO(input_text or "")
     try:

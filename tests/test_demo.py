@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import Ran, run_main
 from fixture_paths import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -424,16 +422,9 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path: Path, where: str, run
 # --------------------------------------------------------------------------------------------- CLI
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "bakemigrate", "demo", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _cli(*args: str, cwd: Path) -> Ran:
+    """``bakemigrate demo ARGS`` run from the folder ``cwd``."""
+    return run_main("demo", *args, cwd=cwd)
 
 
 def test_cli_creates_then_refuses(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import bakemigrate.jsonstream as jsonstream
 from bakemigrate.errors import DatabaseRefused, InvalidDocument
 from bakemigrate.exporter import export, export_and_transform
 from bakemigrate.formats import RunsWriter, encode_document
-from bakemigrate.importer import _db_datetime, import_
+from bakemigrate.importer import import_
 from bakemigrate.jsonstream import RunStream, own_runs
 from bakemigrate.pipeline import Migration
 from bakemigrate.reset import reset
@@ -128,22 +127,6 @@ def test_trusted_import_fills_the_same_rows_as_the_strict_import(demo_db: Path, 
         staged[trusted] = {t: table_rows(staging, t) for t in ("production_runs", "production_consumptions")}
     assert staged[True] == staged[False]
     assert len(staged[True]["production_consumptions"]) > 200
-
-
-@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
-def test_reshaped_timestamp_is_the_parsed_one(moment: datetime) -> None:
-    exported = moment.isoformat()  # as the export writes it (no fraction for a zero microsecond)
-    stored = moment.isoformat(" ", "microseconds")
-    assert _db_datetime(exported, "run", "created_at", trusted=True) == stored
-    assert _db_datetime(exported, "run", "created_at") == stored
-
-
-def test_trusted_timestamp_in_another_shape_is_still_parsed() -> None:
-    assert _db_datetime("2024-01-02 03:04:05.5", "run", "created_at", trusted=True) == "2024-01-02 03:04:05.500000"
-    with pytest.raises(InvalidDocument, match=r"run\.created_at: not a timestamp"):
-        _db_datetime("2024-13-02 03:04:05", "run", "created_at", trusted=True)
-    with pytest.raises(InvalidDocument, match=r"run\.produced_at: not a timestamp"):
-        _db_datetime("2024-13-02T03:04:05", "run", "produced_at")  # not trusted: always parsed
 
 
 def table_rows(db: Path, table: str) -> list[tuple]:

@@ -113,7 +113,7 @@ def check_nothing_lost(db: Path, result: subprocess.CompletedProcess[str], commi
         return "migrated"
     line = one_line_error(result.stderr)
     assert result.returncode == 2 and version == "0.6", line
-    assert "changed" in line or "close bake-tracker first" in line, line
+    assert "changed since the backup" in line or "close bake-tracker first" in line, line
     return "refused"
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bakemigrate.errors import DatabaseRefused
-from bakemigrate.values import db_datetime_to_iso, db_number_to_text
+from bakemigrate.errors import DatabaseRefused, InvalidDocument
+from bakemigrate.values import db_datetime_from_iso, db_datetime_to_iso, db_number_to_text
 
 
 @given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)))
@@ -32,3 +32,18 @@ def test_unreadable_timestamp_is_a_clear_refusal() -> None:
                                                         (12, 4, "12.0000"), (600, 3, "600.000")])
 def test_numbers_at_the_column_scale(stored: float, scale: int, text: str) -> None:
     assert db_number_to_text(stored, scale) == text
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_reshaped_timestamp_is_the_parsed_one(moment: datetime) -> None:
+    exported = moment.isoformat()  # as the export writes it (no fraction for a zero microsecond)
+    stored = moment.isoformat(" ", "microseconds")
+    assert db_datetime_from_iso(exported, "run", "created_at", trusted=True) == stored
+    assert db_datetime_from_iso(exported, "run", "created_at") == stored
+
+
+def test_trusted_timestamp_in_another_shape_is_still_parsed() -> None:
+    reshaped = db_datetime_from_iso("2024-01-02 03:04:05.5", "run", "created_at", trusted=True)
+    assert reshaped == "2024-01-02 03:04:05.500000"
+    with pytest.raises(InvalidDocument, match=r"run\.created_at: not a timestamp"):
+        db_datetime_from_iso("2024-13-02 03:04:05", "run", "created_at", trusted=True)
+    with pytest.raises(InvalidDocument, match=r"run\.produced_at: not a timestamp"):
+        db_datetime_from_iso("2024-13-02T03:04:05", "run", "produced_at")  # not trusted: always parsed
