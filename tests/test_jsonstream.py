@@ -34,22 +34,17 @@ def test_run_stream_gives_the_keys_before_the_runs_then_the_runs_then_the_keys_a
     assert stream.tail == {"extra": [1]}
 
 
-def test_a_document_that_is_not_an_object_is_read_whole(tmp_path: Path) -> None:
-    path = tmp_path / "list.json"
-    path.write_bytes(b"[1, 2]")
+@pytest.mark.parametrize(("text", "is_object", "whole"), [
+    (b"[1, 2]", False, [1, 2]),  # not an object
+    (b'{"version": "3.4", "recipes": []}', True, {"version": "3.4", "recipes": []}),  # an object without runs
+])
+def test_a_document_without_runs_is_read_whole(tmp_path: Path, text: bytes, is_object: bool, whole: object) -> None:
+    path = tmp_path / "document.json"
+    path.write_bytes(text)
     stream = RunStream(path)
-    assert (stream.streamable, stream.is_object) == (False, False)
+    assert (stream.streamable, stream.is_object) == (False, is_object)
     assert list(stream.runs()) == []
-    assert stream.whole() == [1, 2]
-
-
-def test_an_object_without_runs_is_read_whole(tmp_path: Path) -> None:
-    path = tmp_path / "backup.json"
-    path.write_bytes(b'{"version": "3.4", "recipes": []}')
-    stream = RunStream(path)
-    assert (stream.streamable, stream.is_object) == (False, True)
-    assert list(stream.runs()) == []
-    assert stream.whole() == {"version": "3.4", "recipes": []}
+    assert stream.whole() == whole
 
 
 @pytest.mark.parametrize(
