@@ -197,10 +197,13 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
             verification=verification_dict(verification) if verification is not None else None,
         )
 
+    kept: list[str] = []  # the report written under the locks, printed as it was written
+
     def keep_report(result: MigrationResult) -> None:
         """A migration that ran keeps its report (written under its locks); a re-run after it does not."""
         if result.verification is not None:
-            write_reports(Path(args.workdir), report_text(result), result.verification)
+            kept.append(report_text(result))
+            write_reports(Path(args.workdir), kept[0], result.verification)
 
     result = migrate(
         args.db,
@@ -214,7 +217,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         ask=ask_at_terminal,
         on_result=keep_report,
     )
-    text = report_text(result)
+    text = kept[0] if kept else report_text(result)
     if args.json:
         print(text)
     else:  # the PASS: line stays whole, the last line scripts read; the others wrap on a terminal
