@@ -108,11 +108,14 @@ def _db_number(value: object, where: str) -> float:
     return float(parse_decimal(value, where))
 
 
-def _numbers(item: dict[str, Any], scales: dict[str, int], where: str) -> list[int | float]:
+def _numbers(item: dict[str, Any], scales: dict[str, int], where: str, trusted: bool = False) -> list[int | float]:
     """The NUMERIC values of ``item`` (a run, consumption or loss) to store, in the order of ``scales``.
 
     Each is the exact stored value the document carries in ``stored_values`` (bakemigrate's exports
     add it where the 4-decimal text is not the stored value), else the text as the app stores it.
+    With ``trusted`` (bakemigrate's own export, written from the stored values) an exact value is
+    read without being held against its text again; the verification compares every stored value
+    with the original.
     """
     exact = item.get(STORED_VALUES_KEY)
     if exact is None:
@@ -124,8 +127,8 @@ def _numbers(item: dict[str, Any], scales: dict[str, int], where: str) -> list[i
     if unknown:
         raise InvalidDocument(f"{place}: {', '.join(map(str, unknown))} is not a NUMERIC field here")
     return [
-        parse_stored_number(exact[name], item[name], scale, f"{place}.{name}") if name in exact
-        else _db_number(item[name], where)
+        parse_stored_number(exact[name], item[name], scale, f"{place}.{name}", against_text=not trusted)
+        if name in exact else _db_number(item[name], where)
         for name, scale in scales.items()
     ]
 
@@ -291,10 +294,14 @@ class _Batches:
                 rows.clear()
 
 
-def _fingerprint(run: dict[str, Any]) -> bytes:
-    """A digest of everything ``run`` holds, whatever the order of its keys (equal runs, equal digests)."""
+def _fingerprint(run: dict[str, Any], trusted: bool = False) -> bytes:
+    """A digest of everything ``run`` holds, whatever the order of its keys (equal runs, equal digests).
+
+    A ``trusted`` document (bakemigrate's own export) writes every run's keys in one order: they
+    are hashed in that order, without sorting.
+    """
     try:
-        text = orjson.dumps(run, option=orjson.OPT_SORT_KEYS)
+        text = orjson.dumps(run, option=0 if trusted else orjson.OPT_SORT_KEYS)
     except TypeError:  # an integer beyond 64 bits
         text = json.dumps(run, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(text, digest_size=16).digest()
@@ -478,7 +485,7 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
     if "event_uuid" in item or "id" in item:
         state.linked = True
     uuid = item["uuid"]
-    fingerprint = _fingerprint(item)
+    fingerprint = _fingerprint(item, trusted)
     earlier = claims.runs.get(uuid)
     if earlier is not None and earlier[0] is not None:  # the same run twice: skipped when identical, else a conflict
         if earlier[1] == fingerprint:
@@ -514,13 +521,13 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
             recipe_id, unit_id, event_id, item["num_batches"], item["expected_yield"], item["actual_yield"],
             db_datetime_from_iso(item["produced_at"], where, "produced_at", trusted), item["notes"],
             item.get("production_status", "complete"), item.get("loss_quantity", 0),
-            *_numbers(item, _RUN_NUMBERS, where), run_id, item["uuid"], created, updated,
+            *_numbers(item, _RUN_NUMBERS, where, trusted), run_id, item["uuid"], created, updated,
         )
         consumptions = []
         for j, c in enumerate(item["consumptions"]):
             cwhere = f"{where}.consumptions[{j}]"
             c_created, c_updated = _new_child(c, claims.children, now, cwhere, trusted)
-            quantity, cost = _numbers(c, _CONSUMPTION_NUMBERS, cwhere)
+            quantity, cost = _numbers(c, _CONSUMPTION_NUMBERS, cwhere, trusted)
             consumptions.append((
                 run_id, c["ingredient_slug"], quantity, c["unit"], cost, c.get("id"), c["uuid"], c_created,
                 c_updated,
@@ -531,7 +538,7 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
             l_created, l_updated = _new_child(loss, claims.children, now, lwhere, trusted)
             losses.append((
                 run_id, unit_id, loss["loss_category"], loss["loss_quantity"], loss.get("notes"),
-                *_numbers(loss, _LOSS_NUMBERS, lwhere), loss.get("id"), loss["uuid"], l_created, l_updated,
+                *_numbers(loss, _LOSS_NUMBERS, lwhere, trusted), loss.get("id"), loss["uuid"], l_created, l_updated,
             ))
     except InvalidDocument as exc:
         state.errors.note([f"{where} ({item['uuid']}): {exc}"])

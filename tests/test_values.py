@@ -47,3 +47,16 @@ def test_trusted_timestamp_in_another_shape_is_still_parsed() -> None:
         db_datetime_from_iso("2024-13-02 03:04:05", "run", "created_at", trusted=True)
     with pytest.raises(InvalidDocument, match=r"run\.produced_at: not a timestamp"):
         db_datetime_from_iso("2024-13-02T03:04:05", "run", "produced_at")  # not trusted: always parsed
+
+
+def test_a_stored_value_is_held_against_its_text_unless_the_document_is_bakemigrates_own() -> None:
+    from bakemigrate.values import parse_stored_number
+
+    assert parse_stored_number("0.30000000000000004", "0.3000", 4, "run") == 0.30000000000000004
+    with pytest.raises(InvalidDocument, match="stored value 1.5 is not 2.0000 at 4 decimals"):
+        parse_stored_number("1.5", "2.0000", 4, "run")
+    assert parse_stored_number("1.5", "2.0000", 4, "run", against_text=False) == 1.5
+    assert type(parse_stored_number("9007199254740993", "9007199254740992.0000", 4, "run",
+                                    against_text=False)) is int
+    with pytest.raises(InvalidDocument, match="not the text of a finite number"):
+        parse_stored_number("nan", "1.0000", 4, "run", against_text=False)
