@@ -25,7 +25,7 @@ from .db import open_inspected
 from .errors import InvalidDocument, MigrationError
 from .formats import ProblemList, detect_kind, find_problems, run_problems, validate_document
 from .jsonio import load_json
-from .jsonstream import RunStream, own_runs
+from .jsonstream import RunStream, own_head, own_runs_with_text
 from .loss_rules import recorded_loss_problems
 from .paths import app_database, refuse_output_over
 from .progress import progress_bar
@@ -150,18 +150,25 @@ class _DocumentRuns:
         self.trusted = trusted
         self.version = "1.0"
         self.problems = ProblemList()
-        self._stream = RunStream(path)
         self._doc: dict[str, Any] | None = None
+        self._stream: RunStream | None = None
+        if trusted:  # bakemigrate's own layout: its head is read as it was written, without the schema check
+            self._own_top({**own_head(path), "production_runs": []})
+            return
+        self._stream = RunStream(path)
         if not self._stream.streamable:
             self._doc = self._checked_whole(self._stream.whole())
             return
         top = {**self._stream.head, "production_runs": []}
+        self._own_top(top)
+        self._note_top(top)
+
+    def _own_top(self, top: dict[str, Any]) -> None:
         try:
             self.kind = detect_kind(top)
         except InvalidDocument as exc:
-            raise InvalidDocument(f"{path}: {exc}") from None
-        self._note_top(top)
-        self.version = str(self._stream.head.get("version", "1.0"))
+            raise InvalidDocument(f"{self.path}: {exc}") from None
+        self.version = str(top.get("version", "1.0"))
         self._refuse_full_backup()
 
     def _checked_whole(self, doc: Any) -> dict[str, Any]:
@@ -180,26 +187,26 @@ class _DocumentRuns:
     def _note_top(self, top: dict[str, Any]) -> None:
         self.problems = find_problems(top, self.kind)
 
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Yield ``(index, run)`` for every run that passes its schema, with the v1.1 fields filled."""
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any], bytes]]:
+        """Yield ``(index, run, fingerprint)`` for every run that passes its schema (see `_fingerprint`)."""
         if self._doc is not None:
             for index, run in enumerate(self._doc["production_runs"]):
-                yield index, run
+                yield index, run, _fingerprint(run)
             return
-        if self.trusted:
-            self._stream.close()
-            yield from enumerate(own_runs(self.path))
+        if self._stream is None:  # trusted: bakemigrate writes equal runs as equal bytes
+            for index, (text, run) in enumerate(own_runs_with_text(self.path)):
+                yield index, run, hashlib.blake2b(text, digest_size=16).digest()
             return
         for index, run in enumerate(self._stream.runs()):
             problems = run_problems(self.kind, run, index)
             if problems:
                 self.problems.note(problems)
             else:
-                yield index, run
+                yield index, run, _fingerprint(run)
 
     def finish(self) -> None:
         """Raise the schema problems found, or an error the keys after the runs bring."""
-        tail = self._stream.tail
+        tail = self._stream.tail if self._stream is not None else None
         if tail:  # keys after production_runs: the whole document decides (rare; read it again)
             self._checked_whole(load_json(self.path))
         self.problems.refuse(self.kind, self.path)
@@ -294,14 +301,14 @@ class _Batches:
                 rows.clear()
 
 
-def _fingerprint(run: dict[str, Any], trusted: bool = False) -> bytes:
+def _fingerprint(run: dict[str, Any]) -> bytes:
     """A digest of everything ``run`` holds, whatever the order of its keys (equal runs, equal digests).
 
-    A ``trusted`` document (bakemigrate's own export) writes every run's keys in one order: they
-    are hashed in that order, without sorting.
+    The runs of a trusted document (bakemigrate's own export, which writes equal runs as equal
+    bytes) are fingerprinted by the bytes they were read from instead.
     """
     try:
-        text = orjson.dumps(run, option=0 if trusted else orjson.OPT_SORT_KEYS)
+        text = orjson.dumps(run, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # an integer beyond 64 bits
         text = json.dumps(run, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(text, digest_size=16).digest()
@@ -354,10 +361,10 @@ class _Claims:
     def _select(self, sql: str, values: list[Any]) -> list[Any]:
         return self.conn.execute(sql, (orjson.dumps(values).decode(),)).fetchall() if values else []
 
-    def lookup(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+    def lookup(self, chunk: list[tuple[int, dict[str, Any], bytes]]) -> None:
         """Bring back what is already claimed among the uuids and ids of ``chunk``."""
         uuids, children, ids = [], [], []
-        for _, item in chunk:
+        for _, item, _ in chunk:
             uuids.append(item["uuid"])
             children += [c["uuid"] for c in item["consumptions"]]
             children += [x["uuid"] for x in item.get("losses", [])]
@@ -408,9 +415,9 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     triggers = _drop_triggers(conn)
     state = _State(batches=_Batches(conn, advance, BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
                    resolver=resolver, now=now, trusted=runs_in.trusted)
-    chunk: list[tuple[int, dict[str, Any]]] = []
-    for index, item in runs_in:
-        chunk.append((index, item))
+    chunk: list[tuple[int, dict[str, Any], bytes]] = []
+    for taken in runs_in:
+        chunk.append(taken)
         if len(chunk) >= CHUNK_RUNS:
             _take_chunk(state, chunk)
             chunk = []
@@ -464,18 +471,18 @@ class _State:
     linked: bool = False
 
 
-def _take_chunk(state: _State, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+def _take_chunk(state: _State, chunk: list[tuple[int, dict[str, Any], bytes]]) -> None:
     """Check and queue the runs of ``chunk``, in document order, against everything claimed before them."""
     if not chunk:
         return
     claims = state.claims
     claims.lookup(chunk)
-    for index, item in chunk:
-        _take_run(state, index, item)
+    for index, item, fingerprint in chunk:
+        _take_run(state, index, item, fingerprint)
     claims.store()
 
 
-def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
+def _take_run(state: _State, index: int, item: dict[str, Any], fingerprint: bytes) -> None:
     """Check one run: skipped, refused (an error noted) or queued for insertion."""
     claims, report, resolver, now, trusted = state.claims, state.report, state.resolver, state.now, state.trusted
     where = f"production_runs[{index}]"
@@ -485,7 +492,6 @@ def _take_run(state: _State, index: int, item: dict[str, Any]) -> None:
     if "event_uuid" in item or "id" in item:
         state.linked = True
     uuid = item["uuid"]
-    fingerprint = _fingerprint(item, trusted)
     earlier = claims.runs.get(uuid)
     if earlier is not None and earlier[0] is not None:  # the same run twice: skipped when identical, else a conflict
         if earlier[1] == fingerprint:

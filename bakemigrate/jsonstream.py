@@ -246,6 +246,36 @@ def own_runs(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     Raises:
         InvalidDocument: the file is not in that layout.
     """
+    for _, run in own_runs_with_text(path):
+        yield run
+
+
+def own_head(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level keys before the runs of a document bakemigrate itself wrote (as `own_runs` reads it).
+
+    Raises:
+        InvalidDocument: the file is not in that layout.
+    """
+    name = Path(path)
+    with open(name, "rb") as fh:
+        buf = fh.read(1 << 16)
+    opened = buf.find(_OWN_RUNS_OPENED)
+    head = buf[:opened].rstrip(b",") if opened > 0 else b""
+    try:
+        found = orjson.loads(head + b"\n}") if head.startswith(b"{") else None
+    except orjson.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict):
+        raise InvalidDocument(f"{name}: not a document written by bakemigrate")
+    return found
+
+
+def own_runs_with_text(path: str | os.PathLike[str]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """`own_runs`, each run with the bytes it was read from (equal runs of one document, equal bytes).
+
+    Raises:
+        InvalidDocument: the file is not in that layout.
+    """
     name = Path(path)
 
     def refuse() -> InvalidDocument:
@@ -272,10 +302,12 @@ def own_runs(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             begin = buf.find(b"{", pos, end)
             if begin < 0 or buf[pos:begin].strip(b", \n"):
                 raise refuse()
+            text = buf[begin : end + len(_OWN_RUN_CLOSED)]
             try:
-                yield orjson.loads(buf[begin : end + len(_OWN_RUN_CLOSED)])
+                run = orjson.loads(text)
             except orjson.JSONDecodeError:
                 raise refuse() from None
+            yield text, run
             pos = end + len(_OWN_RUN_CLOSED)
             if buf[pos:pos + 1] != b",":  # "\n  ]": the last run
                 return

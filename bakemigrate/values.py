@@ -120,11 +120,12 @@ def parse_stored_number(
     """
     number: int | float | None = None
     if type(value) is str:
-        try:
-            number = int(value)
-        except ValueError:
+        # the text of a float (a point or an exponent) is never an integer's: int() is not tried
+        readers = (float,) if "." in value or "e" in value or "E" in value else (int, float)
+        for read in readers:
             try:
-                number = float(value)
+                number = read(value)
+                break
             except ValueError:
                 number = None
     if number is None or (type(number) is float and not math.isfinite(number)):

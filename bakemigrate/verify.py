@@ -305,7 +305,8 @@ def _verify_on(
         in_sqlite = pool.submit(_compare_databases, db, staging)
         document = _DocumentComparison()
         try:
-            document.compare(runs_before, iter_runs(conn, "1.1"))
+            # the staging runs as a v1.0 export: the before-document's fields, without v1.1's statuses and losses
+            document.compare(runs_before, iter_runs(conn, "1.0"))
         finally:
             facts = in_sqlite.result()
     try:
@@ -598,7 +599,6 @@ def _compared_rows(
 
 
 _MISSING = object()
-_V11_ONLY = ("production_status", "loss_quantity", "losses")
 _RUN_SKIP = ("uuid", "consumptions", "losses")
 
 
@@ -678,9 +678,6 @@ class _DocumentComparison:
     def compare(self, before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> None:
         """Walk both run sequences (in the same order when nothing is lost); match the rest by uuid."""
         for b, a in zip_longest(before, after):
-            if a is not None:
-                for name in _V11_ONLY:
-                    a.pop(name, None)
             if b is not None:
                 self.documented = True
                 self._note_gap(b)

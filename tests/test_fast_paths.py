@@ -23,7 +23,7 @@ from bakemigrate.errors import DatabaseRefused, InvalidDocument
 from bakemigrate.exporter import export, export_and_transform
 from bakemigrate.formats import RunsWriter, encode_document
 from bakemigrate.importer import import_
-from bakemigrate.jsonstream import RunStream, own_runs
+from bakemigrate.jsonstream import RunStream, own_head, own_runs
 from bakemigrate.pipeline import Migration
 from bakemigrate.reset import reset
 from bakemigrate.transform import transform
@@ -91,6 +91,42 @@ def test_own_runs_reads_what_the_strict_reader_reads(demo_db: Path, tmp_path: Pa
         fast, strict = list(own_runs(path)), list(RunStream(path).runs())
         assert len(fast) == 200 and fast == strict
         assert [list(run) for run in fast] == [list(run) for run in strict]  # key order too
+
+
+def test_own_head_reads_the_keys_the_strict_reader_reads_before_the_runs(demo_db: Path, tmp_path: Path) -> None:
+    v10, v11 = tmp_path / "v1.0.json", tmp_path / "v1.1.json"
+    export_and_transform(demo_db, v10, v11, progress=False)
+    for path, version in ((v10, "1.0"), (v11, "1.1")):
+        with RunStream(path) as stream:
+            assert own_head(path) == stream.head
+        assert own_head(path)["version"] == version
+
+
+def test_a_trusted_document_repeating_a_run_is_imported_as_the_strict_import_does(demo_db: Path,
+                                                                                tmp_path: Path) -> None:
+    """The trusted import tells equal runs by the bytes bakemigrate wrote them as; the strict one by content."""
+    doc = tmp_path / "v1.1.json"
+    export_and_transform(demo_db, tmp_path / "v1.0.json", doc, progress=False)
+    data = json.loads(doc.read_bytes())
+    runs = data["production_runs"]
+    changed = {**runs[3], "notes": "another note"}  # the same uuid, other content: a conflict
+    for extra, outcome in (([runs[0], runs[1]], "repeats"), ([changed], "conflict")):
+        twice = tmp_path / f"{outcome}.json"
+        twice.write_bytes(encode_document({**data, "production_runs": runs + extra}))
+        results = []
+        for trusted in (False, True):
+            staging = tmp_path / f"staging-{outcome}-{trusted}.db"
+            reset(demo_db, staging)
+            try:
+                report = import_(twice, staging, progress=False, trusted=trusted)
+                results.append((report.runs, sorted(report.skipped), report.warnings))
+            except InvalidDocument as exc:
+                results.append(str(exc).replace(str(twice), "DOC"))
+        assert results[0] == results[1]
+        if outcome == "repeats":
+            assert results[1][0] == 200 and results[1][1] == sorted([runs[0]["uuid"], runs[1]["uuid"]])
+        else:
+            assert "have the same uuid" in results[1] and "production_runs[3]" in results[1]
 
 
 def test_own_runs_of_an_empty_export(tmp_path: Path) -> None:
