@@ -203,6 +203,10 @@ def dump_json(doc: Any, fh: IO[str]) -> None:
     fh.write("\n")
 
 
+WRITE_BUFFER = 1 << 20
+"""Bytes `atomic_writer` gathers before each write to a binary file."""
+
+
 @contextlib.contextmanager
 def atomic_writer(
     path: str | os.PathLike[str], *, force: bool = False, mode: str = "w"
@@ -222,7 +226,8 @@ def atomic_writer(
     if not folder.is_dir():
         raise MigrationError(f"{target}: the folder {folder} does not exist")
     with temporary_beside(target) as tmp:
-        kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+        # a document is written a run at a time: a large buffer makes that few system calls
+        kwargs: dict[str, Any] = {"buffering": WRITE_BUFFER} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
         with open(tmp, mode, **kwargs) as fh:
             yield fh
         rename_over(tmp, target)

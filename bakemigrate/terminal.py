@@ -14,7 +14,7 @@ import numbers
 import os
 import shutil
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,19 @@ def final_line(result: Any, db: str | os.PathLike[str], workdir: str | os.PathLi
     return [message]
 
 
+_TABLES = (("Rows per table", "summary"), ("Checks", "checks"), ("Fields compared", "fields"),
+           ("Differences", "mismatches"), ("Statuses", "status_mix"))
+
+
+def _tables(result: Any) -> Iterator[tuple[str, list[str], list[list[str]]]]:
+    """Each table of the verification that has rows: its title, its headings and its cells as text."""
+    for title, name in _TABLES:
+        rows = result.rows(name)
+        if len(rows):
+            yield (title, [str(column).replace("_", " ") for column in rows.columns],
+                   [[_cell(row[column]) for column in rows.columns] for row in rows])
+
+
 def full_tables(result: Any, columns: int | None = None) -> str:
     """Every table of the verification (rows per table, checks, fields, mismatches) as rich tables."""
     from rich.console import Console
@@ -178,22 +191,34 @@ def full_tables(result: Any, columns: int | None = None) -> str:
 
     console = Console(width=columns or width(), record=True, file=open(os.devnull, "w"), color_system=None,
                       highlight=False)
-    tables = (("Rows per table", "summary"), ("Checks", "checks"), ("Fields compared", "fields"),
-              ("Differences", "mismatches"), ("Statuses", "status_mix"))
-    for title, name in tables:
-        rows = result.rows(name)
-        if not len(rows):
-            continue
+    for title, headings, cells in _tables(result):
         table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-        for column in rows.columns:
-            table.add_column(str(column).replace("_", " "), overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(row[column]) for column in rows.columns))
+        for heading in headings:
+            table.add_column(heading, overflow="fold")
+        for row in cells:
+            table.add_row(*row)
         console.print(table)
         console.print()
     text = console.export_text()
     console.file.close()
     return text
+
+
+def plain_tables(result: Any) -> str:
+    """Every table of the verification as plain aligned text, for a file (nothing folded, any width)."""
+    parts = []
+    for title, headings, cells in _tables(result):
+        widths = [max(len(line[i]) for line in (headings, *cells)) for i in range(len(headings))]
+        # a column of counts is aligned to the right, like the terminal's tables
+        counts = [all(row[i].replace(",", "").lstrip("-").isdigit() for row in cells) for i in range(len(headings))]
+
+        def line(row: list[str], widths: list[int] = widths, counts: list[bool] = counts) -> str:
+            return " │ ".join(cell.rjust(w) if count else cell.ljust(w)
+                             for cell, w, count in zip(row, widths, counts, strict=True)).rstrip()
+
+        rule = "─┼─".join("─" * w for w in widths)
+        parts.append("\n".join([title, line(headings), rule, *(line(row) for row in cells)]) + "\n")
+    return "\n".join(parts)
 
 
 def _cell(value: Any) -> str:
@@ -252,7 +277,7 @@ def write_reports(workdir: Path, json_text: str, verification: Any | None) -> li
         from .jsonio import atomic_writer
 
         with atomic_writer(workdir / REPORT_TEXT, force=True) as fh:
-            fh.write("\n".join(verification_block(verification)) + "\n\n" + full_tables(verification, 120))
+            fh.write("\n".join(verification_block(verification)) + "\n\n" + plain_tables(verification))
         written.append(workdir / REPORT_TEXT)
     return written
 

@@ -97,6 +97,22 @@ def test_verbose_shows_every_table(here: Path, capsys) -> None:
     assert "assembly_runs" in report and "✓ every field" in report
 
 
+def test_report_txt_holds_every_row_of_every_table_aligned(here: Path) -> None:
+    assert main(["migrate", "bake/bake_tracker.db", "--yes", "--quiet"]) == 0
+    work = here / "bake" / "bakemigrate-work"
+    report = (work / "report.txt").read_text(encoding="utf-8")
+    kept = json.loads((work / "report.json").read_text(encoding="utf-8"))["verification"]
+    blocks = {block.splitlines()[0]: block.splitlines()[1:] for block in report.split("\n\n") if "│" in block}
+    assert {"Rows per table", "Checks", "Fields compared", "Statuses"} <= set(blocks)
+    rows = blocks["Rows per table"]
+    assert rows[0].split(" │ ")[0].strip() == "table" and set(rows[1]) <= {"─", "┼"}
+    # every table once, with its counts; the columns line up (one width for every line of a table)
+    shown = {line.split(" │ ")[0].strip(): [cell.strip() for cell in line.split(" │ ")[1:]] for line in rows[2:]}
+    assert shown == {t["table"]: [f"{t['before']:,}", f"{t['after']:,}", "✓"] for t in kept["tables"]}
+    assert len({line.index("│") for line in rows if "│" in line}) == 1
+    assert len(blocks["Checks"]) == 2 + len(kept["checks"])
+
+
 def test_json_is_one_object_with_the_checks_and_is_kept_as_report_json(here: Path, capsys) -> None:
     assert main(["migrate", "bake/bake_tracker.db", "--yes", "--json"]) == 0
     out = capsys.readouterr().out
