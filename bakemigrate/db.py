@@ -312,22 +312,38 @@ def unexportable_value(conn: sqlite3.Connection, label: object) -> DatabaseRefus
     """
     for table, kinds in STORED_KINDS.items():
         present = {row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))}
-        for column, kind in kinds.items():
-            if column not in present:
-                continue
-            name, storage = column, (*_STORAGE[kind], "null", "null")[:3]
-            rows = conn.execute(
-                f'SELECT rowid, "{name}" FROM "{table}" WHERE typeof("{name}") NOT IN (?, ?, ?)', storage
-            )
-            for rowid, value in rows:
+        columns = [(column, kind) for column, kind in kinds.items() if column in present]
+        if not columns:
+            continue
+        # one pass over the table for all its columns; the first bad value of the first column that has one
+        storages = [(*_STORAGE[kind], "null", "null")[:3] for _, kind in columns]
+        odd = " OR ".join(f'typeof("{column}") NOT IN (?, ?, ?)' for column, _ in columns)
+        picked = ", ".join(f'"{column}"' for column, _ in columns)
+        first: dict[str, tuple[int, object]] = {}
+        for rowid, *values in conn.execute(f'SELECT rowid, {picked} FROM "{table}" WHERE {odd}',
+                                           [kind for storage in storages for kind in storage]):
+            for (column, kind), storage, value in zip(columns, storages, values, strict=True):
+                if column in first or _stored_type(value) in storage:
+                    continue
                 if kind == _NUMBER and isinstance(value, str) and _finite_number_text(value):
                     continue
+                first[column] = (rowid, value)
+        for column, kind in columns:
+            if column in first:
+                rowid, value = first[column]
                 return DatabaseRefused(
                     f"{label}: {table} row id {rowid}, column {column}: holds {_shown_value(value)} where "
                     f"bake-tracker stores {kind}; correct that value in the app (or restore a sound backup) "
                     "before migrating"
                 )
     return None
+
+
+def _stored_type(value: object) -> str:
+    """SQLite's ``typeof`` of a value as the driver returns it."""
+    if value is None:
+        return "null"
+    return {int: "integer", float: "real", str: "text", bytes: "blob"}[type(value)]
 
 
 def refuse_unexportable_values(path: str | os.PathLike[str], label: object = None) -> None:

@@ -65,6 +65,31 @@ def test_a_value_the_app_never_stores_is_refused_before_anything_is_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bake_tracker.db"]
 
 
+def test_of_several_such_values_the_first_column_s_first_row_is_named(demo_db: Path) -> None:
+    """One pass reads every column of a table: a number's text is allowed where a number is stored; of
+    the values refused, the first column (in the table's order) with one names its lowest row id."""
+    from bakemigrate.db import refuse_unexportable_values
+    from bakemigrate.errors import DatabaseRefused
+
+    for statement in ("UPDATE production_runs SET total_ingredient_cost = '12.5' WHERE id = 2",  # a number's text
+                      "UPDATE production_runs SET notes = x'01' WHERE id IN (30, 8)",
+                      "UPDATE production_runs SET actual_yield = 'many' WHERE id IN (40, 20)",
+                      "UPDATE production_consumptions SET unit = x'02' WHERE id = 1"):
+        spoiled(demo_db, statement)
+    named = []
+    for fix in ("", "UPDATE production_runs SET actual_yield = 3 WHERE id IN (40, 20)",
+                "UPDATE production_runs SET notes = NULL WHERE id IN (30, 8)"):
+        if fix:
+            spoiled(demo_db, fix)
+        with pytest.raises(DatabaseRefused) as refused:
+            refuse_unexportable_values(demo_db)
+        named.append(str(refused.value).split(": holds")[0].split(": ", 1)[1])
+    assert named == ["production_runs row id 20, column actual_yield", "production_runs row id 8, column notes",
+                     "production_consumptions row id 1, column unit"]
+    spoiled(demo_db, "UPDATE production_consumptions SET unit = 'cup' WHERE id = 1")
+    refuse_unexportable_values(demo_db)  # the number's text alone is accepted
+
+
 def test_verify_refuses_an_original_holding_such_a_value(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
