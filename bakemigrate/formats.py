@@ -26,12 +26,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
-import fastjsonschema
 import orjson
 
 from .errors import InvalidDocument
@@ -132,6 +129,8 @@ def detect_kind(doc: Any) -> DocumentKind:
 @cache
 def _schemas() -> dict[str, dict[str, Any]]:
     """Every shipped schema, by file name."""
+    from importlib import resources  # imported when used, as the libraries below: start-up stays short
+
     folder = resources.files("bakemigrate") / "schemas"
     return {
         entry.name: json.loads(entry.read_text(encoding="utf-8"))
@@ -155,6 +154,8 @@ def _inline_refs(node: Any, base: str, by_id: dict[str, Any]) -> Any:
     if not isinstance(node, dict):
         return node
     if "$ref" in node:  # draft-04: the keywords beside a $ref are ignored
+        from urllib.parse import urljoin
+
         uri, _, pointer = urljoin(base, node["$ref"]).partition("#")
         target = by_id[uri]
         for part in filter(None, pointer.split("/")):
@@ -184,6 +185,8 @@ def _kind_schemas(kind: DocumentKind) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _yes_or_no(schema: dict[str, Any]) -> Callable[[Any], bool]:
     """A compiled check of ``schema`` that only says whether a value is valid."""
+    import fastjsonschema
+
     check = fastjsonschema.compile(schema)
 
     def is_valid(value: Any) -> bool:

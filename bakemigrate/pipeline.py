@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -191,6 +190,13 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     return locked
 
 
+def _log(message: str) -> None:
+    """What a step says when no ``echo`` is given: the ``bakemigrate`` logger's info."""
+    import logging
+
+    logging.getLogger("bakemigrate").info(message)
+
+
 def _existing(folder: Path) -> Path:
     """`folder`, or its nearest parent that exists (where a folder to create would be)."""
     probe = folder
@@ -242,7 +248,7 @@ class Migration:
         self.workdir = Path(workdir)
         self.folder = WorkFolder(self.workdir, self.db, infer_losses=infer_losses)
         self.progress = progress
-        self.echo = echo or logging.getLogger("bakemigrate").info
+        self.echo = echo or _log
         self.export_v10 = self.folder.export_v10
         self.export_v11 = self.folder.export_v11
         self.staging = self.folder.staging

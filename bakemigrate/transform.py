@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -199,6 +198,8 @@ def _inferred_loss(run: dict[str, Any], place: str) -> tuple[str, int, list[dict
         raise InvalidDocument(f"{place}: no usable cost to value the inferred loss") from None
     if not rule.has_loss_row:
         return rule.production_status, rule.loss_quantity, []
+    import uuid  # only for inferred losses
+
     loss = {
         "uuid": str(uuid.uuid4()),
         "loss_category": INFERRED_LOSS_CATEGORY,
