@@ -274,8 +274,8 @@ def verify(
     ``infer_losses`` says whether the shortfalls were recorded as losses: every run and loss row
     must then be what bake-tracker 0.7's rules give, else every run must be ``complete`` with 0
     losses (None: losses were inferred when ``expected`` records any). ``trusted`` says ``before``
-    is bakemigrate's own export, proven unchanged since it was written (it is then read without
-    the checks meant for foreign files).
+    is bakemigrate's own export of ``db``, proven unchanged since it was written (it is then read
+    without the checks meant for foreign files, and not compared with the runs of ``db`` again).
     The tables are compared inside SQLite (in a second thread, while this one compares the document)
     and the documents are read one run at a time, so memory stays flat at any size.
     """
@@ -451,9 +451,14 @@ class BeforeRuns:
             runs = self._stream.runs()
         problems = ProblemList()
         self.close()
+        if self.trusted:  # the export of the very backup compared: it holds its runs, each once
+            for run in runs:
+                self.count += 1
+                yield run
+            return
         self._uuids = uuids = SpilledRows("uuid")
         for index, run in enumerate(runs):
-            if not self.trusted and self._stream is not None:
+            if self._stream is not None:
                 found = run_problems(DocumentKind.HISTORY_V1_0, run, index)
                 if found:
                     problems.note(found)
@@ -468,12 +473,16 @@ class BeforeRuns:
     def refuse_unless_runs_of(self, db: str | os.PathLike[str]) -> None:
         """Refuse a document whose runs are not the runs of ``db``, each once.
 
-        The uuids met are compared with the database's inside SQLite (memory stays flat).
+        The uuids met are compared with the database's inside SQLite (memory stays flat). A trusted
+        document is the export bakemigrate wrote of that very database (the backup), proven unchanged
+        since: it is not compared again.
 
         Raises:
             InvalidDocument: runs missing from the document, runs the database does not hold, or a
                 run the document holds twice.
         """
+        if self.trusted:
+            return
         if self._uuids is None:
             self._uuids = SpilledRows("uuid")
         with open_database(db) as conn, self._uuids.attached(conn, "document") as table:

@@ -165,6 +165,36 @@ def test_trusted_import_fills_the_same_rows_as_the_strict_import(demo_db: Path, 
     assert len(staged[True]["production_consumptions"]) > 200
 
 
+def test_trusted_verify_gives_the_strict_verify_s_result(demo_db: Path, tmp_path: Path, monkeypatch) -> None:
+    """The trusted verification (own export of the backup: not checked against its schema, nor its
+    runs against the database's again) reaches the strict one's every figure; the strict one alone
+    spills the document's uuids to a temporary file."""
+    import bakemigrate.verify as verify_module
+    from bakemigrate.verify import verify
+
+    work = tmp_path / "work"
+    migration = Migration(demo_db, work, progress=False)
+    migration.backup()
+    migration.import_()
+    spills = []
+    real = verify_module.SpilledRows
+
+    def counted(*columns: str):
+        spills.append(columns)
+        return real(*columns)
+
+    monkeypatch.setattr(verify_module, "SpilledRows", counted)
+    results = {}
+    for trusted in (False, True):
+        spills.clear()
+        result = verify(work / "backup" / "bake_tracker.db", work / "staging.db", work / "export_v1.0.json",
+                        trusted=trusted)
+        results[trusted] = {name: list(result.rows(name)) for name in ("checks", "summary", "fields", "mismatches")}
+        assert result.passed and len(spills) == (0 if trusted else 1)
+    assert results[True] == results[False]
+    assert any(row["table"] == "document: runs" for row in results[True]["fields"])
+
+
 def table_rows(db: Path, table: str) -> list[tuple]:
     """Every row of ``table`` exactly as stored, in id order."""
     conn = sqlite3.connect(db)
