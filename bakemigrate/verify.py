@@ -283,7 +283,7 @@ def verify(
     # The staging database is read on two connections: this one (looked at, then the document and
     # the loss rules compared on it) and the SQL comparison's, in its own thread.
     with open_inspected(staging) as (conn, copy):
-        _refuse_wrong_databases(db, staging, original, copy)
+        _refuse_wrong_databases(db, staging, original, copy, exported=trusted)
         return _verify_on(conn, db, staging, before, original, expected=expected, trusted=trusted,
                           infer_losses=infer_losses)
 
@@ -375,8 +375,11 @@ def _verify_on(
 
 
 def _refuse_wrong_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str], original: DatabaseInfo,
-                            copy: DatabaseInfo) -> None:
+                            copy: DatabaseInfo, *, exported: bool = False) -> None:
     """Refuse a pair that is not an original v0.6 database and its v0.7 copy (`original` and `copy`: their looks).
+
+    ``exported`` says bakemigrate's own export of ``db`` is compared (a trusted verification): its
+    values were found exportable when it was written, and are not looked at again.
 
     Raises:
         DatabaseRefused: the same file twice, an original that is already v0.7 or a copy that is not v0.7.
@@ -396,7 +399,8 @@ def _refuse_wrong_databases(db: str | os.PathLike[str], staging: str | os.PathLi
             f"{db}: is already bake-tracker v0.7, not the v0.6 original; "
             "give the database as it was before the migration (its backup is in the work folder)"
         )
-    refuse_unexportable_values(db)  # its values are read as the export reads them
+    if not exported:
+        refuse_unexportable_values(db)  # its values are read as the export reads them
 
 
 class BeforeRuns:
