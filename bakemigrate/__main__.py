@@ -4,5 +4,4 @@ import sys
 
 from .cli import main
 
-if __name__ == "__main__":  # not when a step's second process starts from this module (multiprocessing's spawn)
-    sys.exit(main())
+sys.exit(main())

@@ -7,14 +7,13 @@ do), else by name or slug as the app does; an ambiguous name is an error, never 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,13 +62,13 @@ class ImportReport:
 class _Resolver:
     """Looks up recipe, finished unit and event ids in the staging database."""
 
-    def __init__(self, conn, source: str = "main") -> None:
+    def __init__(self, conn) -> None:
         self.by_uuid: dict[str, dict[str, int]] = {}
         self.by_name: dict[str, dict[str, list[int]]] = {}
         for table, name_col in (("recipes", "name"), ("finished_units", "slug"), ("events", "name")):
             uuids: dict[str, int] = {}
             names: dict[str, list[int]] = defaultdict(list)
-            for rid, uuid, name in conn.execute(f"SELECT id, uuid, {name_col} FROM {source}.{table}"):
+            for rid, uuid, name in conn.execute(f"SELECT id, uuid, {name_col} FROM {table}"):
                 uuids[uuid] = rid
                 names[name].append(rid)
             self.by_uuid[table], self.by_name[table] = uuids, names
@@ -205,11 +204,6 @@ class _DocumentRuns:
             else:
                 yield index, run, _fingerprint(run)
 
-    def close(self) -> None:
-        """Close the file, when the runs are not read after all."""
-        if self._stream is not None:
-            self._stream.close()
-
     def finish(self) -> None:
         """Raise the schema problems found, or an error the keys after the runs bring."""
         tail = self._stream.tail if self._stream is not None else None
@@ -265,11 +259,8 @@ def _import_into(conn: sqlite3.Connection, path: Path, target: Path, runs_in: _D
         conn.execute("PRAGMA temp_store=FILE")
         conn.execute("PRAGMA temp.cache_size=-32768")
         with progress_bar("import", None, enabled=progress) as advance:
-            if path.stat().st_size >= WORKER_BYTES:
-                _import_beside_reader(conn, runs_in, report, now, advance)
-            else:
-                conn.execute("BEGIN")
-                _import_runs(conn, runs_in, report, now, advance)
+            conn.execute("BEGIN")
+            _import_runs(conn, runs_in, report, now, advance)
             conn.execute("COMMIT")
     except sqlite3.IntegrityError as exc:
         raise InvalidDocument(f"{path}: breaks a database rule, nothing was imported ({exc})") from None
@@ -284,10 +275,11 @@ def _insert_sql(table: str, columns: list[str]) -> str:
 
 
 class _Batches:
-    """Rows waiting to be inserted, handed to ``write(table, rows)`` every ``size`` rows (parents first)."""
+    """Rows waiting to be inserted, written with the driver's ``executemany`` every ``size`` rows."""
 
-    def __init__(self, write: Callable[[str, list[tuple[Any, ...]]], None], size: int = 20_000) -> None:
-        self.write, self.size = write, size
+    def __init__(self, conn, advance, size: int = 20_000) -> None:
+        self.conn, self.advance, self.size = conn, advance, size
+        self.sql = {table: _insert_sql(table, columns) for table, columns in v07_columns().items()}
         self.rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in v07_columns()}
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
@@ -304,19 +296,9 @@ class _Batches:
     def flush(self) -> None:
         for name, rows in self.rows.items():  # parents first
             if rows:
-                self.write(name, rows)
-                self.rows[name] = []
-
-
-def _inserter(conn: sqlite3.Connection, advance: Callable[[int], Any]) -> Callable[[str, list[tuple[Any, ...]]], None]:
-    """``write(table, rows)``: the rows inserted with the driver's ``executemany``, the progress advanced."""
-    sql = {table: _insert_sql(table, columns) for table, columns in v07_columns().items()}
-
-    def write(table: str, rows: list[tuple[Any, ...]]) -> None:
-        conn.executemany(sql[table], rows)
-        advance(len(rows))
-
-    return write
+                self.conn.executemany(self.sql[name], rows)
+                self.advance(len(rows))
+                rows.clear()
 
 
 def _fingerprint(run: dict[str, Any]) -> bytes:
@@ -357,16 +339,16 @@ class _Claims:
     consumption and loss uuid, ``bm_ids`` every run id taken.
     """
 
-    def __init__(self, conn, source: str = "main") -> None:
+    def __init__(self, conn) -> None:
         self.conn = conn
         for statement in (
             "CREATE TEMP TABLE bm_runs (uuid TEXT PRIMARY KEY, idx INTEGER, fp BLOB) WITHOUT ROWID",
             "CREATE TEMP TABLE bm_children (uuid TEXT PRIMARY KEY) WITHOUT ROWID",
             "CREATE TEMP TABLE bm_ids (id INTEGER PRIMARY KEY)",
-            f"INSERT INTO temp.bm_runs SELECT uuid, NULL, NULL FROM {source}.production_runs",
-            f"INSERT OR IGNORE INTO temp.bm_children SELECT uuid FROM {source}.production_consumptions "
-            f"UNION ALL SELECT uuid FROM {source}.production_losses",
-            f"INSERT INTO temp.bm_ids SELECT id FROM {source}.production_runs",
+            "INSERT INTO temp.bm_runs SELECT uuid, NULL, NULL FROM main.production_runs",
+            "INSERT OR IGNORE INTO temp.bm_children SELECT uuid FROM main.production_consumptions "
+            "UNION ALL SELECT uuid FROM main.production_losses",
+            "INSERT INTO temp.bm_ids SELECT id FROM main.production_runs",
         ):
             conn.execute(statement)
         self.max_used = conn.execute("SELECT coalesce(max(id), 0) FROM temp.bm_ids").fetchone()[0]
@@ -419,53 +401,20 @@ class _Claims:
             self.conn.execute(f"DROP TABLE temp.{name}")
 
 
-def _had_rows(conn: sqlite3.Connection) -> bool:
-    """Whether the production tables of the staging database hold rows already."""
-    return bool(conn.execute(
+def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
+    resolver = _Resolver(conn)
+    had_rows = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM production_runs) OR EXISTS (SELECT 1 FROM production_consumptions) "
         "OR EXISTS (SELECT 1 FROM production_losses)"
-    ).fetchone()[0])
-
-
-def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
-    """Every run of ``runs_in`` checked and inserted on ``conn`` (in its transaction), in this process."""
-    with _moved_rows(conn):
-        _check_runs(_Checker(conn), runs_in, report, now, _Batches(_inserter(conn, advance), BATCH_ROWS))
-    _refuse_broken_references(conn, report)
-
-
-@contextlib.contextmanager
-def _moved_rows(conn: sqlite3.Connection) -> Iterator[None]:
-    """While the rows go in: the indexes of empty production tables and their triggers dropped, then
-    made again; at the end, every reference checked."""
+    ).fetchone()[0]
+    claims = _Claims(conn)
     # Into empty tables (a fresh staging copy), rows go in faster with the indexes built afterwards.
-    indexes = [] if _had_rows(conn) else _drop_indexes(conn)
+    indexes = [] if had_rows else _drop_indexes(conn)
     # The database's own triggers on the production tables (an audit trigger) must not fire for rows
     # that are only moved: they are dropped while the rows go in, and made again, in this transaction.
     triggers = _drop_triggers(conn)
-    yield
-    for statement in indexes + triggers:
-        conn.execute(statement)
-
-
-class _Checker:
-    """What checking the runs looks up in the staging database: its references and the claims met."""
-
-    def __init__(self, conn: sqlite3.Connection, source: str = "main") -> None:
-        self.resolver = _Resolver(conn, source)
-        self.claims = _Claims(conn, source)
-
-
-def _check_runs(checker: _Checker, runs_in: _DocumentRuns, report: ImportReport, now: str, batches: _Batches) -> None:
-    """Check every run of ``runs_in`` and hand the rows of those to import to ``batches``; fill ``report``.
-
-    Raises:
-        InvalidDocument: some run cannot be imported (every reason on one line), or the document is
-            malformed; the rows handed on so far must then be thrown away.
-    """
-    claims = checker.claims
-    state = _State(batches=batches, claims=claims, max_used=claims.max_used, report=report,
-                   resolver=checker.resolver, now=now, trusted=runs_in.trusted)
+    state = _State(batches=_Batches(conn, advance, BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
+                   resolver=resolver, now=now, trusted=runs_in.trusted)
     chunk: list[tuple[int, dict[str, Any], bytes]] = []
     for taken in runs_in:
         chunk.append(taken)
@@ -478,7 +427,7 @@ def _check_runs(checker: _Checker, runs_in: _DocumentRuns, report: ImportReport,
         raise InvalidDocument(
             f"{report.path}: {state.errors.total} runs cannot be imported, nothing was imported: {state.errors.line()}"
         )
-    counts = state.counts
+    batches, counts = state.batches, state.counts
     next_id = state.max_used + 1
     for run, consumptions, losses in state.waiting:
         run_id, next_id = next_id, next_id + 1
@@ -487,6 +436,8 @@ def _check_runs(checker: _Checker, runs_in: _DocumentRuns, report: ImportReport,
                  counts)
     batches.flush()
     claims.drop()
+    for statement in indexes + triggers:
+        conn.execute(statement)
     if counts[0] and not state.linked:
         report.warnings.append(APP_FILE_WARNING)
     if state.repeats:
@@ -494,115 +445,10 @@ def _check_runs(checker: _Checker, runs_in: _DocumentRuns, report: ImportReport,
             f"{state.repeats} runs repeat an earlier run of the document exactly (first: {state.first_repeat}): "
             "each is imported once"
         )
-    report.runs, report.consumptions, report.losses = counts
-
-
-def _refuse_broken_references(conn: sqlite3.Connection, report: ImportReport) -> None:
     violations = conn.execute("PRAGMA foreign_key_check").fetchall()
     if violations:
         raise InvalidDocument(f"{report.path}: {len(violations)} rows would break a reference")
-
-
-# -- the document read and checked in a second process ---------------------------------------
-
-WORKER_BYTES = 32 << 20
-"""From this size of document on (about 12,000 runs), the runs are read and checked in a second
-process while this one inserts their rows: the two halves of the work use both cores."""
-
-
-def _import_beside_reader(conn: sqlite3.Connection, runs_in: _DocumentRuns, report: ImportReport, now: str,
-                          advance) -> None:
-    """`_import_runs`, the document read and checked by `_read_and_check` in a child process.
-
-    The child (``python -m bakemigrate.importer``) looks at the staging database, read-only, before
-    this connection writes, then hands over the rows batch by batch through a pipe; they are
-    inserted here, in one transaction, as in one process. A refusal in the child is raised here; a
-    child that stops is an error, never a wait.
-    """
-    import subprocess
-    import sys
-
-    runs_in.close()  # the child reads the document again
-    package_folder = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_folder, os.environ.get("PYTHONPATH")]))}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "bakemigrate.importer", str(runs_in.path), str(report.staging), now,
-         "trusted" if runs_in.trusted else "checked"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-    )
-    try:
-        _expect(child, "ready")
-        conn.execute("BEGIN")
-        with _moved_rows(conn):
-            write = _inserter(conn, advance)
-            while (message := _expect(child, "rows", "done"))[0] == "rows":
-                write(message[1], message[2])
-            report.runs, report.consumptions, report.losses, report.skipped, report.warnings = message[1]
-        _refuse_broken_references(conn, report)
-    finally:
-        child.stdout.close()
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-
-
-def _expect(child: Any, *kinds: str) -> tuple[Any, ...]:
-    """The child's next message, of one of ``kinds``; the exception it raised is raised here.
-
-    Raises:
-        MigrationError: the child stopped without a word, or said something out of turn.
-    """
-    import pickle
-
-    try:
-        message = pickle.load(child.stdout)
-    except (EOFError, OSError, pickle.UnpicklingError):
-        stopped = child.wait()
-        raise MigrationError(f"the import's reader stopped (exit code {stopped}); nothing was imported") from None
-    if message[0] == "raised":
-        raise message[1]
-    if message[0] not in kinds:
-        raise MigrationError(f"the import's reader said {message[0]!r} out of turn; nothing was imported")
-    return message
-
-
-def _read_and_check(document: str, staging: str, now: str, trusted: bool) -> None:
-    """The child process of `_import_beside_reader`: check the runs of ``document``, send their rows on stdout."""
-    import pickle
-    import sys
-
-    out = sys.stdout.buffer
-
-    def send(*message: Any) -> None:
-        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
-
-    try:
-        runs_in = _DocumentRuns(Path(document), trusted=trusted)
-        report = ImportReport(path=Path(document), staging=Path(staging), version=runs_in.version)
-        # The claims' TEMP tables belong to a private database of this process (on disk, with a bounded
-        # cache); the staging database is attached read-only while its ids and uuids are read, then
-        # let go before the importing process writes.
-        with contextlib.closing(sqlite3.connect("", uri=True, isolation_level=None, timeout=1)) as conn:
-            conn.execute("PRAGMA temp_store=FILE")
-            conn.execute("PRAGMA temp.cache_size=-32768")
-            conn.execute("ATTACH DATABASE ? AS staging", (Path(os.path.abspath(staging)).as_uri() + "?mode=ro",))
-            checker = _Checker(conn, "staging")
-            conn.execute("DETACH DATABASE staging")
-            conn.execute("BEGIN")  # one transaction for every claim (thrown away with the connection)
-            send("ready")
-            _check_runs(checker, runs_in, report, now, _Batches(lambda table, rows: send("rows", table, rows),
-                                                                BATCH_ROWS))
-        send("done", (report.runs, report.consumptions, report.losses, report.skipped, report.warnings))
-    except BrokenPipeError:  # the importing process stopped: nobody to tell
-        return
-    except BaseException as exc:  # raised in the importing process, as if it had been raised there
-        try:
-            send("raised", exc)
-        except BrokenPipeError:
-            return
-        except Exception:
-            send("raised", MigrationError(f"the import's reader failed: {type(exc).__name__}: {exc}"))
+    report.runs, report.consumptions, report.losses = counts
 
 
 @dataclass
@@ -738,9 +584,3 @@ def _add_run(batches: _Batches, run, consumptions, losses, counts: list[int]) ->
     counts[0] += 1
     counts[1] += len(consumptions)
     counts[2] += len(losses)
-
-
-if __name__ == "__main__":  # the child process of `_import_beside_reader`
-    import sys as _sys
-
-    _read_and_check(*_sys.argv[1:4], trusted=_sys.argv[4] == "trusted")

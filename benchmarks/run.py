@@ -91,10 +91,8 @@ def time_steps(db: str, workdir: str) -> dict[str, float]:
         started = time.perf_counter()
         result = calls[name]()
         times[name] = time.perf_counter() - started
-        # the process's peak so far (the step that raises it is the one that needs the memory), and for
-        # the import that of its reader process too (its only child), which ran beside it
-        whose = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if name == "import" else (resource.RUSAGE_SELF,)
-        times[f"{name}_peak_mb"] = sum(resource.getrusage(who).ru_maxrss for who in whose) / (
+        # the process's peak so far: the step that raises it is the one that needs the memory
+        times[f"{name}_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
             1024 * 1024 if sys.platform == "darwin" else 1024)
         if name == "verify" and not result.passed:
             raise RuntimeError(f"verification failed: {result.summary_line()}")
@@ -211,8 +209,7 @@ def step_floor_table(results: list[SizeResult]) -> list[str]:
     head = ["step", *(f"{r.runs:,} runs: s (× its floor)" for r in results), f"peak MB at {results[-1].runs:,}"]
     lines = ["Each step against its own floor (backup: copy + fsync; export: read the production rows, write "
              "them as JSON; import: `executemany` of the same rows; verify: read both sides and compare; "
-             "switch: `os.replace` + fsync), and the process's peak memory when the step ended (for the import, "
-             "plus that of its reader process, from 32 MB of document on):", "",
+             "switch: `os.replace` + fsync), and the process's peak memory when the step ended:", "",
              "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for step in STEPS:
         cells = []
