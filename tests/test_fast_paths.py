@@ -102,31 +102,65 @@ def test_own_head_reads_the_keys_the_strict_reader_reads_before_the_runs(demo_db
         assert own_head(path)["version"] == version
 
 
-def test_a_trusted_document_repeating_a_run_is_imported_as_the_strict_import_does(demo_db: Path,
-                                                                                tmp_path: Path) -> None:
-    """The trusted import tells equal runs by the bytes bakemigrate wrote them as; the strict one by content."""
+def _repeating(demo_db: Path, tmp_path: Path) -> tuple[list[dict], dict[str, Path]]:
+    """bakemigrate's export with two runs repeated exactly, and with one repeated with other content."""
     doc = tmp_path / "v1.1.json"
     export_and_transform(demo_db, tmp_path / "v1.0.json", doc, progress=False)
     data = json.loads(doc.read_bytes())
     runs = data["production_runs"]
     changed = {**runs[3], "notes": "another note"}  # the same uuid, other content: a conflict
+    made = {}
     for extra, outcome in (([runs[0], runs[1]], "repeats"), ([changed], "conflict")):
-        twice = tmp_path / f"{outcome}.json"
-        twice.write_bytes(encode_document({**data, "production_runs": runs + extra}))
+        made[outcome] = tmp_path / f"{outcome}.json"
+        made[outcome].write_bytes(encode_document({**data, "production_runs": runs + extra}))
+    return runs, made
+
+
+def _imported(document: Path, staging: Path, trusted: bool) -> object:
+    try:
+        report = import_(document, staging, progress=False, trusted=trusted)
+    except InvalidDocument as exc:
+        return str(exc).replace(str(document), "DOC")
+    return report.runs, sorted(report.skipped), report.warnings
+
+
+def test_a_trusted_document_repeating_a_run_into_a_staging_with_rows_is_imported_as_the_strict_import_does(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    """Into a staging database that holds runs already, the trusted import claims every uuid as the
+    strict one does, telling equal runs by the bytes bakemigrate wrote them as (the strict one by content)."""
+    runs, documents = _repeating(demo_db, tmp_path)
+    first = tmp_path / "first.json"
+    first.write_bytes(encode_document({"version": "1.1", "exported_at": "x", "production_runs": runs[150:]}))
+    for outcome, document in documents.items():
         results = []
         for trusted in (False, True):
             staging = tmp_path / f"staging-{outcome}-{trusted}.db"
             reset(demo_db, staging)
-            try:
-                report = import_(twice, staging, progress=False, trusted=trusted)
-                results.append((report.runs, sorted(report.skipped), report.warnings))
-            except InvalidDocument as exc:
-                results.append(str(exc).replace(str(twice), "DOC"))
+            assert import_(first, staging, progress=False).runs == 50
+            results.append(_imported(document, staging, trusted))
         assert results[0] == results[1]
         if outcome == "repeats":
-            assert results[1][0] == 200 and results[1][1] == sorted([runs[0]["uuid"], runs[1]["uuid"]])
+            assert results[1][0] == 150 and len(results[1][1]) == 52
         else:
             assert "have the same uuid" in results[1] and "production_runs[3]" in results[1]
+
+
+def test_a_trusted_document_repeating_a_run_into_an_empty_staging_is_refused_by_its_unique_index(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    """Into an empty staging database the trusted import keeps no claims (bakemigrate writes each run of
+    a database once): a repeat, which only a file changed since would hold, is refused by the tables'
+    own unique index, and nothing is imported."""
+    _, documents = _repeating(demo_db, tmp_path)
+    for outcome, document in documents.items():
+        staging = tmp_path / f"staging-{outcome}.db"
+        reset(demo_db, staging)
+        refused = _imported(document, staging, trusted=True)
+        # the repeated run's id, the table's key, is met first
+        assert refused == ("DOC: breaks a database rule, nothing was imported "
+                           "(UNIQUE constraint failed: production_runs.id)"), refused
+        assert table_rows(staging, "production_runs") == []
 
 
 def test_own_runs_of_an_empty_export(tmp_path: Path) -> None:
