@@ -318,9 +318,9 @@ def unexportable_value(conn: sqlite3.Connection, label: object) -> DatabaseRefus
         # one pass over the table for all its columns; the first bad value of the first column that has one
         storages = [(*_STORAGE[kind], "null", "null")[:3] for _, kind in columns]
         odd = " OR ".join(f'typeof("{column}") NOT IN (?, ?, ?)' for column, _ in columns)
-        picked = ", ".join(f'"{column}"' for column, _ in columns)
+        names = ", ".join(f'"{column}"' for column, _ in columns)
         first: dict[str, tuple[int, object]] = {}
-        for rowid, *values in conn.execute(f'SELECT rowid, {picked} FROM "{table}" WHERE {odd}',
+        for rowid, *values in conn.execute(f'SELECT rowid, {names} FROM "{table}" WHERE {odd}',
                                            [kind for storage in storages for kind in storage]):
             for (column, kind), storage, value in zip(columns, storages, values, strict=True):
                 if column in first or _stored_type(value) in storage:
