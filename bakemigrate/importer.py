@@ -153,17 +153,18 @@ class _DocumentRuns:
         self._doc: dict[str, Any] | None = None
         self._stream: RunStream | None = None
         if trusted:  # bakemigrate's own layout: its head is read as it was written, without the schema check
-            self._own_top({**own_head(path), "production_runs": []})
+            self._take_top({**own_head(path), "production_runs": []})
             return
         self._stream = RunStream(path)
         if not self._stream.streamable:
             self._doc = self._checked_whole(self._stream.whole())
             return
         top = {**self._stream.head, "production_runs": []}
-        self._own_top(top)
+        self._take_top(top)
         self._note_top(top)
 
-    def _own_top(self, top: dict[str, Any]) -> None:
+    def _take_top(self, top: dict[str, Any]) -> None:
+        """The kind and version of the document from its top level (``top``, its runs left out)."""
         try:
             self.kind = detect_kind(top)
         except InvalidDocument as exc:
