@@ -539,8 +539,8 @@ def _compared_rows(
     Rows are matched on ``key``; every column of the original other than ``key`` is compared.
     NUMERIC columns are compared as the app reads them, at the column's scale (Python's rounding,
     applied only where the stored values differ). With ``exact``, every value must instead be the
-    very value stored before: the same SQLite type (``typeof``) and the same value (``quote``, which
-    writes a REAL with every digit it needs); the mismatches then show the ``quote`` of each side.
+    very value stored before: the same SQLite type (``typeof``) and the same value (``IS``, byte for
+    byte whatever the column's collation); the mismatches then show the ``quote`` of each side.
     Returns ``(fields, mismatches)``: per column how many values were compared, equal and different
     (a row present on one side only counts as different in every column), and the first differing
     values.
@@ -582,8 +582,10 @@ def _compared_rows(
     def differs(c: str) -> str:
         if exact:
             b, a = f'"b_{c}"', f'"a_{c}"'
+            # IS makes no text (quote() did, for every value) and tells apart texts that differ
+            # after a NUL, which quote() cuts off; -0.0 IS 0.0, as quote() finds them equal too
             return (f"(CASE WHEN NOT (in_after AND in_before) THEN 1 "
-                    f"WHEN typeof({b}) = typeof({a}) AND quote({b}) = quote({a}) THEN 0 ELSE 1 END)")
+                    f"WHEN typeof({b}) = typeof({a}) AND {b} IS {a} COLLATE BINARY THEN 0 ELSE 1 END)")
         numbers = same_at_scale(c) if c in numeric else ""
         return (f'(CASE WHEN NOT (in_after AND in_before) THEN 1 WHEN "b_{c}" IS "a_{c}" THEN 0 '
                 f"{numbers}ELSE 1 END)")

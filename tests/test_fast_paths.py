@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import bakemigrate.jsonstream as jsonstream
@@ -322,3 +322,35 @@ def test_rows_on_one_side_only_count_in_every_column(tmp_path: Path) -> None:
     fields, mismatches = compare_tables(conn, "t", {"x": 4})
     assert fields.loc[0, ["compared", "different"]].tolist() == [2, 2]
     assert sorted(mismatches["key"]) == ["1", "2"]
+
+
+# values that meet often (equal, or alike but of another type, case or sign), and any others
+_alike = st.sampled_from([None, 0, 0.0, -0.0, 1, 1.0, 2**53 + 1, float(2**53), 0.1 + 0.2, 0.3, "1", "1.0", "a", "A",
+                          "a\x00b", "a\x00c", b"a", b"", ""])
+_any_stored = st.one_of(
+    _alike, _alike, _alike, st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), st.text(max_size=3),
+    st.binary(max_size=3),
+)
+
+
+@pytest.mark.parametrize("declared", ["NUMERIC(10, 4)", "REAL", "BLOB", "TEXT COLLATE NOCASE"])
+@given(pairs=st.lists(st.tuples(_any_stored, _any_stored), max_size=30))
+@example(pairs=[("a", "A"), ("a\x00b", "a\x00c"), (-0.0, 0.0), (1, 1.0), ("1", 1), (b"a", "a"), (None, None)])
+@settings(max_examples=40, deadline=None)
+def test_exact_comparison_is_type_and_value(tmp_path_factory, declared: str, pairs) -> None:
+    folder = tmp_path_factory.mktemp("exact")
+    for name, side in (("before.db", 0), ("after.db", 1)):
+        conn = sqlite3.connect(folder / name)
+        conn.execute(f"CREATE TABLE t (uuid TEXT PRIMARY KEY, x {declared})")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(str(i), pair[side]) for i, pair in enumerate(pairs)])
+        conn.commit()
+        conn.close()
+    conn = sqlite3.connect(folder / "after.db")
+    conn.execute("ATTACH DATABASE ? AS original", (str(folder / "before.db"),))
+    # what each side holds once stored (the column's affinity applied), read back: the same type and value
+    stored = conn.execute("SELECT a.x, b.x FROM t AS a JOIN original.t AS b USING (uuid)").fetchall()
+    expected = sum(not (type(a) is type(b) and a == b) for a, b in stored)
+    fields, mismatches = compare_tables(conn, "t", {"x": 4}, exact=True)
+    conn.close()
+    assert int(fields.loc[0, "different"]) == expected
+    assert len(mismatches) == expected
