@@ -28,8 +28,10 @@ from typing import IO, Any
 
 from .db import DatabaseInfo, inspect_database, open_database, refuse_unexportable_values
 from .errors import MigrationError
+from .files import temporary_beside
 from .formats import RunsWriter
-from .jsonio import atomic_writer
+from .halves import SecondHalf, SecondHalfFailed, parent_gone
+from .jsonio import WRITE_BUFFER, atomic_writer
 from .paths import app_database, refuse_output_over, same_file
 from .progress import progress_bar
 from .transform import StreamedTransform, TransformReport
@@ -48,20 +50,33 @@ FROM production_runs AS r
 JOIN recipes AS rec ON rec.id = r.recipe_id
 JOIN finished_units AS fu ON fu.id = r.finished_unit_id
 LEFT JOIN events AS ev ON ev.id = r.event_id
+{where}
 ORDER BY r.produced_at DESC, r.id DESC
 """
 _CONSUMPTIONS_SQL = """
 SELECT c.production_run_id, c.uuid, c.ingredient_slug, c.quantity_consumed, c.unit, c.total_cost,
        c.id, c.created_at, c.updated_at
 FROM production_consumptions AS c JOIN production_runs AS r ON r.id = c.production_run_id
+{where}
 ORDER BY r.produced_at DESC, r.id DESC, c.id
 """
 _LOSSES_SQL = """
 SELECT x.production_run_id, x.uuid, x.loss_category, x.loss_quantity, x.per_unit_cost, x.total_loss_cost,
        x.notes, x.id, x.created_at, x.updated_at
 FROM production_losses AS x JOIN production_runs AS r ON r.id = x.production_run_id
+{where}
 ORDER BY r.produced_at DESC, r.id DESC, x.id
 """
+_RUNS_COUNT_SQL = """
+SELECT count(*) FROM production_runs AS r
+JOIN recipes AS rec ON rec.id = r.recipe_id
+JOIN finished_units AS fu ON fu.id = r.finished_unit_id
+{where}
+"""
+_BEFORE_KEY = "(r.produced_at > :at OR (r.produced_at = :at AND r.id > :id))"
+"""The runs before the run ``(at, id)`` in the export's order (newest first)."""
+HALVES_RUNS = 3_000
+"""A backup with this many runs is exported by two processes, half the runs each (`_write_in_halves`)."""
 
 
 @dataclass
@@ -138,8 +153,8 @@ def _loss(row: tuple[Any, ...]) -> dict[str, Any]:
 class _ChildrenInRunOrder:
     """The rows of a child table, read in the runs' own order: each run takes its rows in turn."""
 
-    def __init__(self, conn: sqlite3.Connection, sql: str) -> None:
-        self._rows = conn.execute(sql)
+    def __init__(self, conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> None:
+        self._rows = conn.execute(sql, params)
         self._next = next(self._rows, None)
 
     def take(self, run_id: int) -> list[tuple[Any, ...]]:
@@ -151,13 +166,26 @@ class _ChildrenInRunOrder:
         return rows
 
 
-def iter_runs(conn: sqlite3.Connection, version: str) -> Iterator[dict[str, Any]]:
-    """Yield every production run as an export dict, newest first (the app's order)."""
+def _half_of_the_runs(half: tuple[bool, Any, int] | None) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and its parameters of ``half``: ``(after, at, id)``, the runs before the run
+    ``(at, id)`` in the export's order, or (``after``) that run and those after it. None: every run."""
+    if half is None:
+        return "", {}
+    after, at, run_id = half
+    return f"WHERE {'NOT ' if after else ''}{_BEFORE_KEY}", {"at": at, "id": run_id}
+
+
+def iter_runs(
+    conn: sqlite3.Connection, version: str, *, half: tuple[bool, Any, int] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield every production run as an export dict, newest first (the app's order); with ``half``,
+    one half of them (see `_half_of_the_runs`)."""
     v11 = version == "1.1"
-    consumptions = _ChildrenInRunOrder(conn, _CONSUMPTIONS_SQL)
-    losses = _ChildrenInRunOrder(conn, _LOSSES_SQL) if v11 else None
+    where, params = _half_of_the_runs(half)
+    consumptions = _ChildrenInRunOrder(conn, _CONSUMPTIONS_SQL.format(where=where), params)
+    losses = _ChildrenInRunOrder(conn, _LOSSES_SQL.format(where=where), params) if v11 else None
     status_columns = "r.production_status, r.loss_quantity," if v11 else ""
-    for row in conn.execute(_RUNS_SQL.format(status_columns=status_columns)):
+    for row in conn.execute(_RUNS_SQL.format(status_columns=status_columns, where=where), params):
         run_id, uuid, recipe, slug, batches, expected, actual, produced, notes, total, per_unit = row[:11]
         rest = row[11:]
         run: dict[str, Any] = {
@@ -200,13 +228,88 @@ def write_document(
     is written. Returns the number of runs.
     """
     writer = RunsWriter(fh, header, numbers_checked=True)  # an export holds no float: numbers are texts
+    _write_runs(writer, runs, advance, transform)
+    writer.close()
+    return writer.count
+
+
+def _write_runs(writer: RunsWriter, runs: Iterator[dict[str, Any]], advance, transform=None) -> None:
     for run in runs:
         writer.write(run)
         if transform is not None:
             transform.add(run)
         advance(1)
+
+
+def _halves_key(conn: sqlite3.Connection, runs: int) -> tuple[Any, int, int] | None:
+    """``(at, id, before)``: the run in the middle of the export's order, and how many runs come
+    before it. None when the runs are too few to share, or a run has no date (it is in no half)."""
+    if runs < HALVES_RUNS or conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM production_runs WHERE produced_at IS NULL)").fetchone()[0]:
+        return None
+    key = conn.execute("SELECT produced_at, id FROM production_runs ORDER BY produced_at DESC, id DESC "
+                       "LIMIT 1 OFFSET ?", (runs // 2,)).fetchone()
+    if key is None:
+        return None
+    where, params = _half_of_the_runs((False, *key))
+    return key[0], key[1], conn.execute(_RUNS_COUNT_SQL.format(where=where), params).fetchone()[0]
+
+
+def _write_in_halves(conn: sqlite3.Connection, db: Path, fh: IO[bytes], header: dict[str, Any], version: str,
+                     key: tuple[Any, int, int], advance, transform: StreamedTransform, infer_losses: bool,
+                     out: Path) -> int:
+    """Write the runs before ``key`` here and, at the same time, those from it on in a second process.
+
+    The second process writes its runs' bytes, of both documents, to files of its own, appended
+    here once this half is written: the documents are byte for byte those of the export in order.
+    When it fails, this process writes its half too, in order. Returns the number of runs.
+    """
+    at, run_id, before = key
+    writer = RunsWriter(fh, header, numbers_checked=True)
+    with contextlib.ExitStack() as parts:
+        part10, part11 = (parts.enter_context(temporary_beside(out)) for _ in range(2))
+        with SecondHalf("bakemigrate.exporter:_export_second_half", str(db), version, header, (at, run_id), before,
+                        infer_losses, str(part10), str(part11)) as second:
+            _write_runs(writer, iter_runs(conn, version, half=(False, at, run_id)), advance, transform)
+            try:
+                written, report = second.result() if writer.count == before else (None, None)
+            except SecondHalfFailed:
+                written, report = None, None
+        if written is None:  # written here, in order: any problem is found and worded as usual
+            _write_runs(writer, iter_runs(conn, version, half=(True, at, run_id)), advance, transform)
+        else:
+            writer.append(part10, written)
+            transform.append(part11, written, report)
+            advance(written)
     writer.close()
     return writer.count
+
+
+def _export_second_half(db: str, version: str, header: dict[str, Any], key: tuple[Any, int], before: int,
+                        infer_losses: bool, part10: str, part11: str) -> tuple[int, dict[str, Any]]:
+    """In the second process: the runs from ``key`` on, as the export writes them after ``before``
+    runs, to ``part10`` and (transformed) ``part11``; returns their number and what the transform
+    counted of them (`TransformReport.runs_counted`).
+    It stops as soon as the process that started it is gone.
+
+    Raises:
+        SystemExit: the first process is gone.
+    """
+    at, run_id = key
+    with open_database(db) as conn, open(part10, "wb", buffering=WRITE_BUFFER) as fh10, \
+            open(part11, "wb", buffering=WRITE_BUFFER) as fh11:
+        writer = RunsWriter.following(fh10, before, numbers_checked=True)
+        transform = StreamedTransform(fh11, header, infer_losses=infer_losses, numbers_checked=True,
+                                      following=before)
+        conn.execute("BEGIN")
+
+        def unless_orphaned(count: int) -> None:
+            if writer.count % 1000 == 0 and parent_gone():
+                raise SystemExit(1)
+
+        _write_runs(writer, iter_runs(conn, version, half=(True, at, run_id)), unless_orphaned, transform)
+        conn.execute("COMMIT")
+    return writer.count - before, transform.report.runs_counted()
 
 
 def export(
@@ -233,6 +336,7 @@ def export_and_transform(
     infer_losses: bool = False,
     progress: bool = True,
     inspected: DatabaseInfo | None = None,
+    halves: bool = False,
 ) -> tuple[ExportResult, TransformReport]:
     """Export ``db`` to ``output`` and, in the same pass, its v1.1 transform to ``transformed``.
 
@@ -240,14 +344,16 @@ def export_and_transform(
     write, without reading ``output`` back. Both files are written atomically.
     ``inspected`` is the look a run has already taken at the data of ``db`` (the migration's
     preflight, of the database ``db`` is the checked backup of), its values found exportable:
-    neither is done again.
+    neither is done again. ``halves`` lets a second process write half of a large history at the
+    same time (the same bytes): only for a file nothing changes meanwhile, such as a backup, since
+    each process reads its own snapshot of it.
 
     Raises:
         DatabaseRefused: ``db`` is not a sound bake-tracker database.
         MigrationError: an output exists or cannot be written.
     """
     result, report = _export(db, output, progress=progress, transformed=Path(transformed), infer_losses=infer_losses,
-                             inspected=inspected)
+                             inspected=inspected, halves=halves)
     assert report is not None
     report.input, report.output, report.bytes_read = result.path, Path(transformed), result.size_bytes
     return result, report
@@ -262,6 +368,7 @@ def _export(
     transformed: Path | None = None,
     infer_losses: bool = False,
     inspected: DatabaseInfo | None = None,
+    halves: bool = False,
 ) -> tuple[ExportResult, TransformReport | None]:
     started = time.perf_counter()
     info = inspected
@@ -285,7 +392,13 @@ def _export(
                 transform = StreamedTransform(fh11, header, infer_losses=infer_losses, numbers_checked=True)
             advance = stack.enter_context(progress_bar("export", info.runs, enabled=progress))
             conn.execute("BEGIN")  # one consistent snapshot for runs and their children
-            runs = write_document(fh, header, iter_runs(conn, version), advance, transform=transform)
+            key = _halves_key(conn, info.runs) if halves and transform is not None else None
+            if key is None:
+                runs = write_document(fh, header, iter_runs(conn, version), advance, transform=transform)
+            else:
+                assert transform is not None
+                runs = _write_in_halves(conn, Path(db), fh, header, version, key, advance, transform, infer_losses,
+                                        out)
             conn.execute("COMMIT")
             report = transform.finish() if transform is not None else None
     except OSError as exc:

@@ -23,6 +23,7 @@ import enum
 import gc
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -523,12 +524,28 @@ class RunsWriter:
         )
         fh.write(before)
 
+    @classmethod
+    def following(cls, fh: IO[bytes], count: int, *, ascii_only: bool = False,
+                  numbers_checked: bool = False) -> RunsWriter:
+        """A writer of the runs that follow ``count`` runs written elsewhere: no top level, never
+        closed; its bytes are `append`-ed to the writer of those runs."""
+        writer = cls.__new__(cls)
+        writer.fh, writer.count, writer._after = fh, count, b""
+        writer._options = {"ascii_only": ascii_only, "numbers_checked": numbers_checked}
+        return writer
+
     def write(self, run: Any) -> None:
         """Append ``run`` to the list."""
         piece = encode_run(run, self.count, **self._options)
         self.fh.write(b",\n" if self.count else b"\n")
         self.fh.write(piece)
         self.count += 1
+
+    def append(self, piece: Path, count: int) -> None:
+        """Append the ``count`` runs the file ``piece`` holds, written by a `following` writer."""
+        with open(piece, "rb") as src:
+            shutil.copyfileobj(src, self.fh, 1 << 20)
+        self.count += count
 
     def close(self) -> None:
         """End the list and the document."""

@@ -7,6 +7,7 @@ do), else by name or slug as the app does; an ambiguous name is an error, never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -23,9 +24,11 @@ import orjson
 
 from .db import open_inspected
 from .errors import InvalidDocument, MigrationError
+from .files import temporary_beside
 from .formats import ProblemList, detect_kind, find_problems, run_problems, validate_document
+from .halves import SecondHalf, SecondHalfFailed, parent_gone
 from .jsonio import load_json
-from .jsonstream import RunStream, own_head, own_runs_with_text
+from .jsonstream import RunStream, own_head, own_runs_with_text, own_split
 from .loss_rules import recorded_loss_problems
 from .paths import app_database, refuse_output_over
 from .progress import progress_bar
@@ -59,19 +62,32 @@ class ImportReport:
         )
 
 
-class _Resolver:
-    """Looks up recipe, finished unit and event ids in the staging database."""
+_NAMED = (("recipes", "name"), ("finished_units", "slug"), ("events", "name"))
 
-    def __init__(self, conn) -> None:
+
+class _Resolver:
+    """Looks up recipe, finished unit and event ids in the staging database.
+
+    ``rows`` holds ``[id, uuid, name]`` of every recipe, finished unit (its slug) and event, by table.
+    """
+
+    def __init__(self, rows: dict[str, list[list[Any]]]) -> None:
+        self.rows = rows
         self.by_uuid: dict[str, dict[str, int]] = {}
         self.by_name: dict[str, dict[str, list[int]]] = {}
-        for table, name_col in (("recipes", "name"), ("finished_units", "slug"), ("events", "name")):
+        for table, _ in _NAMED:
             uuids: dict[str, int] = {}
             names: dict[str, list[int]] = defaultdict(list)
-            for rid, uuid, name in conn.execute(f"SELECT id, uuid, {name_col} FROM {table}"):
+            for rid, uuid, name in rows[table]:
                 uuids[uuid] = rid
                 names[name].append(rid)
             self.by_uuid[table], self.by_name[table] = uuids, names
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> _Resolver:
+        """The resolver of the database open on ``conn``."""
+        return cls({table: [list(row) for row in conn.execute(f"SELECT id, uuid, {name_col} FROM {table}")]
+                    for table, name_col in _NAMED})
 
     def resolve(self, table: str, uuid: Any, name: Any, what: str) -> int:
         if uuid is not None:
@@ -150,6 +166,9 @@ class _DocumentRuns:
         self.trusted = trusted
         self.fingerprinted = True
         """Whether each run's fingerprint is taken (not when no claims are kept: `_OwnClaims`)."""
+        self.start: int = 0
+        self.stop: int | None = None
+        """A trusted document's runs after ``start`` and up to ``stop`` only (see `jsonstream.own_split`)."""
         self.version = "1.0"
         self.problems = ProblemList()
         self._doc: dict[str, Any] | None = None
@@ -197,7 +216,7 @@ class _DocumentRuns:
                 yield index, run, _fingerprint(run)
             return
         if self._stream is None:  # trusted: bakemigrate writes equal runs as equal bytes
-            for index, (text, run) in enumerate(own_runs_with_text(self.path)):
+            for index, (text, run) in enumerate(own_runs_with_text(self.path, start=self.start, stop=self.stop)):
                 yield index, run, hashlib.blake2b(text, digest_size=16).digest() if self.fingerprinted else b""
             return
         for index, run in enumerate(self._stream.runs()):
@@ -263,15 +282,39 @@ def _import_into(conn: sqlite3.Connection, path: Path, target: Path, runs_in: _D
         conn.execute("PRAGMA temp_store=FILE")
         conn.execute("PRAGMA temp.cache_size=-32768")
         with progress_bar("import", None, enabled=progress) as advance:
-            conn.execute("BEGIN")
-            _import_runs(conn, runs_in, report, now, advance)
-            conn.execute("COMMIT")
+            try:
+                _import_attempt(conn, runs_in, report, now, advance, halves=True)
+            except _InOrder:  # a problem the halves cannot word as a whole import does: that import says it
+                report.skipped.clear()
+                report.warnings.clear()
+                _import_attempt(conn, _DocumentRuns(path, trusted=True), report, now, advance, halves=False)
     except sqlite3.IntegrityError as exc:
         raise InvalidDocument(f"{path}: breaks a database rule, nothing was imported ({exc})") from None
     except (OverflowError, sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.DataError) as exc:
         raise InvalidDocument(f"{path}: a value cannot be stored, nothing was imported ({exc})") from None
     except sqlite3.OperationalError as exc:
         raise MigrationError(f"{target}: cannot write ({exc})") from None
+
+
+def _import_attempt(conn: sqlite3.Connection, runs_in: _DocumentRuns, report: ImportReport, now: str, advance,
+                    *, halves: bool) -> None:
+    """One transaction importing ``runs_in``, committed, or rolled back whatever stops it."""
+    with contextlib.ExitStack() as after:
+        conn.execute("BEGIN")
+        after.callback(_roll_back_unless_committed, conn)
+        _import_runs(conn, runs_in, report, now, advance, after if halves else None)
+        conn.execute("COMMIT")
+
+
+def _roll_back_unless_committed(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _detach_half(conn: sqlite3.Connection) -> None:
+    """Detach the second half's file (once the transaction is over: rolled back if it was not committed)."""
+    _roll_back_unless_committed(conn)
+    conn.execute("DETACH DATABASE half")
 
 
 def _insert_sql(table: str, columns: list[str]) -> str:
@@ -446,8 +489,14 @@ class _OwnClaims:
         """Nothing to drop."""
 
 
-def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance) -> None:
-    resolver = _Resolver(conn)
+def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, advance,
+                 halves: contextlib.ExitStack | None = None) -> None:
+    """The runs into the tables, inside the transaction open on ``conn``.
+
+    With ``halves`` (what to undo once the transaction ends), a large trusted document into an empty
+    staging database is read by two processes, half the runs each (see `_SecondHalf`).
+    """
+    resolver = _Resolver.of(conn)
     had_rows = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM production_runs) OR EXISTS (SELECT 1 FROM production_consumptions) "
         "OR EXISTS (SELECT 1 FROM production_losses)"
@@ -461,27 +510,15 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     triggers = _drop_triggers(conn)
     state = _State(batches=_Batches(conn, advance, BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
                    resolver=resolver, now=now, trusted=runs_in.trusted)
-    chunk: list[tuple[int, dict[str, Any], bytes]] = []
-    for taken in runs_in:
-        chunk.append(taken)
-        if len(chunk) >= CHUNK_RUNS:
-            _take_chunk(state, chunk)
-            chunk = []
-    _take_chunk(state, chunk)
-    runs_in.finish()
-    if state.errors.total:
-        raise InvalidDocument(
-            f"{report.path}: {state.errors.total} runs cannot be imported, nothing was imported: {state.errors.line()}"
-        )
-    batches, counts = state.batches, state.counts
-    next_id = state.max_used + 1
-    for run, consumptions, losses in state.waiting:
-        run_id, next_id = next_id, next_id + 1
-        run = (*run[:12], run_id, *run[13:])
-        _add_run(batches, run, [(run_id, *c[1:]) for c in consumptions], [(run_id, *x[1:]) for x in losses],
-                 counts)
-    batches.flush()
+    split = (own_split(runs_in.path) if halves is not None and isinstance(claims, _OwnClaims)
+             and runs_in.path.stat().st_size >= HALVES_BYTES else None)
+    if split is None:
+        _take_runs(state, runs_in)
+    else:
+        _take_in_halves(conn, state, runs_in, split, halves)
+    state.batches.flush()
     claims.drop()
+    counts = state.counts
     for statement in indexes + triggers:
         conn.execute(statement)
     if counts[0] and not state.linked:
@@ -495,6 +532,114 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     if violations:
         raise InvalidDocument(f"{report.path}: {len(violations)} rows would break a reference")
     report.runs, report.consumptions, report.losses = counts
+
+
+def _take_runs(state: _State, runs_in: _DocumentRuns) -> None:
+    """Check every run and queue its rows; a run needing a new id gets one after every id of the document."""
+    _take_each(state, runs_in)
+    if state.errors.total:
+        raise InvalidDocument(
+            f"{state.report.path}: {state.errors.total} runs cannot be imported, nothing was imported: "
+            f"{state.errors.line()}"
+        )
+    next_id = state.max_used + 1
+    for run, consumptions, losses in state.waiting:
+        run_id, next_id = next_id, next_id + 1
+        run = (*run[:12], run_id, *run[13:])
+        _add_run(state.batches, run, [(run_id, *c[1:]) for c in consumptions],
+                 [(run_id, *x[1:]) for x in losses], state.counts)
+
+
+def _take_each(state: _State, runs_in: _DocumentRuns) -> None:
+    """Check the runs of ``runs_in`` chunk by chunk, in document order (see `_take_chunk`)."""
+    chunk: list[tuple[int, dict[str, Any], bytes]] = []
+    for taken in runs_in:
+        chunk.append(taken)
+        if len(chunk) >= CHUNK_RUNS:
+            _take_chunk(state, chunk)
+            chunk = []
+    _take_chunk(state, chunk)
+    runs_in.finish()
+
+
+HALVES_BYTES = 8 << 20
+"""A trusted document this large (about 3,000 runs) is read by two processes, half the runs each
+(below it, starting the second process takes longer than it saves)."""
+
+
+class _InOrder(Exception):
+    """The halves of a document met a problem (or a run without an id) that only a whole import in
+    the document's order words right, or numbers right: the import is made again that way."""
+
+
+def _take_in_halves(conn: sqlite3.Connection, state: _State, runs_in: _DocumentRuns, split: int,
+                    after: contextlib.ExitStack) -> None:
+    """The runs up to ``split`` here and those after it in a second process, at the same time.
+
+    The second process checks its runs exactly as this one does and writes their rows to a file of
+    its own; they are copied in here (SQLite gives each value the staging column's type, as it
+    does to a value sent to it). Any problem, on either side, is left to the import in order.
+    """
+    part = after.enter_context(temporary_beside(state.report.staging))
+    runs_in.stop = split
+    try:
+        with SecondHalf("bakemigrate.importer:_import_second_half", str(runs_in.path), split, str(part),
+                        state.resolver.rows, state.now) as second:
+            _take_each(state, runs_in)
+            counts, linked = second.result()
+    except (InvalidDocument, SecondHalfFailed):
+        raise _InOrder from None
+    if state.errors.total or state.waiting:
+        raise _InOrder
+    state.batches.flush()
+    conn.execute("ATTACH DATABASE ? AS half", (str(part),))
+    after.callback(_detach_half, conn)
+    for table, columns in v07_columns().items():  # parents first
+        names = ", ".join(columns)
+        conn.execute(f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM half."{table}"')
+    state.batches.advance(sum(counts))
+    state.counts = [mine + its for mine, its in zip(state.counts, counts, strict=True)]
+    state.linked = state.linked or linked
+
+
+def _import_second_half(document: str, start: int, part: str, resolver_rows: dict[str, list[list[Any]]],
+                        now: str) -> tuple[list[int], bool]:
+    """In the second process: the runs of ``document`` after ``start``, checked as the import checks
+    them (``resolver_rows``: the `_Resolver`'s rows), into ``part``; returns the rows written per
+    table and whether the runs link to events.
+
+    Its tables have the columns of the v0.7 ones and no types: every value is kept as it is sent.
+    It stops as soon as the process that started it is gone.
+
+    Raises:
+        _InOrder: a run has a problem, or needs a new id.
+        SystemExit: the first process is gone.
+    """
+    runs_in = _DocumentRuns(Path(document), trusted=True)
+    runs_in.fingerprinted, runs_in.start = False, start
+    conn = sqlite3.connect(part, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")  # a scratch file, removed once the import ends
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        for table, columns in v07_columns().items():
+            names = ", ".join(columns)
+            conn.execute(f'CREATE TABLE "{table}" ({names})')
+        report = ImportReport(path=Path(document), staging=Path(part), version=runs_in.version)
+        def unless_orphaned(rows: int) -> None:
+            if parent_gone():
+                raise SystemExit(1)
+
+        state = _State(batches=_Batches(conn, unless_orphaned, BATCH_ROWS), claims=_OwnClaims(), max_used=0,
+                       report=report, resolver=_Resolver(resolver_rows), now=now, trusted=True)
+        _take_each(state, runs_in)
+        if state.errors.total or state.waiting:
+            raise _InOrder
+        state.batches.flush()
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return state.counts, state.linked
 
 
 @dataclass

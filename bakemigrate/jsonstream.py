@@ -270,8 +270,13 @@ def own_head(path: str | os.PathLike[str]) -> dict[str, Any]:
     return found
 
 
-def own_runs_with_text(path: str | os.PathLike[str]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+def own_runs_with_text(
+    path: str | os.PathLike[str], *, start: int = 0, stop: int | None = None
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """`own_runs`, each run with the bytes it was read from (equal runs of one document, equal bytes).
+
+    ``start`` and ``stop`` (offsets `own_split` gives) read a part of the runs: from the run after
+    ``start`` (the ``,`` that ends a run), or up to the run that ends at ``stop``.
 
     Raises:
         InvalidDocument: the file is not in that layout.
@@ -282,21 +287,29 @@ def own_runs_with_text(path: str | os.PathLike[str]) -> Iterator[tuple[bytes, di
         return InvalidDocument(f"{name}: not a document written by bakemigrate")
 
     with open(name, "rb") as fh:
-        buf = fh.read(BLOCK)
-        while (opened := buf.find(_OWN_RUNS_OPENED)) < 0 or opened + len(_OWN_RUNS_OPENED) >= len(buf):
-            block = fh.read(BLOCK)
-            if not block:
+        if start:
+            fh.seek(start)
+            buf, pos = fh.read(BLOCK), 0
+            if not buf.startswith(b","):
                 raise refuse()
-            buf += block
-        pos = opened + len(_OWN_RUNS_OPENED)
-        if buf[pos:pos + 1] == b"]":  # no runs
-            return
+        else:
+            buf = fh.read(BLOCK)
+            while (opened := buf.find(_OWN_RUNS_OPENED)) < 0 or opened + len(_OWN_RUNS_OPENED) >= len(buf):
+                block = fh.read(BLOCK)
+                if not block:
+                    raise refuse()
+                buf += block
+            pos = opened + len(_OWN_RUNS_OPENED)
+            if buf[pos:pos + 1] == b"]":  # no runs
+                return
+        based = start  # the offset of buf[0] in the file
         while True:
             end = buf.find(_OWN_RUN_CLOSED, pos)
             while end < 0 or end + len(_OWN_RUN_CLOSED) >= len(buf):  # the run and the byte after it
                 block = fh.read(BLOCK)
                 if not block:
                     raise refuse()
+                based += pos
                 buf, pos = buf[pos:] + block, 0
                 end = buf.find(_OWN_RUN_CLOSED)
             begin = buf.find(b"{", pos, end)
@@ -309,5 +322,18 @@ def own_runs_with_text(path: str | os.PathLike[str]) -> Iterator[tuple[bytes, di
                 raise refuse() from None
             yield text, run
             pos = end + len(_OWN_RUN_CLOSED)
-            if buf[pos:pos + 1] != b",":  # "\n  ]": the last run
+            if buf[pos:pos + 1] != b"," or based + pos == stop:  # "\n  ]": the last run, or the part's
                 return
+
+
+def own_split(path: str | os.PathLike[str]) -> int | None:
+    """The offset near the middle of a document bakemigrate wrote where a run ends and another
+    follows (its ``,``): `own_runs_with_text` reads the runs on either side of it. None when no
+    run ends in the second half of the file (one long run, or none).
+    """
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(size // 2)
+        buf = fh.read(BLOCK)
+    found = buf.find(_OWN_RUN_CLOSED + b",\n    {")
+    return None if found < 0 else size // 2 + found + len(_OWN_RUN_CLOSED)

@@ -427,7 +427,7 @@ class Migration:
         self._checked_backup()
         result, self._transform_report = export_and_transform(
             source.path, self.export_v10, self.export_v11, infer_losses=self.infer_losses, progress=self.progress,
-            inspected=self._inspected,
+            inspected=self._inspected, halves=True,  # the backup: nothing changes it
         )
         self.folder.record("export", sha256=self.folder.sha256(self.export_v10), consumptions=result.consumptions)
         self.folder.record("transform", sha256=self.folder.sha256(self.export_v11))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -76,6 +76,10 @@ class YieldGap:
         return self.actual_yield == 0 and self.units > 0
 
 
+_COUNTERS = ("runs_transformed", "runs_already_v1_1", "shortfall_count", "over_yield_count", "units_unaccounted",
+             "losses_recorded", "total_losses")
+
+
 @dataclass
 class TransformReport:
     """What [transform_v1_0_to_v1_1][bakemigrate.transform_v1_0_to_v1_1] did: counts, and the runs a person
@@ -106,6 +110,21 @@ class TransformReport:
     output: Path | None = None
     bytes_read: int = 0
     seconds: float = 0.0
+
+    def runs_counted(self) -> dict[str, Any]:
+        """What this report counted of the runs, as JSON values (for `add_following`)."""
+        counted: dict[str, Any] = {name: getattr(self, name) for name in ("runs_total", *_COUNTERS)}
+        counted["shortfalls"] = [asdict(gap) for gap in self.shortfalls]
+        counted["over_yield"] = [asdict(gap) for gap in self.over_yield]
+        return counted
+
+    def add_following(self, counted: dict[str, Any]) -> None:
+        """Count in ``counted`` (`runs_counted` of the report of the runs that follow this report's)."""
+        self.runs_total = counted["runs_total"]
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + counted[name])
+        self.shortfalls = (self.shortfalls + [YieldGap(**gap) for gap in counted["shortfalls"]])[:EXAMPLES_KEPT]
+        self.over_yield = (self.over_yield + [YieldGap(**gap) for gap in counted["over_yield"]])[:EXAMPLES_KEPT]
 
     @property
     def megabytes_per_second(self) -> float:
@@ -348,18 +367,29 @@ class StreamedTransform:
     """
 
     def __init__(
-        self, fh: BinaryIO, top: dict[str, Any], *, infer_losses: bool = False, numbers_checked: bool = False
+        self, fh: BinaryIO, top: dict[str, Any], *, infer_losses: bool = False, numbers_checked: bool = False,
+        following: int = 0,
     ) -> None:
         kind = detect_kind({**top, RUNS_KEY: []})
         if not kind.is_history:
             raise InvalidDocument(f"a {kind.value} is not transformed run by run")
         self.report = TransformReport(kind=kind, infer_losses=infer_losses)
-        self._writer = RunsWriter(fh, _top_level(top, kind, []), numbers_checked=numbers_checked)
+        if following:  # the runs after ``following`` others, to be appended to their transform (`append`)
+            self._writer = RunsWriter.following(fh, following, numbers_checked=numbers_checked)
+            self.report.runs_total = following
+        else:
+            self._writer = RunsWriter(fh, _top_level(top, kind, []), numbers_checked=numbers_checked)
 
     def add(self, run: dict[str, Any]) -> None:
         """Transform ``run`` (the next one of the export) and write it."""
         self._writer.write(_transform_run(run, self.report.runs_total, self.report))
         self.report.runs_total += 1
+
+    def append(self, piece: Path, count: int, counted: dict[str, Any]) -> None:
+        """Append the ``count`` transformed runs the file ``piece`` holds, written (and counted:
+        ``counted``, its report's `runs_counted`) by a transform `following` this one's runs."""
+        self._writer.append(piece, count)
+        self.report.add_following(counted)
 
     def finish(self) -> TransformReport:
         """End the document; the report of what was transformed."""

@@ -1,0 +1,109 @@
+"""A second process for half of a step's work, so that a large migration uses two cores.
+
+The export and the import of a large history each give the second half of the runs to a fresh
+Python interpreter that imports bakemigrate (nothing of the calling program runs again in it): its
+work goes to it as JSON on its standard input, its answer comes back as JSON on its standard
+output (only data crosses: nothing in it is run). Any
+failure of the second process (it cannot start, it meets a problem, it stops) is an
+`SecondHalfFailed`: the step then does that half itself, in order, and words any problem as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_PARENT: int | None = None
+
+
+class SecondHalfFailed(Exception):
+    """The second process could not start, met a problem, or stopped without an answer."""
+
+
+def parent_gone() -> bool:
+    """In the second process: whether the process that started it is gone (it then stops)."""
+    return _PARENT is not None and os.getppid() != _PARENT
+
+
+class SecondHalf:
+    """``function`` (``"module:name"``) of bakemigrate called with ``args`` (JSON values) in a second process.
+
+    Used as a context: the process starts on entering and is stopped on leaving, if it still runs.
+    """
+
+    def __init__(self, function: str, *args: Any) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._not_started = ""
+        try:
+            self._work = orjson.dumps([function, list(args), os.getpid()])
+        except TypeError as exc:  # a value JSON does not hold: the caller does it all itself
+            self._work, self._not_started = b"", f"the work is not JSON ({exc})"
+
+    def __enter__(self) -> SecondHalf:
+        package_folder = str(Path(__file__).resolve().parent.parent)
+        code = f"import sys; sys.path.insert(0, {package_folder!r}); from bakemigrate.halves import main; main()"
+        try:
+            if not self._work:
+                return self
+            if not sys.executable:
+                raise OSError("no Python interpreter to start")
+            self._process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            assert self._process.stdin is not None
+            self._process.stdin.write(self._work)
+            self._process.stdin.close()
+        except OSError as exc:  # `result` says so: the caller's own half goes on meanwhile
+            self.__exit__(OSError, exc, None)
+            self._process, self._not_started = None, str(exc) or "the second process did not start"
+        return self
+
+    def result(self) -> Any:
+        """What the function returned.
+
+        Raises:
+            SecondHalfFailed: it did not start, it raised, or the process stopped without an answer.
+        """
+        if self._process is None or self._process.stdout is None:
+            raise SecondHalfFailed(self._not_started or "the second process was not started")
+        answer = self._process.stdout.read()
+        if self._process.wait() != 0:
+            raise SecondHalfFailed(f"the second process stopped (exit status {self._process.returncode})")
+        try:
+            kind, value = orjson.loads(answer)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            raise SecondHalfFailed("the second process gave no answer") from None
+        if kind != "done":
+            raise SecondHalfFailed(value)
+        return value
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None and exc[0] is not None:
+            self._process.kill()
+        self._process.wait()
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def main() -> None:
+    """The second process: its work read from standard input, the function called, its answer (or
+    what it raised) written to standard output."""
+    global _PARENT
+    try:
+        function, args, _PARENT = orjson.loads(sys.stdin.buffer.read())
+        module, name = function.split(":")
+        if module.split(".")[0] != "bakemigrate":
+            raise ValueError(f"not a function of bakemigrate: {function}")
+        answer: list[Any] = ["done", getattr(importlib.import_module(module), name)(*args)]
+    except BaseException as exc:  # any problem: the first process does this half itself and words it
+        answer = ["failed", f"{type(exc).__name__}: {exc}"]
+    sys.stdout.buffer.write(orjson.dumps(answer))
+    sys.stdout.flush()

@@ -1,0 +1,189 @@
+"""A large history is exported, and its trusted document imported, by two processes, half the runs
+each: the same bytes, the same rows, the same refusals, and the work done in order whenever the
+halves meet a problem or no second process can start.
+
+`HALVES_RUNS` and `HALVES_BYTES` are set to 0 here so that the demo database is shared like a large one.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import bakemigrate.exporter as exporter
+import bakemigrate.halves as halves
+import bakemigrate.importer as importer
+from bakemigrate.db import content_digest
+from bakemigrate.errors import InvalidDocument
+from bakemigrate.exporter import export_and_transform
+from bakemigrate.importer import import_
+from bakemigrate.jsonstream import own_runs_with_text, own_split
+from bakemigrate.pipeline import Migration
+from bakemigrate.reset import reset
+
+
+@pytest.fixture
+def exported(demo_db: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The backup of the demo database and its v1.1 document, as a migration writes them."""
+    migration = Migration(demo_db, tmp_path / "work", progress=False)
+    backup = migration.backup()
+    migration.export()
+    return backup.path, migration.export_v11
+
+
+def _staging(backup: Path, folder: Path) -> Path:
+    folder.mkdir()
+    staging = folder / "staging.db"
+    reset(backup, staging)
+    return staging
+
+
+def _import(document: Path, staging: Path, monkeypatch: pytest.MonkeyPatch, *, halves: bool):
+    monkeypatch.setattr(importer, "HALVES_BYTES", 0 if halves else 1 << 62)
+    return import_(document, staging, progress=False, trusted=True)
+
+
+@pytest.fixture
+def second_halves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[int], bool]]:
+    """What each second process answered (its rows per table), recorded as the import reads it."""
+    answers: list[tuple[list[int], bool]] = []
+    result = halves.SecondHalf.result
+
+    def recorded(self):
+        answer = result(self)
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(halves.SecondHalf, "result", recorded)
+    return answers
+
+
+def test_own_split_cuts_the_runs_in_two_without_losing_one(exported: tuple[Path, Path]) -> None:
+    _, document = exported
+    cut = own_split(document)
+    assert cut is not None
+    first = [text for text, _ in own_runs_with_text(document, stop=cut)]
+    second = [text for text, _ in own_runs_with_text(document, start=cut)]
+    assert first and second
+    assert first + second == [text for text, _ in own_runs_with_text(document)]
+    assert abs(len(first) - len(second)) < len(first) // 2
+
+
+def test_own_split_of_a_single_run_gives_no_cut(tmp_path: Path) -> None:
+    from bakemigrate.formats import RunsWriter
+
+    path = tmp_path / "one.json"
+    with open(path, "wb") as fh:
+        writer = RunsWriter(fh, {"version": "1.1"})
+        writer.write({"uuid": "a", "notes": "x" * 1000})
+        writer.close()
+    assert own_split(path) is None
+
+
+def test_halves_import_exactly_what_the_import_in_order_imports(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_halves
+) -> None:
+    backup, document = exported
+    in_order = _staging(backup, tmp_path / "in-order")
+    in_halves = _staging(backup, tmp_path / "in-halves")
+    ordered = _import(document, in_order, monkeypatch, halves=False)
+    assert not second_halves
+    halved = _import(document, in_halves, monkeypatch, halves=True)
+    assert len(second_halves) == 1 and 0 < second_halves[0][0][0] < ordered.runs  # the second process took runs
+    assert (halved.runs, halved.consumptions, halved.losses, halved.warnings) == (
+        ordered.runs, ordered.consumptions, ordered.losses, ordered.warnings)
+    assert content_digest(in_halves) == content_digest(in_order)
+    assert sorted(p.name for p in in_halves.parent.iterdir()) == ["staging.db"]  # the second half's file is gone
+
+
+@pytest.mark.parametrize("where", ["first", "second"])
+def test_a_problem_in_either_half_is_refused_as_the_import_in_order_refuses_it(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    backup, document = exported
+    cut = own_split(document)
+    assert cut is not None
+    data = document.read_bytes()
+    # a recipe that does not exist, in the first run after the cut or the last one before it
+    at = data.index(b'"recipe_uuid": "', cut) if where == "second" else data.rindex(b'"recipe_uuid": "', 0, cut)
+    start = at + len(b'"recipe_uuid": "')
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(data[:start] + b"00000000-0000-4000-8000-000000000000" + data[start + 36:])
+    messages = []
+    for in_halves in (False, True):
+        staging = _staging(backup, tmp_path / f"halves-{in_halves}")
+        with pytest.raises(InvalidDocument) as refused:
+            _import(broken, staging, monkeypatch, halves=in_halves)
+        messages.append(str(refused.value))
+        conn = sqlite3.connect(staging)
+        assert conn.execute("SELECT count(*) FROM production_runs").fetchone()[0] == 0  # nothing imported
+        conn.close()
+        assert sorted(p.name for p in staging.parent.iterdir()) == ["staging.db"]
+    assert "does not exist in the database" in messages[0]
+    assert messages[1] == messages[0]
+
+
+def test_without_a_second_process_the_import_is_made_in_order(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_halves
+) -> None:
+    backup, document = exported
+    in_order = _staging(backup, tmp_path / "in-order")
+    _import(document, in_order, monkeypatch, halves=False)
+    alone = _staging(backup, tmp_path / "alone")
+    monkeypatch.setattr(halves.sys, "executable", "")  # no interpreter to start
+    report = _import(document, alone, monkeypatch, halves=True)
+    assert not second_halves
+    assert report.runs == 200
+    assert content_digest(alone) == content_digest(in_order)
+
+
+def _documents(db: Path, folder: Path, monkeypatch: pytest.MonkeyPatch, *, halves: bool, infer_losses: bool):
+    """Both documents of ``db`` (their export time left out) and the transform's report."""
+    monkeypatch.setattr(exporter, "HALVES_RUNS", 0 if halves else 1 << 62)
+    folder.mkdir()
+    _, report = export_and_transform(db, folder / "v10.json", folder / "v11.json", infer_losses=infer_losses,
+                                     progress=False, halves=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["v10.json", "v11.json"]  # the halves' files are gone
+    written = [re.sub(rb'"exported_at": "[^"]*"', b"", (folder / name).read_bytes())
+               for name in ("v10.json", "v11.json")]
+    # an inferred loss gets a new uuid each time it is inferred: compared apart
+    loss_uuids = re.compile(rb'("losses": \[\n        \{\n          "uuid": )"[0-9a-f-]{36}"')
+    found = loss_uuids.findall(written[1])
+    assert bool(found) == infer_losses
+    written[1] = loss_uuids.sub(rb'\1"?"', written[1])
+    return written, report
+
+
+@pytest.mark.parametrize("infer_losses", [False, True])
+def test_halves_export_the_bytes_the_export_in_order_writes(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_halves, infer_losses: bool
+) -> None:
+    backup, _ = exported
+    ordered, ordered_report = _documents(backup, tmp_path / "in-order", monkeypatch, halves=False,
+                                         infer_losses=infer_losses)
+    assert not second_halves
+    halved, halved_report = _documents(backup, tmp_path / "in-halves", monkeypatch, halves=True,
+                                       infer_losses=infer_losses)
+    assert len(second_halves) == 1
+    written, counted = second_halves[0]
+    assert 0 < written < ordered_report.runs_total  # the second process wrote runs of both documents
+    assert halved == ordered
+    assert halved_report.runs_counted() == ordered_report.runs_counted()
+    # the shortfalls of both halves, in the document's order
+    mine = [gap.position for gap in halved_report.shortfalls if gap.position < halved_report.runs_total - written]
+    assert mine and counted["shortfalls"] and min(g["position"] for g in counted["shortfalls"]) > max(mine)
+
+
+def test_without_a_second_process_the_export_is_written_in_order(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_halves
+) -> None:
+    backup, _ = exported
+    ordered, ordered_report = _documents(backup, tmp_path / "in-order", monkeypatch, halves=False, infer_losses=True)
+    monkeypatch.setattr(halves.sys, "executable", "")
+    alone, alone_report = _documents(backup, tmp_path / "alone", monkeypatch, halves=True, infer_losses=True)
+    assert not second_halves
+    assert alone == ordered
+    assert alone_report.runs_counted() == ordered_report.runs_counted()
