@@ -271,12 +271,13 @@ def own_head(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def own_runs_with_text(
-    path: str | os.PathLike[str], *, start: int = 0, stop: int | None = None
-) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    path: str | os.PathLike[str], *, start: int = 0, stop: int | None = None, parse: bool = True
+) -> Iterator[tuple[bytes, Any]]:
     """`own_runs`, each run with the bytes it was read from (equal runs of one document, equal bytes).
 
     ``start`` and ``stop`` (offsets `own_split` gives) read a part of the runs: from the run after
-    ``start`` (the ``,`` that ends a run), or up to the run that ends at ``stop``.
+    ``start`` (the ``,`` that ends a run), or up to the run that ends at ``stop``. Without ``parse``
+    each run is given as None beside its bytes (not parsed: a run that is not JSON is not found).
 
     Raises:
         InvalidDocument: the file is not in that layout.
@@ -317,7 +318,7 @@ def own_runs_with_text(
                 raise refuse()
             text = buf[begin : end + len(_OWN_RUN_CLOSED)]
             try:
-                run = orjson.loads(text)
+                run = orjson.loads(text) if parse else None
             except orjson.JSONDecodeError:
                 raise refuse() from None
             yield text, run

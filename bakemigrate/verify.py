@@ -26,12 +26,14 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .db import DatabaseInfo, inspect_database, open_database, open_inspected, refuse_unexportable_values
 from .errors import DatabaseRefused, InvalidDocument
 from .exporter import iter_runs
-from .formats import DocumentKind, ProblemList, run_problems, validate_document
+from .formats import DocumentKind, ProblemList, encode_run, run_problems, validate_document
 from .jsonio import load_json
-from .jsonstream import RunStream, own_runs
+from .jsonstream import RunStream, own_runs, own_runs_with_text
 from .loss_rules import RuleCheck, check_database, shortfall_summary
 from .schema_objects import kept_objects, production_user_objects, refers_to_production
 from .spill import SpilledRows
@@ -306,7 +308,11 @@ def _verify_on(
         document = _DocumentComparison()
         try:
             # the staging runs as a v1.0 export: the before-document's fields, without v1.1's statuses and losses
-            document.compare(runs_before, iter_runs(conn, "1.0"))
+            staging_runs = iter_runs(conn, "1.0")
+            if trusted:  # bakemigrate's own export: its runs' bytes are those the staging runs export as
+                document.compare_own(runs_before.texts(), staging_runs)
+            else:
+                document.compare(runs_before, staging_runs)
         finally:
             facts = in_sqlite.result()
     try:
@@ -473,6 +479,13 @@ class BeforeRuns:
         if self._stream is not None and self._stream.tail:  # keys after the runs: the whole document decides
             self._kind(load_json(self.path))
         problems.refuse(DocumentKind.HISTORY_V1_0, self.path)
+
+    def texts(self) -> Iterator[bytes]:
+        """The bytes of each run of a trusted document, as bakemigrate wrote them (not parsed)."""
+        assert self.trusted
+        for text, _ in own_runs_with_text(self.path, parse=False):
+            self.count += 1
+            yield text
 
     def refuse_unless_runs_of(self, db: str | os.PathLike[str]) -> None:
         """Refuse a document whose runs are not the runs of ``db``, each once.
@@ -693,29 +706,49 @@ class _DocumentComparison:
     def compare(self, before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> None:
         """Walk both run sequences (in the same order when nothing is lost); match the rest by uuid."""
         for b, a in zip_longest(before, after):
-            if b is not None:
+            self._step(b, a)
+
+    def compare_own(self, before: Iterable[bytes], after: Iterable[dict[str, Any]]) -> None:
+        """`compare`, ``before`` being the bytes of the runs of bakemigrate's own export: a run written
+        as the staging run's own export writes it (the same encoder, the same place) is equal in
+        every field, without being parsed; any other is parsed and compared field by field."""
+        for index, (text, a) in enumerate(zip_longest(before, after)):
+            if text is not None and a is not None and text == encode_run(a, index, numbers_checked=True)[4:]:
                 self.documented = True
-                self._note_gap(b)
-            if b is not None and a is not None and b.get("uuid") == a.get("uuid"):
-                self._pair(b, a)
+                self._note_gap(a)
+                self._equal(a)
+            else:
+                self._step(orjson.loads(text) if text is not None else None, a)
+
+    def _step(self, b: dict[str, Any] | None, a: dict[str, Any] | None) -> None:
+        """The next run of each side (None: that side has no more), paired, or kept until its match comes."""
+        if b is not None:
+            self.documented = True
+            self._note_gap(b)
+        if b is not None and a is not None and b.get("uuid") == a.get("uuid"):
+            self._pair(b, a)
+            return
+        for side, run in ((0, b), (1, a)):
+            if run is None:
                 continue
-            for side, run in ((0, b), (1, a)):
-                if run is None:
-                    continue
-                other = self.pending_runs[1 - side].pop(run.get("uuid"), None)
-                if other is None:
-                    self.pending_runs[side][run.get("uuid")] = run
-                else:
-                    self._pair(*((run, other) if side == 0 else (other, run)))
+            other = self.pending_runs[1 - side].pop(run.get("uuid"), None)
+            if other is None:
+                self.pending_runs[side][run.get("uuid")] = run
+            else:
+                self._pair(*((run, other) if side == 0 else (other, run)))
+
+    def _equal(self, run: dict[str, Any]) -> None:
+        """Count ``run``, found equal on both sides, and its consumptions."""
+        self.runs.equal_rows(1, run, _RUN_SKIP)
+        children = run.get("consumptions", [])
+        if children:
+            if self.consumptions.rows == 0:
+                self.consumptions.columns.setdefault("run_uuid")
+            self.consumptions.equal_rows(len(children), children[0], ("uuid",))
 
     def _pair(self, b: dict[str, Any], a: dict[str, Any]) -> None:
         if b == a:  # the usual case: every field and every consumption equal
-            self.runs.equal_rows(1, b, _RUN_SKIP)
-            children = b.get("consumptions", [])
-            if children:
-                if self.consumptions.rows == 0:
-                    self.consumptions.columns.setdefault("run_uuid")
-                self.consumptions.equal_rows(len(children), children[0], ("uuid",))
+            self._equal(b)
             return
         self.runs.pair(b.get("uuid"), b, a, _RUN_SKIP)
         self._children(b, 0)

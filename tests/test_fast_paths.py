@@ -229,6 +229,37 @@ def test_trusted_verify_gives_the_strict_verify_s_result(demo_db: Path, tmp_path
     assert any(row["table"] == "document: runs" for row in results[True]["fields"])
 
 
+@pytest.mark.parametrize("change", [
+    "UPDATE production_consumptions SET unit = 'cup' WHERE id = (SELECT min(id) FROM production_consumptions)",
+    "UPDATE production_runs SET notes = 'edited' WHERE id = (SELECT max(id) FROM production_runs)",
+    "DELETE FROM production_runs WHERE id = (SELECT min(id) FROM production_runs "
+    "WHERE id NOT IN (SELECT production_run_id FROM production_consumptions))",
+])
+def test_trusted_verify_finds_what_the_strict_one_finds_in_a_changed_copy(
+    demo_db: Path, tmp_path: Path, change: str
+) -> None:
+    """The trusted verification reads its own export's runs as bytes: a staging run that exports
+    otherwise is compared field by field, with the strict verification's figures."""
+    from bakemigrate.verify import verify
+
+    work = tmp_path / "work"
+    migration = Migration(demo_db, work, progress=False)
+    migration.backup()
+    migration.import_()
+    conn = sqlite3.connect(work / "staging.db")
+    assert conn.execute(change).rowcount == 1
+    conn.commit()
+    conn.close()
+    results = {}
+    for trusted in (False, True):
+        result = verify(work / "backup" / "bake_tracker.db", work / "staging.db", work / "export_v1.0.json",
+                        trusted=trusted)
+        results[trusted] = {name: list(result.rows(name)) for name in ("checks", "fields", "mismatches")}
+        failed = [row["check"] for row in result.rows("checks") if not row["passed"]]
+        assert "export document" in failed
+    assert results[True] == results[False]
+
+
 def table_rows(db: Path, table: str) -> list[tuple]:
     """Every row of ``table`` exactly as stored, in id order."""
     conn = sqlite3.connect(db)
