@@ -34,7 +34,7 @@ from .halves import SecondHalf, SecondHalfFailed, parent_gone
 from .jsonio import WRITE_BUFFER, atomic_writer
 from .paths import app_database, refuse_output_over, same_file
 from .progress import progress_bar
-from .transform import StreamedTransform, TransformReport
+from .transform import StreamedTransform, TransformReport, counted_runs
 from .values import STORED_VALUES_KEY, db_datetime_to_iso, db_number_to_text, stored_number
 
 RUN_EXTENSION_KEYS = (
@@ -289,7 +289,7 @@ def _export_second_half(db: str, version: str, header: dict[str, Any], key: tupl
                         infer_losses: bool, part10: str, part11: str) -> tuple[int, dict[str, Any]]:
     """In the second process: the runs from ``key`` on, as the export writes them after ``before``
     runs, to ``part10`` and (transformed) ``part11``; returns their number and what the transform
-    counted of them (`TransformReport.runs_counted`).
+    counted of them (`transform.counted_runs`).
     It stops as soon as the process that started it is gone.
 
     Raises:
@@ -309,7 +309,7 @@ def _export_second_half(db: str, version: str, header: dict[str, Any], key: tupl
 
         _write_runs(writer, iter_runs(conn, version, half=(True, at, run_id)), unless_orphaned, transform)
         conn.execute("COMMIT")
-    return writer.count - before, transform.report.runs_counted()
+    return writer.count - before, counted_runs(transform.report)
 
 
 def export(

@@ -111,21 +111,6 @@ class TransformReport:
     bytes_read: int = 0
     seconds: float = 0.0
 
-    def runs_counted(self) -> dict[str, Any]:
-        """What this report counted of the runs, as JSON values (for `add_following`)."""
-        counted: dict[str, Any] = {name: getattr(self, name) for name in ("runs_total", *_COUNTERS)}
-        counted["shortfalls"] = [asdict(gap) for gap in self.shortfalls]
-        counted["over_yield"] = [asdict(gap) for gap in self.over_yield]
-        return counted
-
-    def add_following(self, counted: dict[str, Any]) -> None:
-        """Count in ``counted`` (`runs_counted` of the report of the runs that follow this report's)."""
-        self.runs_total = counted["runs_total"]
-        for name in _COUNTERS:
-            setattr(self, name, getattr(self, name) + counted[name])
-        self.shortfalls = (self.shortfalls + [YieldGap(**gap) for gap in counted["shortfalls"]])[:EXAMPLES_KEPT]
-        self.over_yield = (self.over_yield + [YieldGap(**gap) for gap in counted["over_yield"]])[:EXAMPLES_KEPT]
-
     @property
     def megabytes_per_second(self) -> float:
         """Speed of [transform][bakemigrate.transform.transform] (input size over wall time)."""
@@ -354,6 +339,24 @@ def file_report(path: str | os.PathLike[str], *, infer_losses: bool | None = Fal
     return transform_report(load_document(Path(path))[0], infer_losses=infer_losses)
 
 
+def counted_runs(report: TransformReport) -> dict[str, Any]:
+    """What ``report`` counted of the runs, as JSON values (for `add_following`)."""
+    counted: dict[str, Any] = {name: getattr(report, name) for name in ("runs_total", *_COUNTERS)}
+    counted["shortfalls"] = [asdict(gap) for gap in report.shortfalls]
+    counted["over_yield"] = [asdict(gap) for gap in report.over_yield]
+    return counted
+
+
+def add_following(report: TransformReport, counted: dict[str, Any]) -> None:
+    """Count in ``report`` the runs that follow its own in the same document (``counted``: `counted_runs`
+    of their report)."""
+    report.runs_total = counted["runs_total"]
+    for name in _COUNTERS:
+        setattr(report, name, getattr(report, name) + counted[name])
+    report.shortfalls = (report.shortfalls + [YieldGap(**gap) for gap in counted["shortfalls"]])[:EXAMPLES_KEPT]
+    report.over_yield = (report.over_yield + [YieldGap(**gap) for gap in counted["over_yield"]])[:EXAMPLES_KEPT]
+
+
 class StreamedTransform:
     """The v1.1 form of a production-history export, written run by run as the export's runs pass.
 
@@ -387,9 +390,9 @@ class StreamedTransform:
 
     def append(self, piece: Path, count: int, counted: dict[str, Any]) -> None:
         """Append the ``count`` transformed runs the file ``piece`` holds, written (and counted:
-        ``counted``, its report's `runs_counted`) by a transform `following` this one's runs."""
+        ``counted``, `counted_runs` of its report) by a transform `following` this one's runs."""
         self._writer.append(piece, count)
-        self.report.add_following(counted)
+        add_following(self.report, counted)
 
     def finish(self) -> TransformReport:
         """End the document; the report of what was transformed."""

@@ -23,6 +23,7 @@ from bakemigrate.importer import import_
 from bakemigrate.jsonstream import own_runs_with_text, own_split
 from bakemigrate.pipeline import Migration
 from bakemigrate.reset import reset
+from bakemigrate.transform import counted_runs
 
 
 @pytest.fixture
@@ -171,7 +172,7 @@ def test_halves_export_the_bytes_the_export_in_order_writes(
     written, counted = second_halves[0]
     assert 0 < written < ordered_report.runs_total  # the second process wrote runs of both documents
     assert halved == ordered
-    assert halved_report.runs_counted() == ordered_report.runs_counted()
+    assert counted_runs(halved_report) == counted_runs(ordered_report)
     # the shortfalls of both halves, in the document's order
     mine = [gap.position for gap in halved_report.shortfalls if gap.position < halved_report.runs_total - written]
     assert mine and counted["shortfalls"] and min(g["position"] for g in counted["shortfalls"]) > max(mine)
@@ -186,4 +187,4 @@ def test_without_a_second_process_the_export_is_written_in_order(
     alone, alone_report = _documents(backup, tmp_path / "alone", monkeypatch, halves=True, infer_losses=True)
     assert not second_halves
     assert alone == ordered
-    assert alone_report.runs_counted() == ordered_report.runs_counted()
+    assert counted_runs(alone_report) == counted_runs(ordered_report)
