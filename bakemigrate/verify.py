@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .db import DatabaseInfo, inspect_database, open_database, open_inspected, refuse_unexportable_values
+from .db import (
+    DatabaseInfo,
+    inspect_database,
+    integrity_check,
+    open_database,
+    open_inspected,
+    refuse_unexportable_values,
+)
 from .errors import DatabaseRefused, InvalidDocument
 from .exporter import iter_runs
 from .formats import DocumentKind, ProblemList, encode_run, run_problems, validate_document
@@ -237,7 +244,7 @@ class _DatabaseFacts:
 def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str]) -> _DatabaseFacts:
     """Every check made inside SQLite: integrity, references, schema, counts, fields, other tables."""
     with open_database(staging) as conn:
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        integrity = integrity_check(conn)
         broken = len(conn.execute("PRAGMA foreign_key_check").fetchall())
         after_counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
         conn.execute("ATTACH DATABASE ? AS original", (str(Path(db)),))
