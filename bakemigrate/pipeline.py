@@ -72,7 +72,9 @@ UNSAVED_WAL = (
 )
 """What the preflight says of a database whose `-wal` holds changes no running app holds."""
 EXPORT_BYTES_PER_ROW = 1200
-"""Bytes of export per run and consumption, to estimate the free disk a migration needs."""
+"""Bytes of export per run and consumption, to estimate the free disk a migration needs: about twice
+a row's real size, which also leaves room for the files of the second half of a large export and
+import (`bakemigrate.halves`) while they are written."""
 
 
 Ask = Callable[[str], "bool | None"]
