@@ -188,3 +188,48 @@ def test_without_a_second_process_the_export_is_written_in_order(
     assert not second_halves
     assert alone == ordered
     assert counted_runs(alone_report) == counted_runs(ordered_report)
+
+
+def test_a_second_half_stops_when_the_process_that_started_it_is_gone(tmp_path: Path) -> None:
+    """A first process killed with SIGKILL: its second process stops at its next batch instead of
+    importing its whole half (the next run removes the file it leaves, as any temporary file)."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    db = tmp_path / "bake_tracker.db"
+    subprocess.run([sys.executable, "-m", "bakemigrate", "demo", str(db), "--runs", "20000"], check=True,
+                   capture_output=True)
+    migration = Migration(db, tmp_path / "work", progress=False)
+    backup = migration.backup()
+    migration.export()
+    staging = _staging(backup.path, tmp_path / "staging")
+    part = tmp_path / "part.db"
+    part.touch()
+    script = f"""
+import os, sqlite3
+from bakemigrate.halves import SecondHalf
+from bakemigrate.importer import _Resolver
+from bakemigrate.jsonstream import own_split
+document = {str(migration.export_v11)!r}
+rows = _Resolver.of(sqlite3.connect({str(staging)!r})).rows
+second = SecondHalf("bakemigrate.importer:_import_second_half", document, own_split(document), {str(part)!r}, rows,
+                    "2026-01-01 00:00:00.000000").__enter__()
+print(second._process.pid, flush=True)
+os._exit(9)
+"""
+    started = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    child = int(started.stdout)
+    deadline = time.monotonic() + 60
+    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the second process goes on without the first"
+        time.sleep(0.05)
+    conn = sqlite3.connect(part)
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    kept = conn.execute("SELECT count(*) FROM production_consumptions").fetchone()[0] if tables else 0
+    conn.close()
+    half = [run for _, run in own_runs_with_text(migration.export_v11, start=own_split(migration.export_v11))]
+    # it stopped after its first batch, not at the end of its half
+    assert kept <= importer.BATCH_ROWS < sum(len(run["consumptions"]) for run in half)
