@@ -494,7 +494,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     """The runs into the tables, inside the transaction open on ``conn``.
 
     With ``halves`` (what to undo once the transaction ends), a large trusted document into an empty
-    staging database is read by two processes, half the runs each (see `_SecondHalf`).
+    staging database is read by two processes, half the runs each (see `_take_in_halves`).
     """
     resolver = _Resolver.of(conn)
     had_rows = conn.execute(
