@@ -3,9 +3,9 @@
 The export and the import of a large history each give the second half of the runs to a fresh
 Python interpreter that imports bakemigrate (nothing of the calling program runs again in it): its
 work goes to it as JSON on its standard input, its answer comes back as JSON on its standard
-output (only data crosses: nothing in it is run). Any
-failure of the second process (it cannot start, it meets a problem, it stops) is an
-`SecondHalfFailed`: the step then does that half itself, in order, and words any problem as usual.
+output (only data crosses: nothing in it is run). Any failure of the second process (it cannot
+start, it meets a problem, it stops) is a `SecondHalfFailed`: the step then does that half
+itself, in order, and words any problem as usual.
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ def parent_gone() -> bool:
 class SecondHalf:
     """``function`` (``"module:name"``) of bakemigrate called with ``args`` (JSON values) in a second process.
 
-    Used as a context: the process starts on entering and is stopped on leaving, if it still runs.
+    Used as a context: the process starts on entering; on leaving, it is stopped if it still runs
+    and its `result` was not taken (nobody will read its answer).
     """
 
     def __init__(self, function: str, *args: Any) -> None:
         self._process: subprocess.Popen[bytes] | None = None
         self._not_started = ""
+        self._taken = False
         try:
             self._work = orjson.dumps([function, list(args), os.getpid()])
         except TypeError as exc:  # a value JSON does not hold: the caller does it all itself
@@ -71,6 +73,7 @@ class SecondHalf:
         """
         if self._process is None or self._process.stdout is None:
             raise SecondHalfFailed(self._not_started or "the second process was not started")
+        self._taken = True
         answer = self._process.stdout.read()
         if self._process.wait() != 0:
             raise SecondHalfFailed(f"the second process stopped (exit status {self._process.returncode})")
@@ -85,8 +88,8 @@ class SecondHalf:
     def __exit__(self, *exc: object) -> None:
         if self._process is None:
             return
-        if self._process.poll() is None and exc[0] is not None:
-            self._process.kill()
+        if self._process.poll() is None and (exc[0] is not None or not self._taken):
+            self._process.kill()  # its answer would wait for a reader forever
         self._process.wait()
         for pipe in (self._process.stdin, self._process.stdout):
             if pipe is not None:

@@ -233,3 +233,30 @@ os._exit(9)
     half = [run for _, run in own_runs_with_text(migration.export_v11, start=own_split(migration.export_v11))]
     # it stopped after its first batch, not at the end of its half
     assert kept <= importer.BATCH_ROWS < sum(len(run["consumptions"]) for run in half)
+
+
+def test_a_second_half_whose_answer_is_not_taken_is_stopped_without_waiting_for_it(tmp_path: Path) -> None:
+    """Leaving the context without taking the result (the first half found something amiss) stops
+    the second process: its answer, larger than a pipe holds, never keeps the first one waiting."""
+    import subprocess
+    import sys
+    import threading
+
+    db = tmp_path / "bake_tracker.db"
+    subprocess.run([sys.executable, "-m", "bakemigrate", "demo", str(db), "--runs", "20000"], check=True,
+                   capture_output=True)
+    part10, part11 = tmp_path / "part10", tmp_path / "part11"
+    header = {"version": "1.0", "exported_at": "2026-01-01T00:00:00"}
+    processes = []
+
+    def leave_without_the_result() -> None:
+        # every run in the second half, with inferred losses: an answer of a thousand shortfalls
+        with halves.SecondHalf("bakemigrate.exporter:_export_second_half", str(db), "1.0", header,
+                               ["9999-12-31 23:59:59.999999", 2**62], 0, True, str(part10), str(part11)) as second:
+            processes.append(second._process)
+
+    leaving = threading.Thread(target=leave_without_the_result, daemon=True)
+    leaving.start()
+    leaving.join(timeout=120)
+    assert not leaving.is_alive(), "leaving the context waits for an answer nobody reads"
+    assert processes and processes[0].returncode is not None
