@@ -30,7 +30,7 @@ from .db import DatabaseInfo, inspect_database, open_database, refuse_unexportab
 from .errors import MigrationError
 from .files import temporary_beside
 from .formats import RunsWriter
-from .halves import SecondHalf, SecondHalfFailed, parent_gone
+from .halves import SecondHalf, SecondHalfFailed, stop_if_parent_gone
 from .jsonio import WRITE_BUFFER, atomic_writer
 from .paths import app_database, refuse_output_over, same_file
 from .progress import progress_bar
@@ -302,12 +302,8 @@ def _export_second_half(db: str, version: str, header: dict[str, Any], key: tupl
         transform = StreamedTransform(fh11, header, infer_losses=infer_losses, numbers_checked=True,
                                       following=before)
         conn.execute("BEGIN")
-
-        def unless_orphaned(count: int) -> None:
-            if writer.count % 1000 == 0 and parent_gone():
-                raise SystemExit(1)
-
-        _write_runs(writer, iter_runs(conn, version, half=(True, at, run_id)), unless_orphaned, transform)
+        _write_runs(writer, iter_runs(conn, version, half=(True, at, run_id)), lambda runs: stop_if_parent_gone(),
+                    transform)
         conn.execute("COMMIT")
     return writer.count - before, counted_runs(transform.report)
 

@@ -26,9 +26,10 @@ class SecondHalfFailed(Exception):
     """The second process could not start, met a problem, or stopped without an answer."""
 
 
-def parent_gone() -> bool:
-    """In the second process: whether the process that started it is gone (it then stops)."""
-    return _PARENT is not None and os.getppid() != _PARENT
+def stop_if_parent_gone() -> None:
+    """In the second process: stop (`SystemExit`) when the process that started it is gone."""
+    if _PARENT is not None and os.getppid() != _PARENT:
+        raise SystemExit(1)
 
 
 class SecondHalf:

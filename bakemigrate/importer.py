@@ -26,7 +26,7 @@ from .db import open_inspected
 from .errors import InvalidDocument, MigrationError
 from .files import temporary_beside
 from .formats import ProblemList, detect_kind, find_problems, run_problems, validate_document
-from .halves import SecondHalf, SecondHalfFailed, parent_gone
+from .halves import SecondHalf, SecondHalfFailed, stop_if_parent_gone
 from .jsonio import load_json
 from .jsonstream import RunStream, own_head, own_runs_with_text, own_split
 from .loss_rules import recorded_loss_problems
@@ -626,12 +626,8 @@ def _import_second_half(document: str, start: int, part: str, resolver_rows: dic
             names = ", ".join(columns)
             conn.execute(f'CREATE TABLE "{table}" ({names})')
         report = ImportReport(path=Path(document), staging=Path(part), version=runs_in.version)
-        def unless_orphaned(rows: int) -> None:
-            if parent_gone():
-                raise SystemExit(1)
-
-        state = _State(batches=_Batches(conn, unless_orphaned, BATCH_ROWS), claims=_OwnClaims(), max_used=0,
-                       report=report, resolver=_Resolver(resolver_rows), now=now, trusted=True)
+        state = _State(batches=_Batches(conn, lambda rows: stop_if_parent_gone(), BATCH_ROWS), claims=_OwnClaims(),
+                       max_used=0, report=report, resolver=_Resolver(resolver_rows), now=now, trusted=True)
         _take_each(state, runs_in)
         if state.errors.total or state.waiting:
             raise _InOrder

@@ -40,7 +40,7 @@ from .errors import DatabaseRefused, InvalidDocument
 from .exporter import iter_runs
 from .formats import DocumentKind, ProblemList, encode_run, run_problems, validate_document
 from .jsonio import load_json
-from .jsonstream import RunStream, own_runs, own_runs_with_text
+from .jsonstream import RunStream, own_runs_with_text
 from .loss_rules import RuleCheck, check_database, shortfall_summary
 from .schema_objects import kept_objects, production_user_objects, refers_to_production
 from .spill import SpilledRows
@@ -421,7 +421,7 @@ class BeforeRuns:
 
     Iterate once; then `refuse_unless_runs_of` proves the document holds exactly the runs of the
     original database. ``trusted`` says the file is bakemigrate's own export, proven unchanged since
-    it was written (read by `own_runs`, without the schema check).
+    it was written (read by `own_runs_with_text`, without the schema check).
 
     Raises:
         InvalidDocument: not JSON, not a production-history export of version 1.0, or a run that
@@ -459,20 +459,17 @@ class BeforeRuns:
         return kind
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        if self.trusted:
-            runs: Iterable[Any] = own_runs(self.path)
-        elif self._whole is not None:
-            runs = self._whole
+        if self.trusted:  # the export of the very backup compared: it holds its runs, each once
+            for text in self.texts():
+                yield orjson.loads(text)
+            return
+        if self._whole is not None:
+            runs: Iterable[Any] = self._whole
         else:
             assert self._stream is not None
             runs = self._stream.runs()
         problems = ProblemList()
         self.close()
-        if self.trusted:  # the export of the very backup compared: it holds its runs, each once
-            for run in runs:
-                self.count += 1
-                yield run
-            return
         self._uuids = uuids = SpilledRows("uuid")
         for index, run in enumerate(runs):
             if self._stream is not None:
