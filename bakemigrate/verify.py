@@ -608,9 +608,11 @@ def _compared_rows(
                 f"{numbers}ELSE 1 END)")
 
     sums = ", ".join(f"sum({differs(c)})" for c in columns) or "0"
-    sql = f"SELECT count(*), sum(in_after), {sums} FROM ({matched})"
-    row = conn.execute(sql).fetchone()
-    if conn.execute(f'SELECT count(*) FROM main."{table}"').fetchone()[0] != (row[1] or 0):
+    after_rows = conn.execute(f'SELECT count(*) FROM main."{table}"').fetchone()[0]
+    row = _paired_by_rowid(conn, table, key, b_values, a_values, sums, after_rows)
+    if row is None:
+        row = conn.execute(f"SELECT count(*), sum(in_after), {sums} FROM ({matched})").fetchone()
+    if after_rows != (row[1] or 0):
         # rows only in main (or repeated keys): the second half of the pairs is needed (else it is empty)
         sql = f"SELECT count(*), sum(in_after), {sums} FROM ({pairs})"
         row = conn.execute(sql).fetchone()
@@ -628,6 +630,34 @@ def _compared_rows(
             bad.data += [{"table": table, "column": c, "key": k, "before": b, "after": a}
                          for k, b, a in conn.execute(sql).fetchall()]
     return fields, bad
+
+
+def _paired_by_rowid(conn: sqlite3.Connection, table: str, key: str, b_values: str, a_values: str, sums: str,
+                     after_rows: int) -> tuple[Any, ...] | None:
+    """`_compared_rows`'s counts with the rows paired by rowid, when that pairs them as ``key`` does.
+
+    A rowid is found at once, a ``key`` through its index: twice as fast. The pairing is the same
+    when the row of the same rowid holds the same ``key`` for every row of the original, both tables
+    hold as many rows, and ``key`` is unique in ``main`` under the collation its ``=`` uses (the
+    table and its unique index exactly as v0.7 creates them). Otherwise None: pair by ``key``.
+    """
+    ddl, made = v07_ddl(), dict(conn.execute(
+        "SELECT name, sql FROM main.sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL", (table,)).fetchall())
+    unique = f"CREATE UNIQUE INDEX ix_{table}_{key} ON {table} ({key})"
+    if table not in ddl or made.get(table, "").strip() != ddl[table] or unique not in made.values():
+        return None
+    try:
+        row = conn.execute(f"""
+            SELECT count(*), sum(in_after), sum(same_key), {sums} FROM (
+                SELECT a.rowid IS NOT NULL AS in_after, 1 AS in_before, a."{key}" = b."{key}" IS 1 AS same_key,
+                       {b_values}, {a_values}
+                FROM original."{table}" AS b LEFT JOIN main."{table}" AS a ON a.rowid = b.rowid)
+        """).fetchone()
+    except sqlite3.OperationalError:  # an original table without rowids
+        return None
+    if not row[0] == row[2] == after_rows:
+        return None
+    return row[:2] + row[3:]
 
 
 _MISSING = object()

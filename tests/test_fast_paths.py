@@ -385,3 +385,57 @@ def test_exact_comparison_is_type_and_value(tmp_path_factory, declared: str, pai
     conn.close()
     assert int(fields.loc[0, "different"]) == expected
     assert len(mismatches) == expected
+
+
+def _imported_pair(demo_db: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The backup (v0.6) and the staging database (v0.7) of a migration made up to its import."""
+    migration = Migration(demo_db, tmp_path / "work", progress=False)
+    for step in ("backup", "export", "transform", "reset", "import_"):
+        getattr(migration, step)()
+    return migration.folder.backup_file, migration.staging
+
+
+_STAGING_CHANGES = {
+    "none": [],
+    "values changed": ["UPDATE production_consumptions SET unit = 'kg', total_cost = total_cost + 1 "
+                       "WHERE id % 7 = 0"],
+    "rowids swapped": ["UPDATE production_consumptions SET id = -id WHERE id IN (3, 4)",
+                       "UPDATE production_consumptions SET id = 7 + id WHERE id IN (-3, -4)"],
+    "a row missing, one more": ["DELETE FROM production_consumptions WHERE id = 5",
+                                "INSERT INTO production_consumptions (production_run_id, ingredient_slug, "
+                                "quantity_consumed, unit, total_cost, uuid, created_at, updated_at) "
+                                "SELECT production_run_id, ingredient_slug, quantity_consumed, unit, total_cost, "
+                                "'another-uuid', created_at, updated_at FROM production_consumptions WHERE id = 6"],
+}
+
+
+@pytest.mark.parametrize("change", list(_STAGING_CHANGES))
+def test_rows_paired_by_rowid_are_compared_as_rows_paired_by_uuid(
+    demo_db: Path, tmp_path: Path, monkeypatch, change: str
+) -> None:
+    import bakemigrate.verify as verify_module
+
+    backup, staging = _imported_pair(demo_db, tmp_path)
+    conn = sqlite3.connect(staging)
+    for statement in _STAGING_CHANGES[change]:
+        conn.execute(statement)
+    conn.commit()
+    conn.execute("ATTACH DATABASE ? AS original", (str(backup),))
+    paired = verify_module._paired_by_rowid
+    taken: list[bool] = []
+    monkeypatch.setattr(verify_module, "_paired_by_rowid", lambda *a: taken.append(paired(*a) is not None)
+                        or paired(*a))
+    results = []
+    for table in ("production_runs", "production_consumptions"):
+        fast = compare_tables(conn, table, {}, exact=True)
+        monkeypatch.setattr(verify_module, "_paired_by_rowid", lambda *a: None)
+        by_uuid = compare_tables(conn, table, {}, exact=True)
+        monkeypatch.setattr(verify_module, "_paired_by_rowid", lambda *a: taken.append(paired(*a) is not None)
+                            or paired(*a))
+        assert fast[0].equals(by_uuid[0]) and fast[1].equals(by_uuid[1])
+        results.append(fast)
+    conn.close()
+    # the rowid pairing is taken only where it pairs the rows as their uuids do
+    assert taken == [True, change in ("none", "values changed")]
+    different = int(results[1][0]["different"].sum())
+    assert (different == 0) == (change == "none")
