@@ -123,8 +123,9 @@ def _consumption(row: tuple[Any, ...]) -> dict[str, Any]:
         "unit": unit,
         "total_cost": cost_text,
         "id": cid,
-        "created_at": db_datetime_to_iso(created),
-        "updated_at": db_datetime_to_iso(updated),
+        "created_at": (created_at := db_datetime_to_iso(created)),
+        # the app writes both at once: converted once when they are the same text
+        "updated_at": created_at if updated == created and type(updated) is str else db_datetime_to_iso(updated),
     }
     exact_qty, exact_cost = stored_number(qty, qty_text), stored_number(cost, cost_text)
     if exact_qty is not None or exact_cost is not None:
@@ -209,8 +210,8 @@ def iter_runs(
         created, updated, recipe_uuid, fu_uuid, event_uuid, event_name = rest
         run.update(
             id=run_id,
-            created_at=db_datetime_to_iso(created),
-            updated_at=db_datetime_to_iso(updated),
+            created_at=(created_at := db_datetime_to_iso(created)),
+            updated_at=created_at if updated == created and type(updated) is str else db_datetime_to_iso(updated),
             recipe_uuid=recipe_uuid,
             finished_unit_uuid=fu_uuid,
             event_uuid=event_uuid,
@@ -241,14 +242,21 @@ def _write_runs(writer: RunsWriter, runs: Iterator[dict[str, Any]], advance, tra
         advance(1)
 
 
+def run_in_export_order(conn: sqlite3.Connection, offset: int) -> tuple[Any, int] | None:
+    """``(produced_at, id)`` of the run the export writes at ``offset`` (0: the newest), the key of
+    `iter_runs`'s ``half``. None past the last run, or when a run has no date (it is in no half)."""
+    if conn.execute("SELECT EXISTS (SELECT 1 FROM production_runs WHERE produced_at IS NULL)").fetchone()[0]:
+        return None
+    return conn.execute(
+        "SELECT r.produced_at, r.id FROM production_runs AS r JOIN recipes AS rec ON rec.id = r.recipe_id "
+        "JOIN finished_units AS fu ON fu.id = r.finished_unit_id ORDER BY r.produced_at DESC, r.id DESC "
+        "LIMIT 1 OFFSET ?", (offset,)).fetchone()
+
+
 def _halves_key(conn: sqlite3.Connection, runs: int) -> tuple[Any, int, int] | None:
     """``(at, id, before)``: the run in the middle of the export's order, and how many runs come
     before it. None when the runs are too few to share, or a run has no date (it is in no half)."""
-    if runs < HALVES_RUNS or conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM production_runs WHERE produced_at IS NULL)").fetchone()[0]:
-        return None
-    key = conn.execute("SELECT produced_at, id FROM production_runs ORDER BY produced_at DESC, id DESC "
-                       "LIMIT 1 OFFSET ?", (runs // 2,)).fetchone()
+    key = run_in_export_order(conn, runs // 2) if runs >= HALVES_RUNS else None
     if key is None:
         return None
     where, params = _half_of_the_runs((False, *key))

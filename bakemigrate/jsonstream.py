@@ -338,3 +338,17 @@ def own_split(path: str | os.PathLike[str]) -> int | None:
         buf = fh.read(BLOCK)
     found = buf.find(_OWN_RUN_CLOSED + b",\n    {")
     return None if found < 0 else size // 2 + found + len(_OWN_RUN_CLOSED)
+
+
+def own_runs_before(path: str | os.PathLike[str], offset: int) -> int:
+    """How many runs of a document bakemigrate wrote end before ``offset`` (an `own_split` offset):
+    the index of the first run `own_runs_with_text` reads from it."""
+    ends, count, tail = _OWN_RUN_CLOSED + b",", 0, b""
+    with open(path, "rb") as fh:
+        left = offset + 1  # the "," at the offset ends the last run before it
+        while left > 0 and (block := fh.read(min(BLOCK, left))):
+            left -= len(block)
+            buf = tail + block
+            count += buf.count(ends)
+            tail = buf[-(len(ends) - 1):]
+    return count

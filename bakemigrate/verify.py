@@ -37,10 +37,11 @@ from .db import (
     refuse_unexportable_values,
 )
 from .errors import DatabaseRefused, InvalidDocument
-from .exporter import iter_runs
+from .exporter import iter_runs, run_in_export_order
 from .formats import DocumentKind, ProblemList, encode_run, run_problems, validate_document
+from .halves import SecondHalf, SecondHalfFailed, stop_if_parent_gone
 from .jsonio import load_json
-from .jsonstream import RunStream, own_runs_with_text
+from .jsonstream import RunStream, own_runs_before, own_runs_with_text, own_split
 from .loss_rules import RuleCheck, check_database, shortfall_summary
 from .schema_objects import kept_objects, production_user_objects, refers_to_production
 from .spill import SpilledRows
@@ -312,14 +313,13 @@ def _verify_on(
     runs_before = BeforeRuns(before, trusted=trusted)
     with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite works without the GIL: both cores are used
         in_sqlite = pool.submit(_compare_databases, db, staging)
-        document = _DocumentComparison()
         try:
             # the staging runs as a v1.0 export: the before-document's fields, without v1.1's statuses and losses
-            staging_runs = iter_runs(conn, "1.0")
             if trusted:  # bakemigrate's own export: its runs' bytes are those the staging runs export as
-                document.compare_own(runs_before.texts(), staging_runs)
+                document = _compare_own_document(conn, staging, runs_before)
             else:
-                document.compare(runs_before, staging_runs)
+                document = _DocumentComparison()
+                document.compare(runs_before, iter_runs(conn, "1.0"))
         finally:
             facts = in_sqlite.result()
     try:
@@ -747,12 +747,52 @@ class _DocumentComparison:
         as the staging run's own export writes it (the same encoder, the same place) is equal in
         every field, without being parsed; any other is parsed and compared field by field."""
         for index, (text, a) in enumerate(zip_longest(before, after)):
-            if text is not None and a is not None and text == encode_run(a, index, numbers_checked=True)[4:]:
-                self.documented = True
-                self._note_gap(a)
-                self._equal(a)
-            else:
+            if text is None or a is None or not self._same_bytes(text, a, index):
                 self._step(orjson.loads(text) if text is not None else None, a)
+
+    def equal_own(self, before: Iterable[bytes], after: Iterator[dict[str, Any]], start: int = 0) -> int | None:
+        """`compare_own` while every run of ``before`` (the runs from index ``start`` on) is the next
+        run of ``after`` byte for byte: how many were, or None at the first that is not (the
+        comparison is then to be made again with `compare_own`)."""
+        count = 0
+        for index, text in enumerate(before, start):
+            a = next(after, None)
+            if a is None or not self._same_bytes(text, a, index):
+                return None
+            count += 1
+            if count % 1000 == 0:
+                stop_if_parent_gone()
+        return count
+
+    def _same_bytes(self, text: bytes, run: dict[str, Any], index: int) -> bool:
+        """Whether ``text`` is the bytes of ``run`` exported at ``index``; counted as equal if it is."""
+        if text != encode_run(run, index, numbers_checked=True)[4:]:
+            return False
+        self.documented = True
+        self._note_gap(run)
+        self._equal(run)
+        return True
+
+    def tallies(self) -> dict[str, Any]:
+        """What `merge` adds to another comparison of the runs this one found equal (JSON values)."""
+        self._keep_oldest_gaps()
+        return {"runs": [self.runs.rows, list(self.runs.columns)],
+                "consumptions": [self.consumptions.rows, list(self.consumptions.columns)],
+                "gaps": [self.gap_runs, self.gap_items, self.gap_made_nothing, self._gap_examples],
+                "documented": self.documented}
+
+    def merge(self, tallies: dict[str, Any]) -> None:
+        """Add the `tallies` of the runs that follow this comparison's, all equal: as if compared here."""
+        for tally, (rows, columns) in ((self.runs, tallies["runs"]), (self.consumptions, tallies["consumptions"])):
+            tally.rows += rows
+            for column in columns:
+                tally.columns.setdefault(column)
+        runs, items, made_nothing, examples = tallies["gaps"]
+        self.gap_runs, self.gap_items = self.gap_runs + runs, self.gap_items + items
+        self.gap_made_nothing += made_nothing
+        self._gap_examples += examples  # after this side's in the document: ties keep that order
+        self._keep_oldest_gaps()
+        self.documented = self.documented or tallies["documented"]
 
     def _step(self, b: dict[str, Any] | None, a: dict[str, Any] | None) -> None:
         """The next run of each side (None: that side has no more), paired, or kept until its match comes."""
@@ -841,6 +881,58 @@ class _DocumentComparison:
         self._keep_oldest_gaps()
         columns = ["uuid", "recipe_name", "produced_at", "expected_yield", "actual_yield", "unaccounted"]
         return Rows(columns, self._gap_examples)
+
+
+HALVES_BYTES = 8 << 20
+"""A trusted before-document this large (about 6,000 runs) is compared by two processes, half the
+runs each (`_compare_own_document`)."""
+
+
+def _compare_own_document(conn: sqlite3.Connection, staging: str | os.PathLike[str],
+                          runs_before: BeforeRuns) -> _DocumentComparison:
+    """The trusted before-document compared with the staging runs (`_DocumentComparison.compare_own`).
+
+    A large one is compared by two processes at once, the runs up to its middle here and the others
+    in a second process (`_compare_second_half`), when every run of both halves is the staging run's
+    bytes. Any other outcome (a run that differs, no second process) is compared again in order,
+    so that what differs is counted and shown as always.
+    """
+    path = runs_before.path
+    split = own_split(path) if path.stat().st_size >= HALVES_BYTES else None
+    if split is not None:
+        first = _DocumentComparison()
+        with SecondHalf("bakemigrate.verify:_compare_second_half", str(staging), str(path), split) as second:
+            mine = first.equal_own((text for text, _ in own_runs_with_text(path, stop=split, parse=False)),
+                                   iter_runs(conn, "1.0"))
+            try:
+                theirs = second.result() if mine is not None else None
+            except SecondHalfFailed:
+                theirs = None
+        if theirs is not None and theirs["before"] == mine:
+            first.merge(theirs)
+            return first
+    document = _DocumentComparison()
+    document.compare_own(runs_before.texts(), iter_runs(conn, "1.0"))
+    return document
+
+
+def _compare_second_half(staging: str, document: str, start: int) -> dict[str, Any] | None:
+    """In the second process: the runs of ``document`` after ``start`` against the staging runs from
+    the same place of the export's order, byte for byte. Returns the `_DocumentComparison.tallies`
+    and ``before``, the number of runs before ``start``; None at the first run that differs, or when
+    the staging runs have no such place (a run without a date). Stops when the first process is gone.
+    """
+    before = own_runs_before(document, start)
+    with open_database(staging) as conn:
+        key = run_in_export_order(conn, before)
+        if key is None:
+            return None
+        comparison = _DocumentComparison()
+        runs = iter_runs(conn, "1.0", half=(True, *key))
+        texts = (text for text, _ in own_runs_with_text(document, start=start, parse=False))
+        if comparison.equal_own(texts, runs, before) is None or next(runs, None) is not None:
+            return None
+    return {"before": before, **comparison.tallies()}
 
 
 def _status_mix(conn: sqlite3.Connection) -> Rows:

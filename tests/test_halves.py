@@ -1,6 +1,6 @@
-"""A large history is exported, and its trusted document imported, by two processes, half the runs
-each: the same bytes, the same rows, the same refusals, and the work done in order whenever the
-halves meet a problem or no second process can start.
+"""A large history is exported, its trusted document imported and compared by the verification, by
+two processes, half the runs each: the same bytes, the same rows, the same refusals, the same
+findings, and the work done in order whenever the halves meet a problem or no second process can start.
 
 `HALVES_RUNS` and `HALVES_BYTES` are set to 0 here so that the demo database is shared like a large one.
 """
@@ -16,11 +16,12 @@ import pytest
 import bakemigrate.exporter as exporter
 import bakemigrate.halves as halves
 import bakemigrate.importer as importer
+import bakemigrate.verify as verify_module
 from bakemigrate.db import content_digest
 from bakemigrate.errors import InvalidDocument
 from bakemigrate.exporter import export_and_transform
 from bakemigrate.importer import import_
-from bakemigrate.jsonstream import own_runs_with_text, own_split
+from bakemigrate.jsonstream import own_runs_before, own_runs_with_text, own_split
 from bakemigrate.pipeline import Migration
 from bakemigrate.reset import reset
 from bakemigrate.transform import counted_runs
@@ -71,6 +72,7 @@ def test_own_split_cuts_the_runs_in_two_without_losing_one(exported: tuple[Path,
     assert first and second
     assert first + second == [text for text, _ in own_runs_with_text(document)]
     assert abs(len(first) - len(second)) < len(first) // 2
+    assert own_runs_before(document, cut) == len(first)
 
 
 def test_own_split_of_a_single_run_gives_no_cut(tmp_path: Path) -> None:
@@ -260,3 +262,65 @@ def test_a_second_half_whose_answer_is_not_taken_is_stopped_without_waiting_for_
     leaving.join(timeout=120)
     assert not leaving.is_alive(), "leaving the context waits for an answer nobody reads"
     assert processes and processes[0].returncode is not None
+
+
+@pytest.fixture
+def imported(demo_db: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The backup, the staging database and the v1.0 document of a migration made up to its import."""
+    migration = Migration(demo_db, tmp_path / "work", progress=False)
+    for step in ("backup", "export", "transform", "reset", "import_"):
+        getattr(migration, step)()
+    return migration.folder.backup_file, migration.staging, migration.export_v10
+
+
+def _verified(imported: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch, *, halves: bool) -> list:
+    """What the trusted verification finds, every table of its result."""
+    monkeypatch.setattr(verify_module, "HALVES_BYTES", 0 if halves else 1 << 62)
+    result = verify_module.verify(*imported, trusted=True)
+    return [result.passed, result.shortfall_runs, result.shortfall_items, result.shortfall_made_nothing,
+            *(frame.to_dict("records") for frame in (result.checks, result.fields, result.mismatches,
+                                                      result.shortfalls))]
+
+
+def _change_staging_run(imported: tuple[Path, Path, Path], where: str) -> None:
+    """Change the notes of the staging run that comes first after the cut of the document, or last before it."""
+    _, staging, document = imported
+    cut = own_split(document)
+    assert cut is not None
+    texts = [text for text, _ in own_runs_with_text(document, stop=cut)] if where == "first" else [
+        next(text for text, _ in own_runs_with_text(document, start=cut))]
+    uuid = re.search(rb'"uuid": "([^"]+)"', texts[-1]).group(1).decode()
+    conn = sqlite3.connect(staging)
+    conn.execute("UPDATE production_runs SET notes = 'changed' WHERE uuid = ?", (uuid,))
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("changed", ["nothing", "first", "second"])
+def test_halves_verify_find_what_the_verification_in_order_finds(
+    imported: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch, second_halves, changed: str
+) -> None:
+    monkeypatch.setattr(verify_module, "MAX_MISMATCHES", 5)  # the oldest shortfalls of both halves, merged
+    if changed != "nothing":
+        _change_staging_run(imported, changed)
+    ordered = _verified(imported, monkeypatch, halves=False)
+    assert not second_halves
+    halved = _verified(imported, monkeypatch, halves=True)
+    assert halved == ordered
+    assert ordered[0] == (changed == "nothing")
+    if changed == "nothing":  # the second process compared its half: every run equal
+        assert len(second_halves) == 1 and 0 < second_halves[0]["before"] < 200
+        assert second_halves[0]["runs"][0] == 200 - second_halves[0]["before"]
+        assert len(ordered[-1]) == 5 and ordered[1] > 5  # more shortfalls than are shown
+    else:  # a run that differs is compared again in order, where its difference is shown
+        assert second_halves == ([None] if changed == "second" else [])
+        assert [m["column"] for m in ordered[-2] if m["table"] == "document: runs"] == ["notes"]
+
+
+def test_without_a_second_process_the_verification_compares_in_order(
+    imported: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch, second_halves
+) -> None:
+    ordered = _verified(imported, monkeypatch, halves=False)
+    monkeypatch.setattr(halves.sys, "executable", "")
+    assert _verified(imported, monkeypatch, halves=True) == ordered
+    assert not second_halves
