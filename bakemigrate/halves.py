@@ -1,9 +1,9 @@
 """A second process for half of a step's work, so that a large migration uses two cores.
 
-The export and the import of a large history each give the second half of the runs to a fresh
-Python interpreter that imports bakemigrate (nothing of the calling program runs again in it): its
-work goes to it as JSON on its standard input, its answer comes back as JSON on its standard
-output (only data crosses: nothing in it is run). Any failure of the second process (it cannot
+The export, the import and the verification of a large history each give the second half of the
+runs to a fresh Python interpreter that imports bakemigrate (nothing of the calling program runs
+again in it): its work goes to it as JSON on its standard input, its answer comes back as JSON on
+its standard output (only data crosses: nothing in it is run). Any failure of the second process (it cannot
 start, it meets a problem, it stops) is a `SecondHalfFailed`: the step then does that half
 itself, in order, and words any problem as usual.
 """
