@@ -53,9 +53,9 @@ class ChildRun:
     returncode: int
 
 
-def _tree_rss_peak(pid: int, stop: threading.Event, peak: list[int]) -> None:
+def _tree_rss_peak(pid: int, stop: threading.Event, peak: list[int], every: float = 0.02) -> None:
     """Sample the resident memory of process ``pid`` and all its descendants together (a `migrate`
-    imports a large document in two processes) every 20 ms into ``peak[0]``, until ``stop``."""
+    imports a large document in two processes) every ``every`` seconds into ``peak[0]``, until ``stop``."""
     import psutil
 
     try:
@@ -71,7 +71,7 @@ def _tree_rss_peak(pid: int, stop: threading.Event, peak: list[int]) -> None:
         except psutil.NoSuchProcess:
             return
         peak[0] = max(peak[0], total)
-        stop.wait(0.02)
+        stop.wait(every)
 
 
 def run_child(args: list[str], cwd: Path = ROOT) -> ChildRun:
@@ -117,16 +117,24 @@ def time_steps(db: str, workdir: str) -> dict[str, float]:
     started = time.perf_counter()
     migration.preflight()
     times = {"preflight": time.perf_counter() - started}
-    for name in STEPS:
-        started = time.perf_counter()
-        result = calls[name]()
-        times[name] = time.perf_counter() - started
-        # the process's peak so far (the step that raises it is the one that needs the memory), plus
-        # the peak of the second process a large import starts, if one ran: both at once at the most
-        times[f"{name}_peak_mb"] = sum(resource.getrusage(who).ru_maxrss for who in (
-            resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / (1024 * 1024 if sys.platform == "darwin" else 1024)
-        if name == "verify" and not result.passed:
-            raise RuntimeError(f"verification failed: {result.summary_line()}")
+    # the peak so far (the step that raises it is the one that needs the memory) of this process and
+    # the second process of a large step together, sampled as `run_child` samples a whole migrate
+    stop, tree_peak = threading.Event(), [0]
+    # every 100 ms: the sampling thread shares this process's interpreter with the steps it times
+    sampler = threading.Thread(target=_tree_rss_peak, args=(os.getpid(), stop, tree_peak, 0.1), daemon=True)
+    sampler.start()
+    try:
+        for name in STEPS:
+            started = time.perf_counter()
+            result = calls[name]()
+            times[name] = time.perf_counter() - started
+            own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+            times[f"{name}_peak_mb"] = max(own, tree_peak[0] / 2**20)
+            if name == "verify" and not result.passed:
+                raise RuntimeError(f"verification failed: {result.summary_line()}")
+    finally:
+        stop.set()
+        sampler.join()
     return times
 
 
