@@ -3,9 +3,9 @@
 The export, the import and the verification of a large history each give the second half of the
 runs to a fresh Python interpreter that imports bakemigrate (nothing of the calling program runs
 again in it): its work goes to it as JSON on its standard input, its answer comes back as JSON on
-its standard output (only data crosses: nothing in it is run). Any failure of the second process (it cannot
-start, it meets a problem, it stops) is a `SecondHalfFailed`: the step then does that half
-itself, in order, and words any problem as usual.
+its standard output (only data crosses: nothing in it is run). Any failure of the second process
+(it cannot start, it meets a problem, it stops) is a `SecondHalfFailed`: the step then does that
+half itself, in order, and words any problem as usual.
 """
 
 from __future__ import annotations

@@ -884,7 +884,7 @@ class _DocumentComparison:
 
 
 HALVES_BYTES = 8 << 20
-"""A trusted before-document this large (about 6,000 runs) is compared by two processes, half the
+"""A trusted before-document this large (about 3,000 runs) is compared by two processes, half the
 runs each (`_compare_own_document`)."""
 
 
