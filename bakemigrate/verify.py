@@ -611,7 +611,8 @@ def _compared_rows(
     after_rows = conn.execute(f'SELECT count(*) FROM main."{table}"').fetchone()[0]
     row = _paired_by_rowid(conn, table, key, b_values, a_values, sums, after_rows)
     if row is None:
-        row = conn.execute(f"SELECT count(*), sum(in_after), {sums} FROM ({matched})").fetchone()
+        sql = f"SELECT count(*), sum(in_after), {sums} FROM ({matched})"
+        row = conn.execute(sql).fetchone()
     if after_rows != (row[1] or 0):
         # rows only in main (or repeated keys): the second half of the pairs is needed (else it is empty)
         sql = f"SELECT count(*), sum(in_after), {sums} FROM ({pairs})"
@@ -646,13 +647,14 @@ def _paired_by_rowid(conn: sqlite3.Connection, table: str, key: str, b_values: s
     unique = f"CREATE UNIQUE INDEX ix_{table}_{key} ON {table} ({key})"
     if table not in ddl or made.get(table, "").strip() != ddl[table] or unique not in made.values():
         return None
+    sql = f"""
+        SELECT count(*), sum(in_after), sum(same_key), {sums} FROM (
+            SELECT a.rowid IS NOT NULL AS in_after, 1 AS in_before, a."{key}" = b."{key}" IS 1 AS same_key,
+                   {b_values}, {a_values}
+            FROM original."{table}" AS b LEFT JOIN main."{table}" AS a ON a.rowid = b.rowid)
+    """
     try:
-        row = conn.execute(f"""
-            SELECT count(*), sum(in_after), sum(same_key), {sums} FROM (
-                SELECT a.rowid IS NOT NULL AS in_after, 1 AS in_before, a."{key}" = b."{key}" IS 1 AS same_key,
-                       {b_values}, {a_values}
-                FROM original."{table}" AS b LEFT JOIN main."{table}" AS a ON a.rowid = b.rowid)
-        """).fetchone()
+        row = conn.execute(sql).fetchone()
     except sqlite3.OperationalError:  # an original table without rowids
         return None
     if not row[0] == row[2] == after_rows:
