@@ -391,6 +391,12 @@ def _odd_timestamp_sql(name: str) -> str:
             f'OR time(substr("{name}", 12, 8)) IS NOT substr("{name}", 12, 8))')
 
 
+def _odd_shape_sql(name: str) -> str:
+    """The condition a stored value of column ``name`` meets when its shape is not an app timestamp's."""
+    return (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB :shape '
+            f'OR substr("{name}", 12, 2) > \'24\')')
+
+
 def _odd_timestamp_count(conn: sqlite3.Connection, table: str, name: str) -> int:
     """How many values of ``table.name`` meet `_odd_timestamp_sql`, computed the fast way.
 
@@ -398,8 +404,7 @@ def _odd_timestamp_count(conn: sqlite3.Connection, table: str, name: str) -> int
     is cheap; the date, which needs SQLite's ``date()``, only once per distinct day (a history holds a
     few thousand days, not a million).
     """
-    odd_shape = (f'"{name}" IS NOT NULL AND (typeof("{name}") != \'text\' OR "{name}" NOT GLOB :shape '
-                 f'OR substr("{name}", 12, 2) > \'24\')')
+    odd_shape = _odd_shape_sql(name)
     params = {"shape": _TIME_SHAPE}
     count = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {odd_shape}', params).fetchone()[0]
     odd_days = (f'SELECT day FROM (SELECT DISTINCT substr("{name}", 1, 10) AS day FROM "{table}" '
@@ -408,6 +413,40 @@ def _odd_timestamp_count(conn: sqlite3.Connection, table: str, name: str) -> int
         count += conn.execute(f'SELECT count(*) FROM "{table}" WHERE NOT ({odd_shape}) AND substr("{name}", 1, 10) IN '
                               f"({odd_days})", params).fetchone()[0]
     return count
+
+
+def _odd_timestamp_counts(conn: sqlite3.Connection, table: str, names: list[str]) -> list[int]:
+    """`_odd_timestamp_count` of each column of ``names``, in one pass over ``table``.
+
+    A value that is the very value of the column before it (``updated_at`` is ``created_at``'s text in
+    every row the app writes) is judged as that one was and not checked again: where the two are the same
+    (SQLite's ``IS``: the same text, or numbers, or both NULL) both are odd or neither is. The days are
+    of the texts are gathered (distinct) in the same pass (any other value is odd by its type); when one
+    does not exist, every column is counted the slow way.
+    """
+    parts = []
+    for i, name in enumerate(names):
+        parts.append(f"count(*) FILTER (WHERE {_odd_shape_sql(name)})" if i == 0 else
+                     f'count(*) FILTER (WHERE "{name}" IS NOT "{names[i - 1]}" AND ({_odd_shape_sql(name)})), '
+                     f'count(*) FILTER (WHERE "{name}" IS NOT "{names[i - 1]}" AND ({_odd_shape_sql(names[i - 1])}))')
+        different = "" if i == 0 else f' AND "{name}" IS NOT "{names[i - 1]}"'
+        parts.append(f'json_group_array(DISTINCT substr("{name}", 1, 10)) '
+                     f'FILTER (WHERE typeof("{name}") = \'text\'{different})')
+    row = conn.execute(f'SELECT {", ".join(parts)} FROM "{table}"', {"shape": _TIME_SHAPE}).fetchone()
+    counts, days, at = [], [], 0
+    for i in range(len(names)):
+        if i == 0:
+            counts.append(row[at])
+            at += 1
+        else:  # the column before's count, less its odd values where the two differ, plus this one's there
+            counts.append(counts[-1] - row[at + 1] + row[at])
+            at += 2
+        days.append(row[at])
+        at += 1
+    sql = "SELECT EXISTS (SELECT 1 FROM json_each(?) WHERE date(value, '+0 days') IS NOT value)"
+    if any(conn.execute(sql, (found,)).fetchone()[0] for found in days):  # rare: a day that does not exist
+        return [_odd_timestamp_count(conn, table, name) for name in names]
+    return counts
 
 
 def odd_timestamps(path: str | os.PathLike[str]) -> OddTimestamp | None:
@@ -425,9 +464,9 @@ def odd_timestamps(path: str | os.PathLike[str]) -> OddTimestamp | None:
         for table in (t for t in PRODUCTION_TABLES_V07 if t in tables):
             columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
             first = "production_run_id" if "production_run_id" in columns else "id"
-            for name in (row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
-                         if "DATE" in str(row[2]).upper() or "TIME" in str(row[2]).upper()):
-                count = _odd_timestamp_count(conn, table, name)
+            names = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
+                     if "DATE" in str(row[2]).upper() or "TIME" in str(row[2]).upper()]
+            for name, count in zip(names, _odd_timestamp_counts(conn, table, names) if names else [], strict=True):
                 total += count
                 if count and found is None:
                     odd = _odd_timestamp_sql(name)

@@ -58,3 +58,29 @@ def test_odd_timestamps_finds_what_sqlite_date_and_time_reject(tmp_path_factory,
     else:
         assert found is not None
         assert (found.row_id, found.value, found.count) == (exact[0][0], exact[0][1], len(exact))
+
+
+_ROW = st.tuples(_STORED, st.booleans(), _STORED, st.booleans(), _STORED).map(
+    lambda r: (r[0], r[0] if r[1] else r[2], (r[0] if r[1] else r[2]) if r[3] else r[4]))
+"""A run's three timestamps, each often the very value of the one before (as the app writes them)."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=40))
+def test_a_timestamp_equal_to_the_one_before_is_judged_as_it_is(tmp_path_factory, rows: list[tuple]) -> None:
+    db = tmp_path_factory.mktemp("odd") / "bake_tracker.db"
+    columns = ("produced_at", "created_at", "updated_at")
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE production_runs (id INTEGER PRIMARY KEY, produced_at DATETIME, "
+                     "created_at DATETIME, updated_at DATETIME)")
+        conn.executemany("INSERT INTO production_runs (produced_at, created_at, updated_at) VALUES (?, ?, ?)", rows)
+        exact = [conn.execute(f"SELECT id, {c} FROM production_runs WHERE {_EXACT.format(c=c)} ORDER BY id",
+                              {"app": APP_TIMESTAMP}).fetchall() for c in columns]
+    conn.close()
+    found = odd_timestamps(Path(db))
+    first = next((hits[0] for hits in exact if hits), None)
+    if first is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert (found.row_id, found.value, found.count) == (*first, sum(len(hits) for hits in exact))
