@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -109,7 +110,7 @@ def kept_backup(db: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> 
 
 def backup(
     db: str | os.PathLike[str], workdir: str | os.PathLike[str], *, progress: bool = True,
-    inspected: DatabaseInfo | None = None,
+    inspected: DatabaseInfo | None = None, alongside: Callable[[Path], object] | None = None,
 ) -> BackupResult:
     """Copy ``db`` into ``workdir/backup/`` through SQLite's online backup API and record a manifest.
 
@@ -119,6 +120,11 @@ def backup(
     A backup already in ``workdir`` is never overwritten: it is checked and returned.
     ``inspected`` is the look at ``db`` a run has just taken, under the same locks, with the app
     found closed (the migration's preflight): neither is done again.
+    ``alongside`` is work that reads the new copy while its integrity check runs (the migration's
+    export, which uses one core where the check uses the other): it is given the copy's path, before
+    the copy is vouched for and renamed into place. When the check then fails, the refusal is raised
+    all the same, and what ``alongside`` wrote is the caller's to remove. It is not called for a
+    backup kept from an earlier run.
 
     Raises:
         DatabaseRefused: the database is missing, broken, not bake-tracker's or in use.
@@ -126,11 +132,11 @@ def backup(
     """
     source = real_database(db)
     with hold_database(source, workdir):  # refused at once while another run holds the work folder or `db`
-        return _backup(source, workdir, progress=progress, inspected=inspected)
+        return _backup(source, workdir, progress=progress, inspected=inspected, alongside=alongside)
 
 
 def _backup(source: Path, workdir: str | os.PathLike[str], *, progress: bool,
-            inspected: DatabaseInfo | None) -> BackupResult:
+            inspected: DatabaseInfo | None, alongside: Callable[[Path], object] | None) -> BackupResult:
     """`backup`, the database's lock held."""
     refuse_work_folder_holding(source, workdir)
     alone = holds(Path(workdir))  # this run holds the work folder already: no other run can add a backup
@@ -143,10 +149,13 @@ def _backup(source: Path, workdir: str | os.PathLike[str], *, progress: bool,
         ensure_not_in_use(source)
     with hold(workdir, source):
         made = None if alone else read_manifest(source, workdir)  # by a run that held the lock until a moment ago
-        return made if made is not None else _write_backup(source, workdir, info, progress=progress)
+        if made is not None:
+            return made
+        return _write_backup(source, workdir, info, progress=progress, alongside=alongside)
 
 
-def _write_backup(source: Path, workdir: str | os.PathLike[str], info: DatabaseInfo, *, progress: bool) -> BackupResult:
+def _write_backup(source: Path, workdir: str | os.PathLike[str], info: DatabaseInfo, *, progress: bool,
+                  alongside: Callable[[Path], object] | None = None) -> BackupResult:
     """The writing part of `backup` (the locks held): copy, check, hash, manifest, rename."""
     target, manifest = backup_paths(source, workdir)
     try:
@@ -164,10 +173,13 @@ def _write_backup(source: Path, workdir: str | os.PathLike[str], info: DatabaseI
             keep_mode_and_owner(source, partial)
             # SQLite's check and the hashing both run without the GIL: side by side on two cores
             with ThreadPoolExecutor(max_workers=1) as pool:
-                # a sound copy of a corrupt file: the refusal names the original, which is what is damaged
-                checked = pool.submit(inspect_database, partial, label=str(source))
+                # a sound copy of a corrupt file: the refusal names the original, which is what is damaged;
+                # with work alongside, the check keeps to one core and leaves the other to that work
+                checked = pool.submit(inspect_database, partial, label=str(source), side_by_side=alongside is None)
                 fsync_file(partial)  # durable before the manifest vouches for it
                 source_sha, copy_sha = sha256_file(source), sha256_file(partial)
+                if alongside is not None:
+                    alongside(partial)
                 checked.result()
             if source_sha != original_sha or _wal_sha256(source) != original_wal:
                 raise DatabaseRefused(f"{source}: the database changed during the backup; close bake-tracker first")

@@ -9,6 +9,7 @@ for the backup and only written by `Migration.switch` and `Migration.rollback`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import shutil
 from collections.abc import Callable
@@ -257,6 +258,8 @@ class Migration:
         self._transform_report: TransformReport | None = None
         self._backup: BackupResult | None = None
         self._inspected: DatabaseInfo | None = None  # the preflight's look, handed forward within one run
+        self._exported_alongside: tuple[ExportResult, TransformReport] | None = None  # see `_backup_and_export`
+        self._staged_alongside: ResetResult | None = None
 
     @classmethod
     def resume(cls, db: str | Path, workdir: str | Path, *, progress: bool = True,
@@ -391,13 +394,15 @@ class Migration:
         """Step 1: a checked copy of the database (kept, never overwritten)."""
         return self._backup_step(None)
 
-    def _backup_step(self, inspected: DatabaseInfo | None) -> BackupResult:
+    def _backup_step(self, inspected: DatabaseInfo | None,
+                     alongside: Callable[[Path], object] | None = None) -> BackupResult:
         """`backup`; `inspected` is the preflight's look at the database in this same run, which also
-        checked the backup it found (neither is done again)."""
+        checked the backup it found (neither is done again). `alongside` reads a new backup while it
+        is checked (see `bakemigrate.backup.backup`)."""
         if inspected is not None and self._backup is not None:
             result = self._backup
         else:
-            result = backup(self.db, self.workdir, progress=self.progress, inspected=inspected)
+            result = backup(self.db, self.workdir, progress=self.progress, inspected=inspected, alongside=alongside)
         self._backup = result
         self.folder.remember(result.path, result.sha256)  # made and hashed, or checked, just now
         recorded = self.journal.get("backup")
@@ -421,19 +426,59 @@ class Migration:
             )
         for step in ("export", "transform"):
             self.folder.refuse_changed(step)
-        # a document the journal does not vouch for is the output of a step stopped before it was
-        # recorded (files are written atomically): it is made again, with the transform derived from it
-        for path in (self.export_v10, self.export_v11):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        self._checked_backup()
-        result, self._transform_report = export_and_transform(
-            source.path, self.export_v10, self.export_v11, infer_losses=self.infer_losses, progress=self.progress,
-            inspected=self._inspected, halves=True,  # the backup: nothing changes it
-        )
+        made, self._exported_alongside = self._exported_alongside, None
+        if made is None:
+            self._checked_backup()
+            made = self._write_documents(source.path)
+        result, self._transform_report = made
         self.folder.record("export", sha256=self.folder.sha256(self.export_v10), consumptions=result.consumptions)
         self.folder.record("transform", sha256=self.folder.sha256(self.export_v11))
         return result
+
+    def _write_documents(self, copy: Path) -> tuple[ExportResult, TransformReport]:
+        """The v1.0 export of ``copy`` (the backup) and its v1.1 transform, written in one pass.
+
+        A document the journal does not vouch for is the output of a step stopped before it was
+        recorded (files are written atomically): it is made again, with the transform derived from it.
+        """
+        self._discard_documents()
+        return export_and_transform(
+            copy, self.export_v10, self.export_v11, infer_losses=self.infer_losses, progress=self.progress,
+            inspected=self._inspected, halves=True,  # the backup: nothing changes it
+        )
+
+    def _discard_documents(self) -> None:
+        """Remove both documents (when the journal does not vouch for them)."""
+        for path in (self.export_v10, self.export_v11):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _backup_and_export(self, *, stage: bool) -> BackupResult:
+        """The backup step of a run, with the export's documents (and, when ``stage``, the staging
+        database) written from a new copy while its integrity check runs: the export and the reset
+        then record them. A backup kept from an earlier run is checked, and nothing is written alongside.
+
+        When the check refuses the copy, the documents and the staging database are removed with it:
+        nothing is left.
+        """
+        def write_alongside(copy: Path) -> None:
+            with ThreadPoolExecutor(max_workers=1) as pool:  # SQLite copies without the GIL
+                staged = pool.submit(self._write_staging, copy) if stage else None
+                self._exported_alongside = self._write_documents(copy)
+                self._staged_alongside = staged.result() if staged is not None else None
+
+        if self.folder.state("export").done:  # an earlier run's documents stand: the backup alone
+            return self._backup_step(self._inspected)
+        for step in ("export", "transform"):
+            self.folder.refuse_changed(step)
+        try:
+            return self._backup_step(self._inspected, alongside=write_alongside)
+        except BaseException:
+            self._exported_alongside = self._staged_alongside = None
+            self._discard_documents()
+            if stage:
+                remove_sidecar_files(self.staging, with_file=True)
+            raise
 
     @_locked
     def transform(self) -> TransformReport:
@@ -459,12 +504,17 @@ class Migration:
     def reset(self) -> ResetResult:
         """Step 4: a fresh staging database (v0.7 production tables, empty). Starts the staging over."""
         source = self._checked_backup()
+        made, self._staged_alongside = self._staged_alongside, None
+        result = dataclasses.replace(made, source=source.path) if made is not None else self._write_staging(source.path)
+        self.folder.record("reset", staging_sha256=self.folder.sha256(self.staging))
+        return result
+
+    def _write_staging(self, copy: Path) -> ResetResult:
+        """A new staging database from ``copy`` (the backup); the import and verification records go."""
         self.folder.forget("import", "verify")
         # An import killed mid-transaction leaves a hot -journal: it must not pair with the new file.
         remove_sidecar_files(self.staging, with_file=True)
-        result = reset(source.path, self.staging, inspected=self._inspected)
-        self.folder.record("reset", staging_sha256=self.folder.sha256(self.staging))
-        return result
+        return reset(copy, self.staging, inspected=self._inspected)
 
     @_locked
     def import_(self) -> ImportReport:
@@ -699,9 +749,10 @@ class Migration:
             return result
 
         report("preflight", pre, None)
-        done("backup", self._backup_step(self._inspected))
-        # The staging copy needs only the backup: it is built in a second thread during the export
-        # (SQLite copies without the GIL), unless the plan keeps it.
+        done("backup", self._backup_and_export(stage=not plan["reset"].done))
+        # A new backup has the documents and the staging copy written alongside its check; from a
+        # backup kept earlier, the staging copy (it needs only the backup) is built in a second thread
+        # during the export (SQLite copies without the GIL), unless the plan keeps it.
         with ThreadPoolExecutor(max_workers=1) as pool:
             staged = None if plan["reset"].done else pool.submit(self.reset)
             done("export", self.export())

@@ -4,11 +4,15 @@
 - bakemigrate's own documents are read with ``own_runs`` (orjson): the runs ``RunStream`` reads;
 - the import of a trusted document (no schema check, timestamps reshaped) fills the same rows;
 - the verification decides most NUMERIC pairs inside SQLite: as Python's formatting decides them;
-- the preflight's ``quick_check`` leaves the full ``integrity_check`` to the backup, which refuses.
+- the preflight's ``quick_check`` leaves the full ``integrity_check`` to the backup, which refuses;
+- the backup's check split into parts run side by side finds what the whole ``integrity_check`` finds;
+- a run writes the documents and the staging copy while the new backup is checked: what the steps
+  write one after the other, and nothing left when the check refuses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from decimal import Decimal
@@ -19,6 +23,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import bakemigrate.jsonstream as jsonstream
+from bakemigrate.db import integrity_check_side_by_side
 from bakemigrate.errors import DatabaseRefused, InvalidDocument
 from bakemigrate.exporter import export, export_and_transform
 from bakemigrate.formats import RunsWriter, encode_document
@@ -326,8 +331,73 @@ def test_quick_preflight_leaves_a_damaged_index_to_the_backup(demo_db: Path, tmp
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert demo_db.read_bytes() == before
     assert not list((tmp_path / "work").glob("backup/*.db"))
+    # the documents and the staging copy written while the copy was checked went with it
+    left = [p.name for p in (tmp_path / "work").rglob("*") if p.suffix in (".json", ".db")]
+    assert left in ([], ["journal.json"]), left
     with pytest.raises(DatabaseRefused, match="the database is corrupt"):
         Migration(demo_db, tmp_path / "again", progress=False).backup()
+    assert integrity_check_side_by_side(demo_db) == check_whole(demo_db)
+
+
+def check_whole(db: Path) -> str:
+    """The first line of SQLite's whole ``PRAGMA integrity_check``."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _damage(db: Path, how: str) -> None:
+    """Damage ``db`` in one of the ways the full check finds and the quick one may not."""
+    conn = sqlite3.connect(db)
+    if how == "index":  # an index that claims another column than it holds
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'idx_prod_consumption_run'").fetchone()[0]
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'idx_prod_consumption_run'",
+                     (sql.split("(")[0] + "(uuid)",))
+    elif how == "unique":  # a unique index over values that are not unique
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'INDEX', 'UNIQUE INDEX') "
+                     "WHERE name = 'idx_production_run_recipe'")
+    elif how == "page":  # a page no table uses (its b-tree root forgotten)
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("DELETE FROM sqlite_master WHERE name = 'idx_production_run_event'")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("how", ["none", "index", "unique", "page"])
+def test_the_check_side_by_side_finds_what_the_whole_check_finds(demo_db: Path, how: str) -> None:
+    _damage(demo_db, how)
+    whole = check_whole(demo_db)
+    assert (whole == "ok") == (how == "none")
+    assert (integrity_check_side_by_side(demo_db) == "ok") == (whole == "ok")
+    assert (integrity_check_side_by_side(demo_db, workers=1) == "ok") == (whole == "ok")
+
+
+def test_documents_and_staging_written_alongside_the_check_are_those_the_steps_write(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    apart = tmp_path / "apart" / "bake_tracker.db"
+    apart.parent.mkdir()
+    apart.write_bytes(demo_db.read_bytes())
+    together = Migration(demo_db, tmp_path / "together", progress=False)
+    result = together.run(echo=lambda line: None, ask=lambda question: False)
+    assert result.outcome == "declined"  # verified; the copy waits
+    recorded = list(together.journal.data["steps"])
+    assert recorded[:2] == ["start", "backup"]  # vouched for before what was written from it
+    assert set(recorded[2:5]) == {"export", "transform", "reset"}
+    steps = Migration(apart, tmp_path / "work", progress=False)
+    steps.backup()
+    steps.export()
+    steps.reset()
+    steps.import_()
+    for made, stepped in ((together.export_v10, steps.export_v10), (together.export_v11, steps.export_v11)):
+        one, other = json.loads(made.read_bytes()), json.loads(stepped.read_bytes())
+        one.pop("exported_at"), other.pop("exported_at")
+        assert one == other
+    for table in ("production_runs", "production_consumptions", "production_losses", "events"):
+        assert table_rows(together.staging, table) == table_rows(steps.staging, table)
+    assert together.journal.get("verify")["verdict"] == "PASS"
+    assert together.reset().source == together._backup_record().path  # the backup, not the copy being checked
 
 
 def test_pipeline_writes_both_documents_in_one_pass(demo_db: Path, tmp_path: Path) -> None:
