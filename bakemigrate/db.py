@@ -420,8 +420,8 @@ def _odd_timestamp_counts(conn: sqlite3.Connection, table: str, names: list[str]
 
     A value that is the very value of the column before it (``updated_at`` is ``created_at``'s text in
     every row the app writes) is judged as that one was and not checked again: where the two are the same
-    (SQLite's ``IS``: the same text, or numbers, or both NULL) both are odd or neither is. The days are
-    of the texts are gathered (distinct) in the same pass (any other value is odd by its type); when one
+    (SQLite's ``IS``: the same text, or numbers, or both NULL) both are odd or neither is. The days of
+    the texts are gathered (distinct) in the same pass (any other value is odd by its type); when one
     does not exist, every column is counted the slow way.
     """
     parts = []
@@ -493,17 +493,16 @@ def _check_parts(conn: sqlite3.Connection, workers: int) -> list[list[tuple[int,
     """The parts of a full integrity check (`integrity_check_side_by_side`) in ``workers`` groups of about
     equal work, each part with its place in the fixed order: `quick_check` first, then the tables by name.
     A table's work is taken as its rows times its b-trees (the table and each index)."""
-    parts = [(0, "PRAGMA quick_check", 0)]
+    parts = []
     tables = conn.execute("SELECT name, (SELECT count(*) FROM sqlite_master AS i WHERE i.tbl_name = t.name "
                           "AND i.type = 'index') FROM sqlite_master AS t WHERE type = 'table' AND rootpage > 0 "
                           "ORDER BY name").fetchall()
-    total = 0
     for place, (table, indexes) in enumerate(tables, start=1):
         name = table.replace('"', '""')
         work = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] * (1 + indexes)
-        total += work
         parts.append((place, f'PRAGMA integrity_check("{name}")', work))
-    parts[0] = (0, parts[0][1], total // 10)  # every page and record once, the indexes not looked up
+    # every page and record once, the indexes not looked up: about a tenth of the rest
+    parts.append((0, "PRAGMA quick_check", sum(work for *_, work in parts) // 10))
     groups: list[list[tuple[int, str]]] = [[] for _ in range(workers)]
     loads = [0] * workers
     for place, sql, work in sorted(parts, key=lambda part: -part[2]):  # the largest first, to the lightest group
