@@ -542,9 +542,13 @@ class Migration:
         self._run_missing("verify")
         source = self._checked_backup()
         trusted = self.folder.recorded("export") is not None
-        result = verify(source.path, self.staging, self.export_v10,
-                        expected=self.export_v11 if self.infer_losses else None, trusted=trusted,
-                        infer_losses=self.infer_losses)
+        # The staging file is only read from here on: it is hashed while it is verified (in a thread:
+        # hashlib reads without the GIL), and again after only if it changed since (`WorkFolder.sha256`).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(self.folder.sha256, self.staging)
+            result = verify(source.path, self.staging, self.export_v10,
+                            expected=self.export_v11 if self.infer_losses else None, trusted=trusted,
+                            infer_losses=self.infer_losses)
         self.folder.record("verify", **verdict(result, staging_sha256=self.folder.sha256(self.staging),
                                                source_sha256=source.sha256))
         return result

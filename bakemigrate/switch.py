@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -201,12 +202,15 @@ def switch(
     for leftover in sidecar_paths(source, ("-wal", "-journal")):
         if leftover.exists():
             raise MigrationError(f"{source}: is still being written ({leftover.name} exists)")
-    if sha256_file(source) != staging_sha256:
-        raise MigrationError(f"{source}: changed after it was verified; run the migration again")
-    ensure_not_in_use(target)
     accepted = (original_sha256,) if isinstance(original_sha256, str) else original_sha256
-    if sha256_file(target) not in accepted:  # a first, early look; the decisive one is under the lock
-        raise changed_since_backup(target)
+    # Both files are hashed side by side (hashlib reads without the GIL), looked at in this order.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        target_sha256 = pool.submit(sha256_file, target)
+        if sha256_file(source) != staging_sha256:
+            raise MigrationError(f"{source}: changed after it was verified; run the migration again")
+        ensure_not_in_use(target)
+        if target_sha256.result() not in accepted:  # a first, early look; the decisive one is under the lock
+            raise changed_since_backup(target)
     digest = replace_database(target, source, accepted=accepted, new_sha256=staging_sha256,
                               wal_sha256=original_wal_sha256)
     return SwitchResult(db=target, switched=True, sha256=digest)
