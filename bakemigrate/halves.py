@@ -2,8 +2,9 @@
 
 The export, the import and the verification of a large history each give the second half of the
 runs to a fresh Python interpreter that imports bakemigrate (nothing of the calling program runs
-again in it): its work goes to it as JSON on its standard input, its answer comes back as JSON on
-its standard output (only data crosses: nothing in it is run). Any failure of the second process
+again in it): its work goes to it as JSON on its standard input, and lines of JSON come back on its
+standard output, what it tells on the way (`tell_parent`) and then its answer (only data crosses:
+nothing in it is run). Any failure of the second process
 (it cannot start, it meets a problem, it stops) is a `SecondHalfFailed`: the step then does that
 half itself, in order, and words any problem as usual.
 """
@@ -26,6 +27,13 @@ class SecondHalfFailed(Exception):
     """The second process could not start, met a problem, or stopped without an answer."""
 
 
+def tell_parent(value: Any) -> None:
+    """In the second process: send ``value`` (a JSON value) to the first process now, before the
+    answer (`SecondHalf.said` reads it)."""
+    sys.stdout.buffer.write(orjson.dumps(["said", value]) + b"\n")
+    sys.stdout.flush()
+
+
 def stop_if_parent_gone() -> None:
     """In the second process: stop (`SystemExit`) when the process that started it is gone."""
     if _PARENT is not None and os.getppid() != _PARENT:
@@ -43,6 +51,7 @@ class SecondHalf:
         self._process: subprocess.Popen[bytes] | None = None
         self._not_started = ""
         self._taken = False
+        self._ended: tuple[str, Any] | None = None
         try:
             self._work = orjson.dumps([function, list(args), os.getpid()])
         except TypeError as exc:  # a value JSON does not hold: the caller does it all itself
@@ -66,25 +75,48 @@ class SecondHalf:
             self._process, self._not_started = None, str(exc) or "the second process did not start"
         return self
 
+    def said(self) -> Any:
+        """The next value the second process sends with `tell_parent`, waited for.
+
+        Raises:
+            SecondHalfFailed: it did not start, or it stopped or answered without sending one.
+        """
+        kind, value = self._message()
+        if kind == "said":
+            return value
+        self._ended = (kind, value)
+        raise SecondHalfFailed(value if kind == "failed" else "the second process answered before it said")
+
     def result(self) -> Any:
-        """What the function returned.
+        """What the function returned (the values it sent before are passed over).
 
         Raises:
             SecondHalfFailed: it did not start, it raised, or the process stopped without an answer.
         """
-        if self._process is None or self._process.stdout is None:
-            raise SecondHalfFailed(self._not_started or "the second process was not started")
-        self._taken = True
-        answer = self._process.stdout.read()
-        if self._process.wait() != 0:
-            raise SecondHalfFailed(f"the second process stopped (exit status {self._process.returncode})")
-        try:
-            kind, value = orjson.loads(answer)
-        except (orjson.JSONDecodeError, ValueError, TypeError):
-            raise SecondHalfFailed("the second process gave no answer") from None
+        kind, value = self._ended or self._message()
+        while kind == "said":
+            kind, value = self._message()
         if kind != "done":
             raise SecondHalfFailed(value)
         return value
+
+    def _message(self) -> tuple[str, Any]:
+        """The next line the second process writes, as ``(kind, value)``."""
+        if self._process is None or self._process.stdout is None:
+            raise SecondHalfFailed(self._not_started or "the second process was not started")
+        self._taken = True
+        line = self._process.stdout.readline()
+        if not line.endswith(b"\n"):  # no whole line: it stopped
+            if self._process.wait() != 0:
+                raise SecondHalfFailed(f"the second process stopped (exit status {self._process.returncode})")
+            raise SecondHalfFailed("the second process gave no answer")
+        try:
+            kind, value = orjson.loads(line)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            raise SecondHalfFailed("the second process gave no answer") from None
+        if kind != "said" and self._process.wait() != 0:
+            raise SecondHalfFailed(f"the second process stopped (exit status {self._process.returncode})")
+        return kind, value
 
     def __exit__(self, *exc: object) -> None:
         if self._process is None:
@@ -109,5 +141,5 @@ def main() -> None:
         answer: list[Any] = ["done", getattr(importlib.import_module(module), name)(*args)]
     except BaseException as exc:  # any problem: the first process does this half itself and words it
         answer = ["failed", f"{type(exc).__name__}: {exc}"]
-    sys.stdout.buffer.write(orjson.dumps(answer))
+    sys.stdout.buffer.write(orjson.dumps(answer) + b"\n")
     sys.stdout.flush()

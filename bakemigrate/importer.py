@@ -26,7 +26,7 @@ from .db import open_inspected
 from .errors import InvalidDocument, MigrationError
 from .files import temporary_beside
 from .formats import ProblemList, detect_kind, find_problems, run_problems, validate_document
-from .halves import SecondHalf, SecondHalfFailed, stop_if_parent_gone
+from .halves import SecondHalf, SecondHalfFailed, stop_if_parent_gone, tell_parent
 from .jsonio import load_json
 from .jsonstream import RunStream, own_head, own_runs_with_text, own_split
 from .loss_rules import recorded_loss_problems
@@ -313,10 +313,11 @@ def _roll_back_unless_committed(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _detach_half(conn: sqlite3.Connection) -> None:
-    """Detach the second half's file (once the transaction is over: rolled back if it was not committed)."""
+def _detach(conn: sqlite3.Connection, name: str) -> None:
+    """Detach the second process's file attached as ``name`` (once the transaction is over: rolled
+    back if it was not committed)."""
     _roll_back_unless_committed(conn)
-    conn.execute("DETACH DATABASE half")
+    conn.execute(f"DETACH DATABASE {name}")
 
 
 def _insert_sql(table: str, columns: list[str]) -> str:
@@ -512,7 +513,7 @@ def _import_runs(conn, runs_in: _DocumentRuns, report: ImportReport, now: str, a
     triggers = _drop_triggers(conn)
     state = _State(batches=_Batches(conn, advance, BATCH_ROWS), claims=claims, max_used=claims.max_used, report=report,
                    resolver=resolver, now=now, trusted=runs_in.trusted)
-    split = (own_split(runs_in.path) if halves is not None and isinstance(claims, _OwnClaims)
+    split = (own_split(runs_in.path, IMPORT_SHARE) if halves is not None and isinstance(claims, _OwnClaims)
              and runs_in.path.stat().st_size >= HALVES_BYTES else None)
     if split is None:
         _take_runs(state, runs_in)
@@ -574,41 +575,71 @@ class _InOrder(Exception):
     the document's order words right, or numbers right: the import is made again that way."""
 
 
+IMPORT_SHARE = 0.40
+"""The share of a large trusted document (from its start) this process imports itself: the second
+process reads the rest, and this one also copies the rows the second one wrote (`_take_in_halves`)."""
+IMPORT_PARTS = 4
+"""How many parts the second process writes its runs in, each copied in as soon as both are ready."""
+
+
+def _part_bounds(path: Path, split: int) -> list[tuple[int, int | None]]:
+    """The ``(start, stop)`` offsets of the parts of the runs after ``split`` (`own_split` offsets;
+    the last one's ``stop`` None: to the end), in the document's order."""
+    starts = [split]
+    for part in range(1, IMPORT_PARTS):
+        offset = own_split(path, IMPORT_SHARE + (1 - IMPORT_SHARE) * part / IMPORT_PARTS)
+        if offset is not None and offset > starts[-1]:
+            starts.append(offset)
+    return list(zip(starts, [*starts[1:], None], strict=True))
+
+
 def _take_in_halves(conn: sqlite3.Connection, state: _State, runs_in: _DocumentRuns, split: int,
                     after: contextlib.ExitStack) -> None:
     """The runs up to ``split`` here and those after it in a second process, at the same time.
 
-    The second process checks its runs exactly as this one does and writes their rows to a file of
-    its own; they are copied in here (SQLite gives each value the staging column's type, as it
-    does to a value sent to it). Any problem, on either side, is left to the import in order.
+    The second process checks its runs exactly as this one does and writes their rows to files of
+    its own, a part of the runs each (`_part_bounds`), telling when each is written; once this
+    process has queued its own runs, it copies the parts in, in order, each as soon as it is written
+    (SQLite gives each value the staging column's type, as it does to a value sent to it), while the
+    second process writes the next. Any problem, on either side, is left to the import in order.
     """
-    part = after.enter_context(temporary_beside(state.report.staging))
+    bounds = _part_bounds(runs_in.path, split)
+    parts = [after.enter_context(temporary_beside(state.report.staging)) for _ in bounds]
     runs_in.stop = split
     try:
-        with SecondHalf("bakemigrate.importer:_import_second_half", str(runs_in.path), split, str(part),
-                        state.resolver.rows, state.now) as second:
+        with SecondHalf("bakemigrate.importer:_import_second_half", str(runs_in.path), bounds,
+                        [str(part) for part in parts], state.resolver.rows, state.now) as second:
             _take_each(state, runs_in)
+            if state.errors.total or state.waiting:
+                raise _InOrder
+            state.batches.flush()
+            for index, part in enumerate(parts):
+                written = second.said()  # the part is written (the second process goes on with the next)
+                _copy_part(conn, index, part, after)
+                state.batches.advance(sum(written))
             counts, linked = second.result()
     except (InvalidDocument, SecondHalfFailed):
         raise _InOrder from None
-    if state.errors.total or state.waiting:
-        raise _InOrder
-    state.batches.flush()
-    conn.execute("ATTACH DATABASE ? AS half", (str(part),))
-    after.callback(_detach_half, conn)
-    for table, columns in v07_columns().items():  # parents first
-        names = ", ".join(columns)
-        conn.execute(f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM half."{table}"')
-    state.batches.advance(sum(counts))
     state.counts = [mine + its for mine, its in zip(state.counts, counts, strict=True)]
     state.linked = state.linked or linked
 
 
-def _import_second_half(document: str, start: int, part: str, resolver_rows: dict[str, list[list[Any]]],
-                        now: str) -> tuple[list[int], bool]:
-    """In the second process: the runs of ``document`` after ``start``, checked as the import checks
-    them (``resolver_rows``: the `_Resolver`'s rows), into ``part``; returns the rows written per
-    table and whether the runs link to events.
+def _copy_part(conn: sqlite3.Connection, index: int, part: Path, after: contextlib.ExitStack) -> None:
+    """The rows of the second process's part ``index`` (the file ``part``) into the staging tables."""
+    name = f"part{index}"
+    conn.execute(f"ATTACH DATABASE ? AS {name}", (str(part),))
+    after.callback(_detach, conn, name)
+    for table, columns in v07_columns().items():  # parents first
+        names = ", ".join(columns)
+        conn.execute(f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM {name}."{table}"')
+
+
+def _import_second_half(document: str, bounds: list[tuple[int, int | None]], parts: list[str],
+                        resolver_rows: dict[str, list[list[Any]]], now: str) -> tuple[list[int], bool]:
+    """In the second process: the runs of ``document`` between each pair of ``bounds``, checked as
+    the import checks them (``resolver_rows``: the `_Resolver`'s rows), into the file of ``parts``
+    beside it, telling the rows written per table as each is done; returns the rows written per
+    table in all, and whether the runs link to events.
 
     Its tables have the columns of the v0.7 ones and no types: every value is kept as it is sent.
     It stops as soon as the process that started it is gone.
@@ -617,8 +648,21 @@ def _import_second_half(document: str, start: int, part: str, resolver_rows: dic
         _InOrder: a run has a problem, or needs a new id.
         SystemExit: the first process is gone.
     """
+    resolver, counts, linked = _Resolver(resolver_rows), [0, 0, 0], False
+    for (start, stop), part in zip(bounds, parts, strict=True):
+        part_counts, part_linked = _import_part(document, start, stop, part, resolver, now)
+        tell_parent(part_counts)
+        counts = [total + more for total, more in zip(counts, part_counts, strict=True)]
+        linked = linked or part_linked
+    return counts, linked
+
+
+def _import_part(document: str, start: int, stop: int | None, part: str, resolver: _Resolver,
+                 now: str) -> tuple[list[int], bool]:
+    """The runs of ``document`` after ``start`` and up to ``stop`` into the file ``part`` (see
+    `_import_second_half`): the rows written per table, and whether the runs link to events."""
     runs_in = _DocumentRuns(Path(document), trusted=True)
-    runs_in.fingerprinted, runs_in.start = False, start
+    runs_in.fingerprinted, runs_in.start, runs_in.stop = False, start, stop
     conn = sqlite3.connect(part, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=OFF")  # a scratch file, removed once the import ends
@@ -629,7 +673,7 @@ def _import_second_half(document: str, start: int, part: str, resolver_rows: dic
             conn.execute(f'CREATE TABLE "{table}" ({names})')
         report = ImportReport(path=Path(document), staging=Path(part), version=runs_in.version)
         state = _State(batches=_Batches(conn, lambda rows: stop_if_parent_gone(), BATCH_ROWS), claims=_OwnClaims(),
-                       max_used=0, report=report, resolver=_Resolver(resolver_rows), now=now, trusted=True)
+                       max_used=0, report=report, resolver=resolver, now=now, trusted=True)
         _take_each(state, runs_in)
         if state.errors.total or state.waiting:
             raise _InOrder

@@ -327,17 +327,18 @@ def own_runs_with_text(
                 return
 
 
-def own_split(path: str | os.PathLike[str]) -> int | None:
-    """The offset near the middle of a document bakemigrate wrote where a run ends and another
-    follows (its ``,``): `own_runs_with_text` reads the runs on either side of it. None when no
-    run ends in the second half of the file (one long run, or none).
+def own_split(path: str | os.PathLike[str], at: float = 0.5) -> int | None:
+    """The offset where a run of a document bakemigrate wrote ends and another follows (its ``,``),
+    the first after the share ``at`` of the file (by default its middle): `own_runs_with_text` reads
+    the runs on either side of it. None when no run ends soon after (one long run, or none).
     """
     with open(path, "rb") as fh:
         size = fh.seek(0, os.SEEK_END)
-        fh.seek(size // 2)
+        begin = int(size * at)
+        fh.seek(begin)
         buf = fh.read(BLOCK)
     found = buf.find(_OWN_RUN_CLOSED + b",\n    {")
-    return None if found < 0 else size // 2 + found + len(_OWN_RUN_CLOSED)
+    return None if found < 0 else begin + found + len(_OWN_RUN_CLOSED)
 
 
 def own_runs_before(path: str | os.PathLike[str], offset: int) -> int:

@@ -102,16 +102,80 @@ def test_halves_import_exactly_what_the_import_in_order_imports(
     assert sorted(p.name for p in in_halves.parent.iterdir()) == ["staging.db"]  # the second half's file is gone
 
 
-@pytest.mark.parametrize("where", ["first", "second"])
+@pytest.fixture
+def told(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What each second process told on the way (`tell_parent`), as the first process reads it."""
+    values: list[object] = []
+    said = halves.SecondHalf.said
+
+    def recorded(self):
+        value = said(self)
+        values.append(value)
+        return value
+
+    monkeypatch.setattr(halves.SecondHalf, "said", recorded)
+    return values
+
+
+def test_the_second_half_of_an_import_is_written_and_copied_in_parts(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_halves, told
+) -> None:
+    backup, document = exported
+    staging = _staging(backup, tmp_path / "in-parts")
+    report = _import(document, staging, monkeypatch, halves=True)
+    split = own_split(document, importer.IMPORT_SHARE)
+    assert split is not None
+    bounds = importer._part_bounds(document, split)
+    assert len(bounds) == importer.IMPORT_PARTS  # a part each, told as it is written, in order
+    assert len(told) == len(bounds)
+    (counts, _), = second_halves
+    assert [sum(column) for column in zip(*told, strict=True)] == counts
+    runs_of_parts = [len(list(own_runs_with_text(document, start=start, stop=stop))) for start, stop in bounds]
+    assert [runs for runs, _, _ in told] == runs_of_parts and all(runs_of_parts)
+    assert sum(runs_of_parts) + len(list(own_runs_with_text(document, stop=split))) == report.runs
+    assert sorted(p.name for p in staging.parent.iterdir()) == ["staging.db"]  # every part's file is gone
+
+
+def test_own_split_at_shares_of_the_file_cuts_it_in_parts_in_order(exported: tuple[Path, Path]) -> None:
+    _, document = exported
+    cuts = [own_split(document, at) for at in (0.2, 0.4, 0.6, 0.8)]
+    assert all(cut is not None for cut in cuts) and cuts == sorted(set(cuts))
+    size = document.stat().st_size
+    assert all(at * size <= cut for at, cut in zip((0.2, 0.4, 0.6, 0.8), cuts, strict=True))
+    bounds = list(zip([0, *cuts], [*cuts, None], strict=True))
+    parts = [[text for text, _ in own_runs_with_text(document, start=start, stop=stop)] for start, stop in bounds]
+    assert all(parts)
+    assert [text for part in parts for text in part] == [text for text, _ in own_runs_with_text(document)]
+
+
+def test_what_a_second_process_tells_comes_before_its_answer(exported: tuple[Path, Path]) -> None:
+    """`said` gives what `tell_parent` sent, in order; asked of a process that answered without
+    telling, it fails, and `result` still gives the answer."""
+    _, document = exported
+    with halves.SecondHalf("bakemigrate.jsonstream:own_split", str(document)) as second:
+        with pytest.raises(halves.SecondHalfFailed, match="answered before it said"):
+            second.said()
+        assert second.result() == own_split(document)
+    with halves.SecondHalf("bakemigrate.jsonstream:own_split", str(document), None) as second:
+        with pytest.raises(halves.SecondHalfFailed, match="TypeError"):
+            second.said()
+        with pytest.raises(halves.SecondHalfFailed, match="TypeError"):
+            second.result()
+
+
+@pytest.mark.parametrize("where", ["first", "second", "last"])
 def test_a_problem_in_either_half_is_refused_as_the_import_in_order_refuses_it(
     exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     backup, document = exported
-    cut = own_split(document)
+    cut = own_split(document, importer.IMPORT_SHARE)
     assert cut is not None
     data = document.read_bytes()
-    # a recipe that does not exist, in the first run after the cut or the last one before it
-    at = data.index(b'"recipe_uuid": "', cut) if where == "second" else data.rindex(b'"recipe_uuid": "', 0, cut)
+    # a recipe that does not exist: in the last run before the cut, the first after it, or the last
+    # run of the document (after the second process's first parts are copied in)
+    at = {"first": lambda: data.rindex(b'"recipe_uuid": "', 0, cut),
+          "second": lambda: data.index(b'"recipe_uuid": "', cut),
+          "last": lambda: data.rindex(b'"recipe_uuid": "')}[where]()
     start = at + len(b'"recipe_uuid": "')
     broken = tmp_path / "broken.json"
     broken.write_bytes(data[:start] + b"00000000-0000-4000-8000-000000000000" + data[start + 36:])
@@ -217,7 +281,8 @@ from bakemigrate.importer import _Resolver
 from bakemigrate.jsonstream import own_split
 document = {str(migration.export_v11)!r}
 rows = _Resolver.of(sqlite3.connect({str(staging)!r})).rows
-second = SecondHalf("bakemigrate.importer:_import_second_half", document, own_split(document), {str(part)!r}, rows,
+second = SecondHalf("bakemigrate.importer:_import_second_half", document, [[own_split(document), None]],
+                    [{str(part)!r}], rows,
                     "2026-01-01 00:00:00.000000").__enter__()
 print(second._process.pid, flush=True)
 os._exit(9)
