@@ -342,19 +342,33 @@ class Migration:
         Raises:
             DatabaseRefused: any reason not to start, in one sentence.
         """
-        # quick_check here; the backup runs the full integrity_check on its copy before anything else
-        info = inspect_database(self.db, quick=True)
+        # quick_check here; the backup runs the full integrity_check on its copy before anything else.
+        # It runs beside the reads below; a database it finds corrupt is refused as corrupt first,
+        # whatever else would refuse it (as when it ran before everything).
+        try:
+            info = inspect_database(self.db, integrity=False)
+        except DatabaseRefused:
+            inspect_database(self.db, quick=True)  # its refusal, when the check has one
+            raise
         free = _free_bytes(self.workdir)
         rows = sum(info.row_counts.get(t, 0) for t in ("production_runs", "production_consumptions"))
         needed = 2 * info.size_bytes + 2 * EXPORT_BYTES_PER_ROW * rows
         already = info.schema_version == "0.7"
-        if not already:
-            self._check_places()
-            ensure_not_in_use(self.db)
-            # the three reads of every production value run side by side (SQLite works without the GIL);
-            # their refusals keep this order
+        if already:
+            inspect_database(self.db, quick=True)
+        else:
+            try:
+                self._check_places()
+                ensure_not_in_use(self.db)  # before any read of this process holds the file
+            except DatabaseRefused:
+                inspect_database(self.db, quick=True)
+                raise
+            # the timestamp check (the longest read) runs beside the quick check and the two other reads
+            # of every production value, on two cores (SQLite works without the GIL); the refusals keep
+            # this order: a corrupt file is refused before anything is read from its tables
             with ThreadPoolExecutor(max_workers=1) as pool:
                 odd_found = pool.submit(odd_timestamps, self.db)  # waited for, even when a refusal comes first
+                inspect_database(self.db, quick=True)
                 refuse_unexportable_values(self.db)
                 broken = broken_references(self.db)
                 odd = odd_found.result()

@@ -339,6 +339,44 @@ def test_quick_preflight_leaves_a_damaged_index_to_the_backup(demo_db: Path, tmp
     assert integrity_check_side_by_side(demo_db) == check_whole(demo_db)
 
 
+def _page_never_used(db: Path) -> None:
+    """One empty page added at the end of ``db``, counted in its header: no table uses it, so
+    ``quick_check`` finds it, while every table reads as before."""
+    data = bytearray(db.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big") or 65536
+    pages = int.from_bytes(data[28:32], "big")
+    assert data[24:28] == data[92:96]  # the header's page count is the one SQLite believes
+    data[28:32] = (pages + 1).to_bytes(4, "big")
+    db.write_bytes(bytes(data) + bytes(page_size))
+
+
+@pytest.mark.parametrize("also", ["nothing else", "a broken reference", "an odd timestamp"])
+def test_a_database_the_quick_check_refuses_is_refused_as_corrupt_first(
+    demo_db: Path, tmp_path: Path, cli, also: str
+) -> None:
+    """The preflight's quick check runs beside its reads of every production value: a file it finds
+    damaged is refused as corrupt, before what those reads would refuse it for."""
+    conn = sqlite3.connect(demo_db)
+    if also == "a broken reference":
+        conn.execute("UPDATE production_consumptions SET production_run_id = 999999 "
+                     "WHERE id = (SELECT min(id) FROM production_consumptions)")
+    elif also == "an odd timestamp":
+        conn.execute("UPDATE production_runs SET produced_at = 'soon' WHERE id = (SELECT min(id) FROM production_runs)")
+    conn.commit()
+    conn.close()
+    _page_never_used(demo_db)
+    with contextlib.closing(sqlite3.connect(demo_db)) as check:
+        assert "never used" in check.execute("PRAGMA quick_check").fetchone()[0]
+        assert check.execute("SELECT count(*) FROM production_runs").fetchone()[0] > 0
+    before = demo_db.read_bytes()
+    done = cli("migrate", demo_db, "--workdir", tmp_path / "work", "--yes", "--quiet")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error:") and "the database is corrupt" in done.stderr, done.stderr
+    assert "never used" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert demo_db.read_bytes() == before
+    assert not (tmp_path / "work").exists()
+
+
 def check_whole(db: Path) -> str:
     """The first line of SQLite's whole ``PRAGMA integrity_check``."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
