@@ -1,12 +1,12 @@
-"""A second process for half of a step's work, so that a large migration uses two cores.
+"""A second process for a share of a step's work, so that a large migration uses two cores.
 
-The export, the import and the verification of a large history each give the second half of the
-runs to a fresh Python interpreter that imports bakemigrate (nothing of the calling program runs
-again in it): its work goes to it as JSON on its standard input, and lines of JSON come back on its
-standard output, what it tells on the way (`tell_parent`) and then its answer (only data crosses:
-nothing in it is run). Any failure of the second process
-(it cannot start, it meets a problem, it stops) is a `SecondHalfFailed`: the step then does that
-half itself, in order, and words any problem as usual.
+The export, the import and the verification of a large history each give a share of the runs (the
+second half; for the import, the runs after its first 40%) to a fresh Python interpreter that
+imports bakemigrate (nothing of the calling program runs again in it). Its work goes to it as JSON
+on its standard input; lines of JSON come back on its standard output: what it tells on the way
+(`tell_parent`), then its answer (only data crosses: nothing in it is run). Any failure of the
+second process (it cannot start, it meets a problem, it stops) is a `SecondHalfFailed`: the step
+then does that share itself, in order, and words any problem as usual.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,19 +49,24 @@ def _import(document: Path, staging: Path, monkeypatch: pytest.MonkeyPatch, *, h
     return import_(document, staging, progress=False, trusted=True)
 
 
-@pytest.fixture
-def second_halves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[int], bool]]:
-    """What each second process answered (its rows per table), recorded as the import reads it."""
-    answers: list[tuple[list[int], bool]] = []
-    result = halves.SecondHalf.result
+def _recorded(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """What `SecondHalf`'s ``method`` gave, call by call, as the first process reads it."""
+    values: list[Any] = []
+    original = getattr(halves.SecondHalf, method)
 
     def recorded(self):
-        answer = result(self)
-        answers.append(answer)
-        return answer
+        value = original(self)
+        values.append(value)
+        return value
 
-    monkeypatch.setattr(halves.SecondHalf, "result", recorded)
-    return answers
+    monkeypatch.setattr(halves.SecondHalf, method, recorded)
+    return values
+
+
+@pytest.fixture
+def second_halves(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each second process answered (its rows per table), recorded as the import reads it."""
+    return _recorded(monkeypatch, "result")
 
 
 def test_own_split_cuts_the_runs_in_two_without_losing_one(exported: tuple[Path, Path]) -> None:
@@ -103,18 +109,9 @@ def test_halves_import_exactly_what_the_import_in_order_imports(
 
 
 @pytest.fixture
-def told(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+def told(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """What each second process told on the way (`tell_parent`), as the first process reads it."""
-    values: list[object] = []
-    said = halves.SecondHalf.said
-
-    def recorded(self):
-        value = said(self)
-        values.append(value)
-        return value
-
-    monkeypatch.setattr(halves.SecondHalf, "said", recorded)
-    return values
+    return _recorded(monkeypatch, "said")
 
 
 def test_the_second_half_of_an_import_is_written_and_copied_in_parts(
