@@ -563,8 +563,7 @@ def inspect_database(
             if integrity:
                 result = (integrity_check_side_by_side(p) if side_by_side and not quick and own_connections
                           else integrity_check(conn, quick=quick))
-                if result != "ok":
-                    raise DatabaseRefused(f"{name}: the database is corrupt ({result})")
+                _refuse_corrupt(result, name)
             version = detect_schema_version(conn, name)
             counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
             own = refuse_unless_kept_on_v07(conn, name) if version == "0.6" else 0
@@ -572,6 +571,25 @@ def inspect_database(
         raise refusal(exc, name) from None
     return DatabaseInfo(path=p, schema_version=version, size_bytes=p.stat().st_size, row_counts=counts,
                         unsaved_wal=unsaved_wal(p) is not None, own_objects=own)
+
+
+def _refuse_corrupt(result: str, name: str) -> None:
+    if result != "ok":
+        raise DatabaseRefused(f"{name}: the database is corrupt ({result})")
+
+
+def refuse_unless_sound(path: str | os.PathLike[str]) -> None:
+    """Refuse ``path``, a file `inspect_database` has looked at, when SQLite's ``quick_check`` finds it
+    damaged (every page and record), in `inspect_database`'s words.
+
+    Raises:
+        DatabaseRefused: the database is corrupt, or cannot be read.
+    """
+    try:
+        with open_database(path) as conn:
+            _refuse_corrupt(integrity_check(conn, quick=True), str(path))
+    except sqlite3.DatabaseError as exc:
+        raise refusal(exc, path) from None
 
 
 @contextlib.contextmanager

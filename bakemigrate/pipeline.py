@@ -27,6 +27,7 @@ from .db import (
     inspect_database,
     odd_timestamps,
     refuse_unexportable_values,
+    refuse_unless_sound,
 )
 from .errors import DatabaseRefused, Declined, MigrationError, VerificationFailed
 from .exporter import ExportResult, export_and_transform
@@ -355,7 +356,7 @@ class Migration:
         needed = 2 * info.size_bytes + 2 * EXPORT_BYTES_PER_ROW * rows
         already = info.schema_version == "0.7"
         if already:
-            inspect_database(self.db, quick=True)
+            refuse_unless_sound(self.db)
         else:
             try:
                 self._check_places()
@@ -368,7 +369,7 @@ class Migration:
             # this order: a corrupt file is refused before anything is read from its tables
             with ThreadPoolExecutor(max_workers=1) as pool:
                 odd_found = pool.submit(odd_timestamps, self.db)  # waited for, even when a refusal comes first
-                inspect_database(self.db, quick=True)
+                refuse_unless_sound(self.db)
                 refuse_unexportable_values(self.db)
                 broken = broken_references(self.db)
                 odd = odd_found.result()

@@ -242,13 +242,6 @@ class _DatabaseFacts:
     status_mix: Rows
 
 
-def _integrity_and_references(staging: str | os.PathLike[str]) -> tuple[str, int]:
-    """The staging database's full integrity check (its parts side by side) and its broken references."""
-    integrity = integrity_check_side_by_side(staging)
-    with open_database(staging) as conn:
-        return integrity, len(conn.execute("PRAGMA foreign_key_check").fetchall())
-
-
 def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[str]) -> _DatabaseFacts:
     """Every check made inside SQLite: integrity, references, schema, counts, fields, other tables.
 
@@ -256,7 +249,8 @@ def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[st
     the GIL): the cores are kept busy to the end, whichever part takes longer.
     """
     with ThreadPoolExecutor(max_workers=1) as pool, open_database(staging) as conn:
-        checked = pool.submit(_integrity_and_references, staging)
+        checked = pool.submit(integrity_check_side_by_side, staging)
+        broken = len(conn.execute("PRAGMA foreign_key_check").fetchall())
         after_counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in user_tables(conn)}
         conn.execute("ATTACH DATABASE ? AS original", (str(Path(db)),))
         schema_diff, own_objects = _schema_differences(conn)
@@ -270,7 +264,7 @@ def _compare_databases(db: str | os.PathLike[str], staging: str | os.PathLike[st
         changed = _changed_tables(conn, untouched)
         conn.execute("DETACH DATABASE original")
         status_mix = _status_mix(conn)
-        integrity, broken = checked.result()
+        integrity = checked.result()
     return _DatabaseFacts(
         integrity=integrity, broken_references=broken, schema_differences=schema_diff, own_objects=own_objects,
         before_counts=before_counts, after_counts=after_counts,

@@ -36,8 +36,9 @@ AT_MOST = {
     "sha256_file": 9,  # the backup (the original before and after, the copy: handed forward), the two
     # documents, the staging copy after the reset and after the import, the switch's two
     "read_manifest": 2,  # the preflight's look for a backup to keep, the backup step's under the work folder's lock
-    "staging connects": 5,  # the reset's copy (its tables made again on it), the import's look and insert,
-    # the verification's look with the document and rules and its SQL comparison (own thread), the switch's marks
+    "staging connects": 8,  # the reset's copy (its tables made again on it), the import's look and insert,
+    # the verification's look with the document and rules and its SQL comparison (own thread), the switch's
+    # marks, and the verification's integrity check: its plan and its two parts side by side, beside the comparison
 }
 """The most calls one `migrate` of the demo database may make; before the work folder and the runner
 handed the inspection, the backup and the hashes forward it made 9, 4, 11, 8 and 10, and before the
