@@ -362,7 +362,7 @@ class Migration:
                 self._check_places()
                 ensure_not_in_use(self.db)  # before any read of this process holds the file
             except DatabaseRefused:
-                inspect_database(self.db, quick=True)
+                refuse_unless_sound(self.db)
                 raise
             # the timestamp check (the longest read) runs beside the quick check and the two other reads
             # of every production value, on two cores (SQLite works without the GIL); the refusals keep
